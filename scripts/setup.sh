@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine (with the CUDA toolkit at /usr/local/cuda) to a built tree:
+# installs the Debian packages AdaLLM builds and tests with, then configures and builds build/.
+# Extra CMake arguments: ADALLM_CMAKE_ARGS, e.g. ADALLM_CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=89-real".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev  # libFuzzer for the safetensors header fuzz target
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# shellcheck disable=SC2086
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release ${ADALLM_CMAKE_ARGS:-}
+cmake --build build -j"$(nproc)"
+echo "setup: built build/adallm"

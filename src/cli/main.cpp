@@ -1,0 +1,46 @@
+// Entry point of the adallm binary: parses the command line, runs one subcommand, and turns every
+// adallm::Error into one line on stderr and exit code 1. Nothing else may end the process with a crash.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"AdaLLM: NVFP4 language models on GPUs without FP4 tensor cores"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "adallm 0.1.0");
+  std::string log_level;
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off (default: $ADALLM_LOG_LEVEL or info)");
+
+  std::vector<std::pair<CLI::App*, adallm::cli::Command>> commands;
+  auto remember = [&](adallm::cli::Command command) {
+    commands.emplace_back(app.get_subcommands({}).back(), std::move(command));
+  };
+  remember(adallm::cli::add_inspect(app));
+  remember(adallm::cli::add_quantize(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (!log_level.empty()) adallm::log::set_level(adallm::log::parse_level(log_level));
+    for (auto& [sub, command] : commands) {
+      if (sub->parsed()) return command();
+    }
+  } catch (const adallm::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 1;
+}

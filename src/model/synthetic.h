@@ -1,0 +1,41 @@
+// Synthetic checkpoints of published model shapes (Qwen3-8B, Llama-3.1-8B, Qwen3-30B-A3B, Gemma3-27B) for
+// tests and benchmarks that need the real sizes but not real weights. The tensor list is derived from a
+// config exactly as the ledger expects it; data are zeros in a sparse file (no disk blocks) except the
+// per-tensor scales, which must be valid. Random weights for numerics are the caller's business.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/dtype.h"
+#include "io/model_config.h"
+
+namespace adallm::model {
+
+enum class SyntheticLayout { bf16, nvfp4_modelopt, nvfp4_compressed_tensors };
+
+struct TensorSpec {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+};
+
+// config.json of a published model: "qwen3-8b", "llama-3.1-8b", "qwen3-30b-a3b", "gemma3-27b".
+nlohmann::json preset_config(std::string_view preset);
+std::vector<std::string> preset_names();
+
+// Every tensor a checkpoint of `config` holds in `layout` (lm_head, embeddings, norms and routers BF16).
+std::vector<TensorSpec> checkpoint_layout(const io::ModelConfig& config, SyntheticLayout layout);
+
+// Writes config.json (+ hf_quant_config.json for ModelOpt) and one sparse model.safetensors into `dir`.
+void write_synthetic_checkpoint(const std::filesystem::path& dir, const nlohmann::json& config_json,
+                                SyntheticLayout layout);
+
+// One safetensors file holding `specs` in order: zeros in a sparse file, F32 scalars set to 1/2688.
+void write_sparse_safetensors(const std::filesystem::path& file, const std::vector<TensorSpec>& specs);
+
+}  // namespace adallm::model

@@ -1,0 +1,661 @@
+// Tests of io/model_config: the published config.json of each supported family (tests/data/configs) with
+// every derived field asserted, the transformers 5 re-saved forms, variations built from those files, and
+// one test per refused config pinning the message and the file it names.
+#include "io/model_config.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace adallm::io {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const std::string kSource = "mem/config.json";
+
+fs::path configs_dir() { return fs::path(ADALLM_TEST_DIR) / "data" / "configs"; }
+
+json read(const std::string& name) {
+  std::ifstream in(configs_dir() / name);
+  EXPECT_TRUE(in.good()) << "missing test data " << name;
+  return json::parse(in);
+}
+
+ModelConfig parse(const json& config) { return parse_model_config(config, kSource); }
+
+// Runs `fn`, expects an adallm::Error containing `substring` that names `file`; returns the message.
+template <typename Fn>
+std::string expect_error(Fn&& fn, const std::string& substring, const std::string& file = kSource) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)
+        << "message: " << e.what() << "\nexpected to contain: " << substring;
+    EXPECT_EQ(e.file_path(), file) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
+  return "";
+}
+
+void expect_parse_error(const json& config, const std::string& substring) {
+  expect_error([&] { parse(config); }, substring);
+}
+
+// Indices of the full_attention layers.
+std::vector<int64_t> full_layers(const ModelConfig& c) {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < c.layer_types.size(); ++i) {
+    if (c.layer_types[i] == LayerType::full_attention) out.push_back(int64_t(i));
+  }
+  return out;
+}
+
+void expect_default_rope(const RopeConfig& rope, double theta) {
+  EXPECT_EQ(rope.rope_type, "default");
+  EXPECT_EQ(rope.theta, theta);
+  EXPECT_EQ(rope.factor, 1.0);
+  EXPECT_EQ(rope.partial_rotary_factor, 1.0);
+}
+
+// ---- published configs ----------------------------------------------------------------------------------
+
+TEST(ModelConfig, Qwen3_8B) {
+  const ModelConfig c = load_model_config(configs_dir() / "qwen3-8b.json");
+  EXPECT_EQ(c.model_type, "qwen3");
+  EXPECT_EQ(c.arch, Architecture::qwen3);
+  EXPECT_FALSE(c.multimodal_wrapper);
+  EXPECT_EQ(c.hidden_size, 4096);
+  EXPECT_EQ(c.intermediate_size, 12288);
+  EXPECT_EQ(c.num_hidden_layers, 36);
+  EXPECT_EQ(c.num_attention_heads, 32);
+  EXPECT_EQ(c.num_key_value_heads, 8);
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.vocab_size, 151936);
+  EXPECT_EQ(c.max_position_embeddings, 40960);
+  EXPECT_EQ(c.rms_norm_eps, 1e-6);
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_EQ(c.hidden_act, Activation::silu);
+  EXPECT_DOUBLE_EQ(c.attention_scale, 1.0 / std::sqrt(128.0));
+  EXPECT_FALSE(c.query_pre_attn_scalar.has_value());
+  EXPECT_EQ(c.layer_types, std::vector<LayerType>(36, LayerType::full_attention));
+  EXPECT_FALSE(c.sliding_window.has_value());
+  expect_default_rope(c.rope_full, 1e6);
+  expect_default_rope(c.rope_sliding, 1e6);
+  expect_default_rope(c.rope_for_layer(35), 1e6);
+  EXPECT_EQ(c.num_experts, 0);
+  EXPECT_FALSE(c.is_moe_layer(0));
+  EXPECT_FALSE(c.scale_embeddings);
+  EXPECT_FALSE(c.gemma_norm);
+  EXPECT_EQ(c.torch_dtype, "bfloat16");
+  EXPECT_EQ(c.bos_token_ids, std::vector<int64_t>{151643});
+  EXPECT_EQ(c.eos_token_ids, std::vector<int64_t>{151645});
+}
+
+TEST(ModelConfig, Qwen3_30B_A3B) {
+  const ModelConfig c = load_model_config(configs_dir() / "qwen3-30b-a3b.json");
+  EXPECT_EQ(c.arch, Architecture::qwen3_moe);
+  EXPECT_EQ(c.hidden_size, 2048);
+  EXPECT_EQ(c.intermediate_size, 6144);
+  EXPECT_EQ(c.num_hidden_layers, 48);
+  EXPECT_EQ(c.num_attention_heads, 32);
+  EXPECT_EQ(c.num_key_value_heads, 4);
+  EXPECT_EQ(c.head_dim, 128);  // explicit; hidden / heads would be 64
+  EXPECT_EQ(c.vocab_size, 151936);
+  EXPECT_EQ(c.max_position_embeddings, 40960);
+  EXPECT_DOUBLE_EQ(c.attention_scale, 1.0 / std::sqrt(128.0));
+  EXPECT_EQ(c.num_experts, 128);
+  EXPECT_EQ(c.num_experts_per_tok, 8);
+  EXPECT_EQ(c.moe_intermediate_size, 768);
+  EXPECT_EQ(c.decoder_sparse_step, 1);
+  EXPECT_TRUE(c.mlp_only_layers.empty());
+  EXPECT_TRUE(c.norm_topk_prob);
+  for (int64_t layer = 0; layer < 48; ++layer) EXPECT_TRUE(c.is_moe_layer(layer)) << layer;
+  EXPECT_EQ(c.layer_types, std::vector<LayerType>(48, LayerType::full_attention));
+  expect_default_rope(c.rope_full, 1e6);
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_EQ(c.eos_token_ids, std::vector<int64_t>{151645});
+}
+
+TEST(ModelConfig, Llama31_8B_Instruct) {
+  const ModelConfig c = load_model_config(configs_dir() / "llama-3.1-8b-instruct.json");
+  EXPECT_EQ(c.arch, Architecture::llama);
+  EXPECT_EQ(c.hidden_size, 4096);
+  EXPECT_EQ(c.intermediate_size, 14336);
+  EXPECT_EQ(c.num_hidden_layers, 32);
+  EXPECT_EQ(c.num_attention_heads, 32);
+  EXPECT_EQ(c.num_key_value_heads, 8);
+  EXPECT_EQ(c.head_dim, 128);  // hidden / heads
+  EXPECT_EQ(c.vocab_size, 128256);
+  EXPECT_EQ(c.max_position_embeddings, 131072);
+  EXPECT_EQ(c.rms_norm_eps, 1e-5);
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_DOUBLE_EQ(c.attention_scale, 1.0 / std::sqrt(128.0));
+  EXPECT_EQ(c.rope_full.rope_type, "llama3");
+  EXPECT_EQ(c.rope_full.theta, 500000.0);
+  EXPECT_EQ(c.rope_full.factor, 8.0);
+  EXPECT_EQ(c.rope_full.low_freq_factor, 1.0);
+  EXPECT_EQ(c.rope_full.high_freq_factor, 4.0);
+  EXPECT_EQ(c.rope_full.original_max_position_embeddings, 8192);
+  EXPECT_EQ(c.rope_sliding.rope_type, "llama3");
+  EXPECT_EQ(c.rope_for_layer(31).factor, 8.0);
+  EXPECT_EQ(c.layer_types, std::vector<LayerType>(32, LayerType::full_attention));
+  EXPECT_EQ(c.bos_token_ids, std::vector<int64_t>{128000});
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{128001, 128008, 128009}));
+}
+
+TEST(ModelConfig, Llama32_1B_Tied) {
+  const ModelConfig c = load_model_config(configs_dir() / "llama-3.2-1b.json");
+  EXPECT_EQ(c.hidden_size, 2048);
+  EXPECT_EQ(c.intermediate_size, 8192);
+  EXPECT_EQ(c.num_hidden_layers, 16);
+  EXPECT_EQ(c.num_key_value_heads, 8);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_DOUBLE_EQ(c.attention_scale, 0.125);
+  EXPECT_EQ(c.rope_full.rope_type, "llama3");
+  EXPECT_EQ(c.rope_full.factor, 32.0);
+  EXPECT_EQ(c.rope_full.original_max_position_embeddings, 8192);
+  EXPECT_EQ(c.eos_token_ids, std::vector<int64_t>{128001});
+}
+
+TEST(ModelConfig, Gemma3_1B_Text) {
+  const ModelConfig c = load_model_config(configs_dir() / "gemma-3-1b-it.json");
+  EXPECT_EQ(c.model_type, "gemma3_text");
+  EXPECT_EQ(c.arch, Architecture::gemma3);
+  EXPECT_FALSE(c.multimodal_wrapper);
+  EXPECT_EQ(c.hidden_size, 1152);
+  EXPECT_EQ(c.intermediate_size, 6912);
+  EXPECT_EQ(c.num_hidden_layers, 26);
+  EXPECT_EQ(c.num_attention_heads, 4);
+  EXPECT_EQ(c.num_key_value_heads, 1);
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_EQ(c.vocab_size, 262144);
+  EXPECT_EQ(c.max_position_embeddings, 32768);
+  EXPECT_EQ(c.rms_norm_eps, 1e-6);
+  EXPECT_EQ(c.query_pre_attn_scalar, 256.0);
+  EXPECT_DOUBLE_EQ(c.attention_scale, 0.0625);
+  EXPECT_EQ(c.hidden_act, Activation::gelu_tanh);
+  EXPECT_TRUE(c.scale_embeddings);
+  EXPECT_TRUE(c.gemma_norm);
+  EXPECT_TRUE(c.tie_word_embeddings);  // class default
+  EXPECT_EQ(c.sliding_window, 512);
+  EXPECT_EQ(full_layers(c), (std::vector<int64_t>{5, 11, 17, 23}));
+  expect_default_rope(c.rope_full, 1e6);
+  expect_default_rope(c.rope_sliding, 1e4);
+  EXPECT_EQ(c.rope_for_layer(5).theta, 1e6);
+  EXPECT_EQ(c.rope_for_layer(4).theta, 1e4);
+  EXPECT_EQ(c.bos_token_ids, std::vector<int64_t>{2});
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{1, 106}));
+  EXPECT_EQ(c.torch_dtype, "bfloat16");
+}
+
+TEST(ModelConfig, Gemma3_27B_MinimalTextConfig) {
+  const ModelConfig c = load_model_config(configs_dir() / "gemma-3-27b-it.json");
+  EXPECT_EQ(c.model_type, "gemma3");
+  EXPECT_EQ(c.arch, Architecture::gemma3);
+  EXPECT_TRUE(c.multimodal_wrapper);
+  EXPECT_EQ(c.hidden_size, 5376);
+  EXPECT_EQ(c.intermediate_size, 21504);
+  EXPECT_EQ(c.num_hidden_layers, 62);
+  EXPECT_EQ(c.num_attention_heads, 32);
+  EXPECT_EQ(c.num_key_value_heads, 16);
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.query_pre_attn_scalar, 168.0);
+  EXPECT_DOUBLE_EQ(c.attention_scale, 1.0 / std::sqrt(168.0));
+  EXPECT_NE(c.attention_scale, 1.0 / std::sqrt(128.0));
+  // Omitted from text_config: Gemma3TextConfig defaults.
+  EXPECT_EQ(c.vocab_size, 262208);
+  EXPECT_EQ(c.max_position_embeddings, 131072);
+  EXPECT_EQ(c.rms_norm_eps, 1e-6);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(c.hidden_act, Activation::gelu_tanh);
+  EXPECT_EQ(c.sliding_window, 1024);
+  std::vector<int64_t> expected_full;
+  for (int64_t i = 5; i < 62; i += 6) expected_full.push_back(i);
+  EXPECT_EQ(full_layers(c), expected_full);
+  EXPECT_EQ(expected_full.size(), 10u);
+  EXPECT_EQ(c.layer_types[60], LayerType::sliding_attention);
+  EXPECT_EQ(c.layer_types[61], LayerType::sliding_attention);
+  EXPECT_EQ(c.rope_full.rope_type, "linear");
+  EXPECT_EQ(c.rope_full.factor, 8.0);
+  EXPECT_EQ(c.rope_full.theta, 1e6);
+  expect_default_rope(c.rope_sliding, 1e4);  // local layers are never scaled
+  EXPECT_EQ(c.rope_for_layer(59).rope_type, "linear");
+  EXPECT_EQ(c.rope_for_layer(58).rope_type, "default");
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{1, 106}));  // top level of the wrapper
+  EXPECT_EQ(c.bos_token_ids, std::vector<int64_t>{2});         // class default
+  EXPECT_EQ(c.torch_dtype, "bfloat16");
+}
+
+TEST(ModelConfig, Gemma3_4B_Transformers5Resave) {
+  const ModelConfig c = load_model_config(configs_dir() / "gemma-3-4b-it-transformers5.json");
+  EXPECT_TRUE(c.multimodal_wrapper);
+  EXPECT_EQ(c.hidden_size, 2560);
+  EXPECT_EQ(c.num_hidden_layers, 34);
+  EXPECT_EQ(c.num_attention_heads, 8);
+  EXPECT_EQ(c.num_key_value_heads, 4);
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_DOUBLE_EQ(c.attention_scale, 0.0625);
+  EXPECT_EQ(full_layers(c), (std::vector<int64_t>{5, 11, 17, 23, 29}));
+  EXPECT_EQ(c.sliding_window, 1024);
+  EXPECT_EQ(c.rope_full.rope_type, "linear");
+  EXPECT_EQ(c.rope_full.factor, 8.0);
+  EXPECT_EQ(c.rope_full.theta, 1e6);
+  expect_default_rope(c.rope_sliding, 1e4);
+  EXPECT_EQ(c.torch_dtype, "bfloat16");  // "dtype" in transformers 5
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{1, 106}));
+}
+
+// ---- Gemma3 defaults, layer patterns and RoPE forms -------------------------------------------------------
+
+TEST(ModelConfig, Gemma3_4B_TextConfigReliesOnClassDefaults) {
+  const json config = {{"model_type", "gemma3"},
+                       {"text_config",
+                        {{"hidden_size", 2560},
+                         {"intermediate_size", 10240},
+                         {"model_type", "gemma3_text"},
+                         {"num_hidden_layers", 34},
+                         {"rope_scaling", {{"factor", 8.0}, {"rope_type", "linear"}}},
+                         {"sliding_window", 1024}}}};
+  const ModelConfig c = parse(config);
+  EXPECT_EQ(c.num_attention_heads, 8);
+  EXPECT_EQ(c.num_key_value_heads, 4);
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_EQ(c.query_pre_attn_scalar, 256.0);
+  EXPECT_EQ(c.vocab_size, 262208);
+  EXPECT_EQ(c.max_position_embeddings, 131072);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(full_layers(c), (std::vector<int64_t>{5, 11, 17, 23, 29}));
+  EXPECT_EQ(c.rope_full.theta, 1e6);
+  EXPECT_EQ(c.rope_sliding.theta, 1e4);
+  EXPECT_EQ(c.bos_token_ids, std::vector<int64_t>{2});
+  EXPECT_EQ(c.eos_token_ids, std::vector<int64_t>{1});
+  EXPECT_EQ(c.torch_dtype, "");
+}
+
+TEST(ModelConfig, Gemma3_SlidingWindowDefaultIs4096) {
+  json config = read("gemma-3-1b-it.json");
+  config.erase("sliding_window");
+  EXPECT_EQ(parse(config).sliding_window, 4096);
+}
+
+TEST(ModelConfig, Gemma3_ExplicitLayerTypesWinOverPattern) {
+  json config = read("gemma-3-1b-it.json");
+  json types = json::array();
+  for (int i = 0; i < 26; ++i) types.push_back(i % 2 ? "full_attention" : "sliding_attention");
+  config["layer_types"] = types;  // sliding_window_pattern 6 stays in the file
+  const ModelConfig c = parse(config);
+  EXPECT_EQ(full_layers(c).size(), 13u);
+  EXPECT_EQ(c.layer_types[0], LayerType::sliding_attention);
+  EXPECT_EQ(c.layer_types[1], LayerType::full_attention);
+  EXPECT_EQ(c.rope_for_layer(1).theta, 1e6);
+}
+
+TEST(ModelConfig, Gemma3_UnderscoredSlidingWindowPattern) {
+  json config = read("gemma-3-1b-it.json");
+  config.erase("sliding_window_pattern");
+  config["_sliding_window_pattern"] = 4;
+  EXPECT_EQ(full_layers(parse(config)), (std::vector<int64_t>{3, 7, 11, 15, 19, 23}));
+  config.erase("_sliding_window_pattern");
+  EXPECT_EQ(full_layers(parse(config)), (std::vector<int64_t>{5, 11, 17, 23}));  // class default 6
+}
+
+TEST(ModelConfig, Gemma3_LocalBaseFreqAndFlatRopeParameters) {
+  json config = read("gemma-3-1b-it.json");
+  config["rope_local_base_freq"] = 20000.0;
+  config.erase("rope_theta");
+  config["rope_parameters"] = {{"rope_type", "linear"}, {"factor", 4.0}, {"rope_theta", 500000.0}};
+  const ModelConfig c = parse(config);
+  EXPECT_EQ(c.rope_full.rope_type, "linear");  // a flat rope_parameters is the full layers' RoPE
+  EXPECT_EQ(c.rope_full.factor, 4.0);
+  EXPECT_EQ(c.rope_full.theta, 500000.0);
+  expect_default_rope(c.rope_sliding, 20000.0);
+}
+
+TEST(ModelConfig, Gemma3_KeyedRopeParametersWithoutSlidingEntry) {
+  json config = read("gemma-3-1b-it.json");
+  config["rope_local_base_freq"] = 20000.0;
+  config["rope_parameters"] = {{"full_attention", {{"rope_type", "default"}, {"rope_theta", 2e6}}}};
+  const ModelConfig c = parse(config);
+  expect_default_rope(c.rope_full, 2e6);
+  expect_default_rope(c.rope_sliding, 20000.0);
+}
+
+// ---- Qwen3 sliding window, RoPE variants, head_dim and token ids --------------------------------------------
+
+TEST(ModelConfig, Qwen3_UseSlidingWindowFromMaxWindowLayers) {
+  json config = read("qwen3-8b.json");
+  config["use_sliding_window"] = true;
+  config["sliding_window"] = 4096;
+  config["max_window_layers"] = 28;
+  const ModelConfig c = parse(config);
+  for (int64_t i = 0; i < 36; ++i) {
+    EXPECT_EQ(c.layer_types[size_t(i)], i >= 28 ? LayerType::sliding_attention : LayerType::full_attention) << i;
+  }
+  EXPECT_EQ(c.sliding_window, 4096);
+  EXPECT_EQ(c.rope_for_layer(30).theta, 1e6);  // one RoPE for both layer types
+
+  config.erase("sliding_window");  // absent: Qwen3Config's default 4096
+  config["max_window_layers"] = 34;
+  const ModelConfig d = parse(config);
+  EXPECT_EQ(d.sliding_window, 4096);
+  EXPECT_EQ(full_layers(d).size(), 34u);
+
+  config["sliding_window"] = nullptr;  // explicit null: no window, every layer full
+  const ModelConfig e = parse(config);
+  EXPECT_FALSE(e.sliding_window.has_value());
+  EXPECT_EQ(full_layers(e).size(), 36u);
+}
+
+TEST(ModelConfig, Qwen3_SlidingWindowIgnoredWhenDisabled) {
+  json config = read("qwen3-8b.json");
+  config["sliding_window"] = 4096;  // use_sliding_window stays false
+  const ModelConfig c = parse(config);
+  EXPECT_FALSE(c.sliding_window.has_value());
+  EXPECT_EQ(full_layers(c).size(), 36u);
+}
+
+TEST(ModelConfig, Qwen3_YarnRopeScaling) {
+  json config = read("qwen3-8b.json");
+  config["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768}};
+  const RopeConfig& rope = parse(config).rope_full;
+  EXPECT_EQ(rope.rope_type, "yarn");
+  EXPECT_EQ(rope.theta, 1e6);
+  EXPECT_EQ(rope.factor, 4.0);
+  EXPECT_EQ(rope.original_max_position_embeddings, 32768);
+  EXPECT_EQ(rope.beta_fast, 32.0);
+  EXPECT_EQ(rope.beta_slow, 1.0);
+  ASSERT_TRUE(rope.attention_factor.has_value());
+  EXPECT_DOUBLE_EQ(*rope.attention_factor, 0.1 * std::log(4.0) + 1.0);
+}
+
+TEST(ModelConfig, YarnMscaleAndDerivedFactor) {
+  json config = read("qwen3-8b.json");
+  config["rope_scaling"] = {{"type", "yarn"},
+                            {"factor", 40},
+                            {"mscale", 0.707},
+                            {"mscale_all_dim", 0.707},
+                            {"beta_fast", 16},
+                            {"original_max_position_embeddings", 4096}};
+  const RopeConfig rope = parse(config).rope_full;
+  EXPECT_EQ(rope.factor, 40.0);
+  EXPECT_EQ(rope.beta_fast, 16.0);
+  EXPECT_DOUBLE_EQ(*rope.attention_factor, 1.0);  // equal mscales cancel
+
+  config["rope_scaling"] = {{"rope_type", "yarn"}, {"original_max_position_embeddings", 10240}};
+  const RopeConfig derived = parse(config).rope_full;
+  EXPECT_EQ(derived.factor, 4.0);  // max_position_embeddings 40960 / 10240
+  EXPECT_DOUBLE_EQ(*derived.attention_factor, 0.1 * std::log(4.0) + 1.0);
+
+  config["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 2.0}, {"attention_factor", 1.5}};
+  const RopeConfig explicit_af = parse(config).rope_full;
+  EXPECT_EQ(*explicit_af.attention_factor, 1.5);
+  EXPECT_EQ(explicit_af.original_max_position_embeddings, 40960);
+}
+
+TEST(ModelConfig, Transformers5FlatRopeParameters) {
+  json config = read("llama-3.1-8b-instruct.json");
+  const json legacy_scaling = config["rope_scaling"];
+  config.erase("rope_scaling");
+  config.erase("rope_theta");
+  config["rope_parameters"] = legacy_scaling;
+  config["rope_parameters"]["rope_theta"] = 500000.0;
+  config["rope_parameters"].erase("original_max_position_embeddings");  // standardize: max_position_embeddings
+  config.erase("torch_dtype");
+  config["dtype"] = "float16";
+  const ModelConfig c = parse(config);
+  EXPECT_EQ(c.rope_full.rope_type, "llama3");
+  EXPECT_EQ(c.rope_full.theta, 500000.0);
+  EXPECT_EQ(c.rope_full.factor, 8.0);
+  EXPECT_EQ(c.rope_full.original_max_position_embeddings, 131072);
+  EXPECT_EQ(c.torch_dtype, "float16");
+}
+
+TEST(ModelConfig, LegacyTypeKeyAndClassDefaultTheta) {
+  json config = read("llama-3.2-1b.json");
+  config["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  config.erase("rope_theta");
+  const ModelConfig c = parse(config);
+  EXPECT_EQ(c.rope_full.rope_type, "linear");
+  EXPECT_EQ(c.rope_full.factor, 2.0);
+  EXPECT_EQ(c.rope_full.theta, 10000.0);  // LlamaConfig default
+}
+
+TEST(ModelConfig, Qwen3_LayerKeyedRopeParameters) {
+  json config = read("qwen3-8b.json");
+  config["use_sliding_window"] = true;
+  config["sliding_window"] = 2048;
+  config["max_window_layers"] = 28;
+  config["rope_parameters"] = {{"full_attention", {{"rope_type", "default"}, {"rope_theta", 1e6}}},
+                               {"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}}};
+  const ModelConfig c = parse(config);
+  EXPECT_EQ(c.rope_for_layer(0).theta, 1e6);
+  EXPECT_EQ(c.rope_for_layer(35).theta, 1e4);
+  config["rope_parameters"].erase("sliding_attention");
+  expect_parse_error(config, "rope_parameters has no \"sliding_attention\" entry but layer_types uses it");
+}
+
+TEST(ModelConfig, HeadDimDefaults) {
+  json qwen = read("qwen3-8b.json");
+  qwen.erase("head_dim");
+  qwen["hidden_size"] = 2048;
+  EXPECT_EQ(parse(qwen).head_dim, 128);  // Qwen3Config default, not 2048 / 32
+  json moe = read("qwen3-30b-a3b.json");
+  moe.erase("head_dim");
+  EXPECT_EQ(parse(moe).head_dim, 64);  // Qwen3MoeConfig has none: hidden / heads
+  json llama = read("llama-3.1-8b-instruct.json");
+  llama["hidden_size"] = 4100;
+  expect_parse_error(llama, "hidden_size 4100 is not a multiple of num_attention_heads 32 and head_dim is not given");
+  llama["hidden_size"] = 4096.0;  // an integral float is an integer
+  EXPECT_EQ(parse(llama).head_dim, 128);
+}
+
+TEST(ModelConfig, TokenIdsAndKvHeadDefault) {
+  json config = read("llama-3.2-1b.json");
+  config["eos_token_id"] = json::array({128001, 128009});
+  config.erase("bos_token_id");
+  config.erase("num_key_value_heads");
+  const ModelConfig c = parse(config);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{128001, 128009}));
+  EXPECT_TRUE(c.bos_token_ids.empty());  // Llama 2's class defaults are not applied
+  EXPECT_EQ(c.num_key_value_heads, 32);
+  config["eos_token_id"] = "</s>";
+  expect_parse_error(config, "field \"eos_token_id\": expected a non-negative token id or a list of them");
+}
+
+// ---- Qwen3-MoE layers ---------------------------------------------------------------------------------------
+
+TEST(ModelConfig, MoeLayerSelection) {
+  json config = read("qwen3-30b-a3b.json");
+  config["decoder_sparse_step"] = 2;
+  config["mlp_only_layers"] = json::array({0, 5});
+  ModelConfig c = parse(config);
+  EXPECT_FALSE(c.is_moe_layer(0));  // (0 + 1) % 2 != 0
+  EXPECT_TRUE(c.is_moe_layer(1));
+  EXPECT_FALSE(c.is_moe_layer(2));
+  EXPECT_TRUE(c.is_moe_layer(3));
+  EXPECT_FALSE(c.is_moe_layer(5));  // listed in mlp_only_layers
+  EXPECT_TRUE(c.is_moe_layer(47));
+  expect_error([&] { c.is_moe_layer(48); }, "layer 48 is outside [0, 48)", "");
+  expect_error([&] { c.rope_for_layer(-1); }, "layer -1 is outside [0, 48)", "");
+  config["num_experts"] = 0;
+  EXPECT_FALSE(parse(config).is_moe_layer(1));
+  config.erase("num_experts");
+  config["num_local_experts"] = 64;  // transformers 5 spelling
+  EXPECT_EQ(parse(config).num_experts, 64);
+  config.erase("num_local_experts");
+  config.erase("norm_topk_prob");
+  c = parse(config);
+  EXPECT_EQ(c.num_experts, 128);  // Qwen3MoeConfig defaults
+  EXPECT_FALSE(c.norm_topk_prob);
+}
+
+// ---- refused configs: files ---------------------------------------------------------------------------------
+
+TEST(ModelConfigErrors, UnsupportedModelType) {
+  const fs::path path = configs_dir() / "bad-model-type-mistral.json";
+  expect_error([&] { load_model_config(path); },
+               "unsupported model_type \"mistral\"; supported: llama, qwen3, qwen3_moe, gemma3_text, gemma3",
+               path.string());
+}
+
+TEST(ModelConfigErrors, MissingRequiredField) {
+  const fs::path path = configs_dir() / "bad-missing-hidden-size.json";
+  expect_error([&] { load_model_config(path); }, "missing required field \"hidden_size\"", path.string());
+}
+
+TEST(ModelConfigErrors, WrongJsonType) {
+  const fs::path path = configs_dir() / "bad-hidden-size-string.json";
+  expect_error([&] { load_model_config(path); }, "field \"hidden_size\": expected an integer, got \"4096\"",
+               path.string());
+}
+
+TEST(ModelConfigErrors, InvalidJsonAndMissingFile) {
+  const fs::path path = configs_dir() / "bad-invalid-json.json";
+  const std::string message = expect_error([&] { load_model_config(path); }, "invalid JSON in config at byte ", path.string());
+  EXPECT_NE(message.find("line 5"), std::string::npos) << message;
+  const fs::path missing = configs_dir() / "no-such-config.json";
+  expect_error([&] { load_model_config(missing); }, "config not found", missing.string());
+}
+
+TEST(ModelConfigErrors, DynamicRopeScaling) {
+  const fs::path path = configs_dir() / "bad-rope-dynamic.json";
+  expect_error([&] { load_model_config(path); },
+               "rope_scaling.type \"dynamic\" is not supported; supported: default, linear, llama3, yarn", path.string());
+}
+
+TEST(ModelConfigErrors, AttentionBias) {
+  const fs::path path = configs_dir() / "bad-attention-bias.json";
+  expect_error([&] { load_model_config(path); }, "attention_bias true is not supported", path.string());
+}
+
+TEST(ModelConfigErrors, Gemma3Softcapping) {
+  const fs::path path = configs_dir() / "bad-gemma3-softcapping.json";
+  expect_error([&] { load_model_config(path); }, "attn_logit_softcapping 50.0 is not supported yet for gemma3",
+               path.string());
+  json config = read("gemma-3-1b-it.json");
+  config["final_logit_softcapping"] = 30.0;
+  expect_parse_error(config, "final_logit_softcapping 30.0 is not supported yet for gemma3");
+}
+
+// ---- refused configs: variations ----------------------------------------------------------------------------
+
+TEST(ModelConfigErrors, RopeFields) {
+  json config = read("llama-3.1-8b-instruct.json");
+  config["rope_scaling"] = nullptr;
+  config["rope_parameters"] = {{"rope_type", "longrope"}, {"short_factor", json::array()}};
+  expect_parse_error(config, "rope_parameters.rope_type \"longrope\" is not supported");
+  config["rope_parameters"] = {{"rope_type", "default"}, {"partial_rotary_factor", 0.5}};
+  expect_parse_error(config, "rope_parameters.partial_rotary_factor 0.5 is not supported; only 1.0");
+  config.erase("rope_parameters");
+  config["partial_rotary_factor"] = 0.5;
+  expect_parse_error(config, "partial_rotary_factor 0.5 is not supported; only 1.0");
+  config.erase("partial_rotary_factor");
+  config["rope_scaling"] = {{"rope_type", "linear"}};
+  expect_parse_error(config, "missing required field \"rope_scaling.factor\" for linear RoPE");
+  config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 4.0}, {"high_freq_factor", 1.0}};
+  expect_parse_error(config, "rope_scaling.low_freq_factor must be below high_freq_factor, got 4.0 and 1.0");
+  config["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 32.0}, {"truncate", false}};
+  expect_parse_error(config, "rope_scaling.truncate false is not supported");
+  config["rope_scaling"] = "llama3";
+  expect_parse_error(config, "field \"rope_scaling\": expected an object, got \"llama3\"");
+  config["rope_scaling"] = nullptr;
+  config["rope_theta"] = "500000";
+  expect_parse_error(config, "field \"rope_theta\": expected a number, got \"500000\"");
+}
+
+TEST(ModelConfigErrors, UnsupportedMathFields) {
+  json llama = read("llama-3.1-8b-instruct.json");
+  llama["mlp_bias"] = true;
+  expect_parse_error(llama, "mlp_bias true is not supported");
+  json qwen = read("qwen3-8b.json");
+  qwen["hidden_act"] = "gelu";
+  expect_parse_error(qwen, "hidden_act \"gelu\" is not supported for qwen3; expected \"silu\"");
+  json moe = read("qwen3-30b-a3b.json");
+  moe["use_sliding_window"] = true;
+  expect_parse_error(moe, "use_sliding_window true is not supported for qwen3_moe");
+  json gemma = read("gemma-3-27b-it.json");
+  gemma["text_config"]["hidden_activation"] = "gelu";
+  expect_parse_error(gemma, "text_config.hidden_activation \"gelu\" is not supported for gemma3; expected "
+                            "\"gelu_pytorch_tanh\" or \"gelu_tanh\"");
+  gemma["text_config"]["hidden_activation"] = "gelu_tanh";
+  EXPECT_EQ(parse(gemma).hidden_act, Activation::gelu_tanh);
+  gemma["text_config"]["use_bidirectional_attention"] = true;
+  expect_parse_error(gemma, "text_config.use_bidirectional_attention true is not supported");
+  json keyed = read("gemma-3-4b-it-transformers5.json");
+  keyed["text_config"]["rope_parameters"]["sliding_attention"]["rope_type"] = "dynamic";
+  expect_parse_error(keyed, "text_config.rope_parameters.sliding_attention.rope_type \"dynamic\" is not supported");
+}
+
+TEST(ModelConfigErrors, ShapeFields) {
+  json config = read("qwen3-8b.json");
+  config["num_key_value_heads"] = 5;
+  expect_parse_error(config, "num_attention_heads 32 is not a multiple of num_key_value_heads 5");
+  config["num_key_value_heads"] = 8;
+  config["hidden_size"] = 0;
+  expect_parse_error(config, "hidden_size must be positive, got 0");
+  config["hidden_size"] = 4096.5;
+  expect_parse_error(config, "field \"hidden_size\": expected an integer, got 4096.5");
+  config["hidden_size"] = 4096;
+  config["tie_word_embeddings"] = "yes";
+  expect_parse_error(config, "field \"tie_word_embeddings\": expected true or false, got \"yes\"");
+  config["tie_word_embeddings"] = false;
+  config.erase("model_type");
+  expect_parse_error(config, "missing required field \"model_type\"; supported: llama, qwen3");
+  expect_parse_error(json::array({1, 2}), "config must be a JSON object");
+}
+
+TEST(ModelConfigErrors, LayerTypes) {
+  json config = read("qwen3-8b.json");
+  config["layer_types"] = json::array({"full_attention"});
+  expect_parse_error(config, "layer_types has 1 entries, expected num_hidden_layers = 36");
+  json types = json(std::vector<std::string>(36, "full_attention"));
+  types[3] = "chunked_attention";
+  config["layer_types"] = types;
+  expect_parse_error(config, "layer_types[3] \"chunked_attention\" is not supported; expected \"full_attention\" or "
+                             "\"sliding_attention\"");
+  types[3] = "sliding_attention";
+  config["layer_types"] = types;  // sliding_window is null in Qwen3-8B
+  expect_parse_error(config, "layer_types lists sliding_attention layers but sliding_window is null");
+}
+
+TEST(ModelConfigErrors, GemmaWrapperFields) {
+  json config = read("gemma-3-27b-it.json");
+  config["text_config"]["num_hidden_layers"] = "62";
+  expect_parse_error(config, "field \"text_config.num_hidden_layers\": expected an integer, got \"62\"");
+  config.erase("text_config");
+  expect_parse_error(config, "missing required field \"text_config.hidden_size\"");
+}
+
+TEST(ModelConfigErrors, MoeFields) {
+  json config = read("qwen3-30b-a3b.json");
+  config["decoder_sparse_step"] = 0;
+  expect_parse_error(config, "decoder_sparse_step must be >= 1, got 0");
+  config["decoder_sparse_step"] = 1;
+  config["mlp_only_layers"] = json::array({48});
+  expect_parse_error(config, "mlp_only_layers entry 48 is not a layer index in [0, 48)");
+  config["mlp_only_layers"] = json::array();
+  config["num_experts_per_tok"] = 129;
+  expect_parse_error(config, "num_experts_per_tok must be between 1 and num_experts 128, got 129");
+}
+
+TEST(ModelConfig, NamesOfEnums) {
+  EXPECT_STREQ(architecture_name(Architecture::qwen3_moe), "qwen3_moe");
+  EXPECT_STREQ(architecture_name(Architecture::gemma3), "gemma3");
+  EXPECT_STREQ(layer_type_name(LayerType::sliding_attention), "sliding_attention");
+  EXPECT_STREQ(layer_type_name(LayerType::full_attention), "full_attention");
+}
+
+}  // namespace
+}  // namespace adallm::io
