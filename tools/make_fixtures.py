@@ -26,6 +26,7 @@ TOKENS = [[1, 17, 42, 99, 3, 200, 7, 64, 128, 5, 11, 250, 33, 77, 19, 2],
           [2, 9, 9, 9, 100, 101, 102, 30]]
 CALIBRATION = [list(range(3, 67)), list(range(100, 164))]
 
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 COMMON = dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_attention_heads=4,
               num_key_value_heads=2, head_dim=16, max_position_embeddings=512)
 
@@ -158,19 +159,23 @@ def quantize_state(state, fmt, input_amax):
     deq = dict(state)
     for mod in modules:
         group = [m for m in fused_group(mod) if m in modules]
-        group_amax = max(ref.amax(state[m + ".weight"]).float() for m in group)
+        group_amax_native = max(ref.amax(state[m + ".weight"]) for m in group)  # in the weight dtype
+        group_amax = group_amax_native.float()
         act_amax = max(input_amax.get(m, 1.0) for m in group)
-        w = state[mod + ".weight"]
+        w = state[mod + ".weight"].to(DEVICE)
         if fmt == "modelopt":
-            ws2 = ref.modelopt_weight_scale_2(group_amax)
+            # ModelOpt exports run on the GPU: compute where they do (division by 2688 rounds differently).
+            ws2 = ref.modelopt_weight_scale_2(group_amax.to(DEVICE))
             packed, scale, ws2 = ref.modelopt_quantize(w, ws2)
+            packed, scale, ws2 = packed.cpu(), scale.cpu(), ws2.cpu()
             out[mod + ".weight"] = packed
             out[mod + ".weight_scale"] = scale
             out[mod + ".weight_scale_2"] = ws2
             out[mod + ".input_scale"] = torch.tensor(act_amax / 2688.0, dtype=torch.float32)
         else:
-            gs = ref.ct_global_scale(group_amax.to(w.dtype))
+            gs = ref.ct_global_scale(group_amax_native.to(DEVICE))
             packed, scale = ref.ct_quantize(w, gs)
+            packed, scale, gs = packed.cpu(), scale.cpu(), gs.cpu()
             ws2 = (1.0 / gs).reshape(())
             out[mod + ".weight_packed"] = packed
             out[mod + ".weight_scale"] = scale
@@ -259,7 +264,8 @@ def load_with_weights(model_cls, bf16_dir, state, tmp_dir):
 
 
 def main(out_root):
-    summary = {"transformers": transformers.__version__, "torch": torch.__version__, "models": {}}
+    summary = {"transformers": transformers.__version__, "torch": torch.__version__, "device": DEVICE,
+               "models": {}}
     for arch in ("llama", "qwen3", "qwen3_moe", "gemma3_text", "gemma3"):
         model = build(arch)
         root = os.path.join(out_root, arch)

@@ -55,3 +55,54 @@ def dequantize(packed: torch.Tensor, scale_fp8: torch.Tensor, weight_scale_2: to
     values = E2M1_VALUES.to(packed.device)[codes]
     per_block = scale_fp8.to(torch.float32) * weight_scale_2.float()
     return (values.view(rows, cols // BLOCK, BLOCK) * per_block.unsqueeze(-1)).view(rows, cols)
+
+
+# ---- compressed-tensors (llm-compressor NVFP4, format nvfp4-pack-quantized) ----
+# Steps as in compressed-tensors: quantization/utils/helpers.py (generate_gparam, calculate_qparams),
+# quantization/lifecycle/forward.py (_quantize), quantization/quant_args.py (cast_to_fp4),
+# compressors/quantized_compressors/fp4_quantized.py (pack_fp4_to_uint8). The observer sees the weight in
+# its own dtype (bf16), so the arithmetic before the fp32 promotion happens in bf16, as it does there.
+
+FP8_E4M3_EPS = 0.125  # torch.finfo(torch.float8_e4m3fn).eps
+
+
+def ct_global_scale(amax_in_weight_dtype: torch.Tensor) -> torch.Tensor:
+    zero = torch.zeros_like(amax_in_weight_dtype)
+    max_val_pos = torch.max(torch.abs(torch.min(-amax_in_weight_dtype, zero)), torch.abs(torch.max(amax_in_weight_dtype, zero)))
+    global_scale = 448.0 * 6.0 / max_val_pos
+    return global_scale.to(torch.float32).reshape([1])
+
+
+def ct_cast_to_fp4(x: torch.Tensor) -> torch.Tensor:
+    sign = torch.sign(x)
+    x = torch.abs(x)
+    x[(x >= 0.0) & (x <= 0.25)] = 0.0
+    x[(x > 0.25) & (x < 0.75)] = 0.5
+    x[(x >= 0.75) & (x <= 1.25)] = 1.0
+    x[(x > 1.25) & (x < 1.75)] = 1.5
+    x[(x >= 1.75) & (x <= 2.5)] = 2.0
+    x[(x > 2.5) & (x < 3.5)] = 3.0
+    x[(x >= 3.5) & (x <= 5.0)] = 4.0
+    x[x > 5.0] = 6.0
+    return x * sign
+
+
+def ct_quantize(w: torch.Tensor, global_scale: torch.Tensor):
+    """w: [rows, cols] in the model dtype; global_scale: fp32 [1]. Returns (packed u8, scale f8)."""
+    rows, cols = w.shape
+    blocks = w.view(rows, cols // BLOCK, BLOCK)
+    max_val_pos = blocks.abs().amax(dim=-1)                 # observer min/max, weight dtype
+    scales = global_scale * (max_val_pos / 6.0)             # bf16 divide, then fp32 product
+    scales = torch.clamp(scales, -448.0, 448.0).to(torch.float8_e4m3fn)
+    scales = torch.where(scales.to(torch.float32) == 0,
+                         torch.tensor(FP8_E4M3_EPS, dtype=torch.float32, device=w.device),
+                         scales.to(torch.float32)).to(torch.float8_e4m3fn)
+    scale = scales.to(torch.float32) / global_scale          # _quantize: scale / global_scale
+    scaled = blocks / scale.unsqueeze(-1)
+    scaled = scaled + 0                                      # zero point
+    q = ct_cast_to_fp4(torch.clamp(scaled, -6.0, 6.0)).view(rows, cols)
+    table = E2M1_VALUES[:8].to(w.device)
+    idx = torch.argmin(torch.abs(q.abs().unsqueeze(-1) - table), dim=-1) + (torch.signbit(q).to(torch.long) << 3)
+    idx = idx.to(torch.uint8)
+    packed = idx[:, 0::2] | (idx[:, 1::2] << 4)
+    return packed.contiguous(), scales.contiguous()

@@ -278,7 +278,7 @@ void read_gemma_ropes(const Reader& r, ModelConfig& c) {
 void read_ropes(const Reader& r, ModelConfig& c) {
   check_partial_rotary(r);
   if (c.arch == Architecture::gemma3) return read_gemma_ropes(r, c);
-  const double theta = r.number("rope_theta", defaults_for(c.arch).rope_theta);
+  const double theta = positive_number(r, "rope_theta", r.number("rope_theta", defaults_for(c.arch).rope_theta));
   const json* params = r.optional_object("rope_parameters");
   if (const json* scaling = r.optional_object("rope_scaling")) {
     c.rope_full = parse_rope(Reader(*scaling, r.name("rope_scaling."), r.source()), theta, c.max_position_embeddings);

@@ -145,22 +145,57 @@ void check_group_size(std::optional<int64_t> group_size, const std::string& fiel
   }
 }
 
-// std::regex for a compressed-tensors "re:" entry, compiled once per pattern and shared between calls:
-// the ledger asks about every Linear of the model (18k of them for a 128-expert MoE).
-std::shared_ptr<const std::regex> compiled_regex(const std::string& pattern) {
+// A compressed-tensors "re:" entry, prepared once per pattern and shared between calls: the ledger asks
+// about every Linear of the model (18k of them for a 128-expert MoE) and std::regex is slow. Patterns made
+// only of literals, '\.', '.', '.*' and a final '$' (".*lm_head", ".*mlp.gate$") are exactly fnmatch
+// patterns ('.' is '?', '.*' is '*', no '$' means a trailing '*' since re.match anchors at the start only).
+struct CompiledEntry {
+  std::optional<std::string> wildcard;
+  std::shared_ptr<const std::regex> regex;
+};
+
+std::optional<std::string> regex_as_wildcard(std::string_view re) {
+  std::string out;
+  bool anchored_end = false;
+  for (size_t i = 0; i < re.size(); ++i) {
+    const char ch = re[i];
+    const bool plain = std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '/' || ch == ':';
+    if (plain) {
+      out += ch;
+    } else if (ch == '\\' && i + 1 < re.size() && re[i + 1] == '.') {
+      out += re[++i];
+    } else if (ch == '.' && i + 1 < re.size() && re[i + 1] == '*') {
+      out += '*';
+      ++i;
+    } else if (ch == '.') {
+      out += '?';
+    } else if (ch == '$' && i + 1 == re.size()) {
+      anchored_end = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!anchored_end) out += '*';
+  return out;
+}
+
+std::shared_ptr<const CompiledEntry> compiled_regex(const std::string& pattern) {
   static std::mutex mutex;
-  static std::map<std::string, std::shared_ptr<const std::regex>, std::less<>> cache;
+  static std::map<std::string, std::shared_ptr<const CompiledEntry>, std::less<>> cache;
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(pattern); it != cache.end()) return it->second;
+  auto entry = std::make_shared<CompiledEntry>();
   try {
-    auto re = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
-    cache.emplace(pattern, re);
-    return re;
+    // Compiled even when the wildcard form is used, so that a malformed pattern is refused either way.
+    entry->regex = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {
     throw Error("ignore entry \"re:" + pattern + "\" is not a regular expression AdaLLM can evaluate (" +
                 e.what() + ")")
         .hint("patterns are read as ECMAScript regexes; Python-only syntax such as (?P<name>...) is not accepted");
   }
+  entry->wildcard = regex_as_wildcard(pattern);
+  cache.emplace(pattern, entry);
+  return entry;
 }
 
 void check_ignore_regexes(const std::vector<std::string>& ignore, const std::string& source) {
@@ -314,7 +349,11 @@ json read_json_file(const std::filesystem::path& path, std::string_view what) {
 // `module` under the names a Gemma3 multimodal checkpoint may give it, so that exclude patterns written
 // for the text model ("model.layers.0...", "lm_head") or for either multimodal layout
 // ("model.language_model.layers.0...", "language_model.model.layers.0...") all apply.
-std::vector<std::string> module_aliases(std::string_view module) {
+std::vector<std::string> module_aliases(std::string_view module, bool multimodal_patterns) {
+  // A text-model name needs its multimodal spellings only when some pattern is written that way.
+  if (!multimodal_patterns && !module.starts_with("language_model.") && !module.starts_with("model.language_model.")) {
+    return {std::string(module)};
+  }
   std::string text_name(module);
   for (std::string_view prefix : {"model.language_model.", "language_model.model."}) {
     if (module.starts_with(prefix)) text_name = "model." + std::string(module.substr(prefix.size()));
@@ -342,14 +381,20 @@ std::vector<std::string> module_aliases(std::string_view module) {
 
 // ModelOpt names a module to leave a whole subtree unquantized, so a pattern also covers the modules
 // inside the one it matches (vLLM's "foo*" → "foo", "foo.*" rewrite and substring fallback serve the same).
-bool modelopt_match(std::string_view pattern, const std::string& name) {
-  return wildcard_match(pattern, name) || wildcard_match(std::string(pattern) + ".*", name);
+bool modelopt_match(std::string_view pattern, std::string_view name) {
+  if (wildcard_match(pattern, name)) return true;
+  for (size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
+    if (wildcard_match(pattern, name.substr(0, dot))) return true;  // an enclosing module matches
+  }
+  return false;
 }
 
 // compressed-tensors _match_name: "re:" is re.match (anchored at the start only), else the exact name.
 bool ct_match(const std::string& entry, const std::string& name) {
   if (!entry.starts_with("re:")) return entry == name;
-  return std::regex_search(name, *compiled_regex(entry.substr(3)), std::regex_constants::match_continuous);
+  const std::shared_ptr<const CompiledEntry> compiled = compiled_regex(entry.substr(3));
+  if (compiled->wildcard) return wildcard_match(*compiled->wildcard, name);
+  return std::regex_search(name, *compiled->regex, std::regex_constants::match_continuous);
 }
 
 // fnmatch bracket set at pattern[i] == '['. Returns nullopt when there is no closing ']' (the '[' is then
@@ -432,7 +477,9 @@ bool wildcard_match(std::string_view pattern, std::string_view text) {
 
 bool QuantConfig::is_excluded(std::string_view module) const {
   if (format == QuantFormat::none || exclude_modules.empty()) return false;
-  const std::vector<std::string> names = module_aliases(module);
+  bool multimodal_patterns = false;
+  for (const std::string& entry : exclude_modules) multimodal_patterns |= entry.find("language_model") != std::string::npos;
+  const std::vector<std::string> names = module_aliases(module, multimodal_patterns);
   for (const std::string& entry : exclude_modules) {
     for (const std::string& name : names) {
       const bool hit = format == QuantFormat::compressed_tensors ? ct_match(entry, name) : modelopt_match(entry, name);

@@ -590,6 +590,12 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   }
   header += '}';
   header.append((8 - header.size() % 8) % 8, ' ');
+  if (header.size() > kMaxHeaderBytes) {
+    throw Error("header would be " + std::to_string(header.size()) + " bytes, over the " +
+                std::to_string(kMaxHeaderBytes) + "-byte limit of safetensors readers")
+        .file(path.string())
+        .hint("split the tensors over more shards");
+  }
 
   std::vector<uint8_t> length(8);
   for (size_t i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));

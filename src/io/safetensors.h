@@ -23,8 +23,11 @@ struct TensorInfo {
   std::vector<int64_t> shape;  // [] for a 0-d scalar
   uint64_t offset = 0;         // from the start of the data section
   uint64_t nbytes = 0;
-  const uint8_t* data = nullptr;  // into the file mapping; null for a parsed-only header
-  std::string file;               // path of the file holding it (for error messages)
+  // Into the file mapping; null for a parsed-only header. The data section starts 8-byte aligned in
+  // files written as the reference writer does, but offsets are not padded: a tensor after an odd-sized
+  // one is misaligned for its dtype, so read it with memcpy, not through a cast pointer.
+  const uint8_t* data = nullptr;
+  std::string file;  // path of the file holding it (for error messages)
 
   int64_t numel() const;
   std::string shape_string() const;  // "[4096, 768]"

@@ -168,9 +168,19 @@ Plan make_plan(const ModelTensors& model, const QuantizeOptions& options, Progre
       group_amax = std::max(group_amax, amax);
       progress.advance(lin->weight->nbytes);
     }
+    if (members.empty()) continue;
+    if (group_amax == 0.0f) {  // no scale can represent it; NVFP4 of zeros would be NaN scales
+      for (const LinearTensors* lin : members) {
+        log::warn(lin->module, " is all zeros: kept dense");
+        plan.dense_modules.push_back(lin->module);
+      }
+      continue;
+    }
+    // ModelOpt exports run on the GPU, where torch divides by the Python constant 2688 as a multiply by
+    // its reciprocal (see quant/nvfp4.h); llm-compressor observes amax in the weight's own dtype.
     const float scale = options.format == QuantizeOptions::Format::modelopt
-                            ? quant::modelopt_weight_scale_2(group_amax)
-                            : quant::compressed_tensors_global_scale(group_amax);
+                            ? quant::modelopt_weight_scale_2_cuda(group_amax)
+                            : quant::compressed_tensors_global_scale(group_amax, members.front()->weight->dtype);
     for (const LinearTensors* lin : members) {
       plan.quantized[lin->weight->name] = lin;
       plan.scale[lin->module] = scale;
@@ -185,7 +195,7 @@ void emit_quantized(ShardSink& sink, const LinearTensors& lin, float scale, cons
   const int64_t cols = lin.in_features;
   const bool modelopt = options.format == QuantizeOptions::Format::modelopt;
   quant::Nvfp4Tensor q = modelopt ? quant::nvfp4_quantize_modelopt(w, rows, cols, scale)
-                                  : quant::nvfp4_quantize_compressed_tensors(w, rows, cols, scale);
+                                  : quant::nvfp4_quantize_compressed_tensors(w, rows, cols, scale, lin.weight->dtype);
   sink.add(lin.module + (modelopt ? ".weight" : ".weight_packed"), DType::U8, {rows, cols / 2}, std::move(q.packed));
   sink.add(lin.module + ".weight_scale", DType::F8_E4M3, {rows, cols / 16}, std::move(q.scales));
   if (modelopt) {
@@ -195,11 +205,17 @@ void emit_quantized(ShardSink& sink, const LinearTensors& lin, float scale, cons
   }
 }
 
+// Every module left dense, as patterns: lm_head, the user's --exclude, routers, vision towers, and by
+// name any Linear kept dense for another reason (all zeros).
 std::vector<std::string> modelopt_excludes(const ModelTensors& model, const io::ModelConfig& config,
-                                           const QuantizeOptions& options) {
+                                           const QuantizeOptions& options, const Plan& plan) {
   std::vector<std::string> out;
   if (!options.lm_head || model.lm_head_tied) out.push_back("lm_head");
   for (const std::string& p : options.exclude) out.push_back(p);
+  for (const std::string& m : plan.dense_modules) {
+    const bool covered = std::any_of(out.begin(), out.end(), [&](const std::string& p) { return io::wildcard_match(p, m); });
+    if (!covered) out.push_back(m);
+  }
   if (config.arch == io::Architecture::qwen3_moe) out.push_back(model.prefix + "layers.*.mlp.gate");
   if (config.multimodal_wrapper) {
     out.push_back("*vision_tower*");
@@ -309,7 +325,7 @@ QuantizeReport quantize_checkpoint(const fs::path& source, const fs::path& desti
     progress.advance(t->nbytes);
   }
   report.files = sink.finish();
-  write_configs(source, partial, modelopt_excludes(model, config, options), options);
+  write_configs(source, partial, modelopt_excludes(model, config, options, plan), options);
   progress.finish();
 
   // Load the result back exactly as `adallm serve` would before anyone else sees it.

@@ -163,7 +163,9 @@ void write_sparse_safetensors(const fs::path& file, const std::vector<TensorSpec
     uint64_t n = dtype_size(s.dtype);
     for (int64_t d : s.shape) n *= static_cast<uint64_t>(d);
     header[s.name] = {{"dtype", dtype_name(s.dtype)}, {"shape", s.shape}, {"data_offsets", {offset, offset + n}}};
-    if (s.dtype == DType::F32 && n == sizeof(float)) scalars.emplace_back(offset, 1.0f / 2688.0f);
+    // ModelOpt multipliers are amax/2688 of a unit amax; compressed-tensors stores the reciprocal.
+    const bool reciprocal = s.name.ends_with("global_scale");
+    if (s.dtype == DType::F32 && n == sizeof(float)) scalars.emplace_back(offset, reciprocal ? 2688.0f : 1.0f / 2688.0f);
     offset += n;
   }
   std::string text = header.dump();

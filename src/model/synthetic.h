@@ -35,7 +35,8 @@ std::vector<TensorSpec> checkpoint_layout(const io::ModelConfig& config, Synthet
 void write_synthetic_checkpoint(const std::filesystem::path& dir, const nlohmann::json& config_json,
                                 SyntheticLayout layout);
 
-// One safetensors file holding `specs` in order: zeros in a sparse file, F32 scalars set to 1/2688.
+// One safetensors file holding `specs` in order: zeros in a sparse file; F32 scalars are valid scales
+// (weight_scale_2 = 1/2688, weight_global_scale = 2688).
 void write_sparse_safetensors(const std::filesystem::path& file, const std::vector<TensorSpec>& specs);
 
 }  // namespace adallm::model

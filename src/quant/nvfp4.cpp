@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -218,8 +219,8 @@ float modelopt_weight_scale_2_cuda(float amax) { return amax * (1.0f / 2688.0f);
 //   per_block_scale.to(torch.float8_e4m3fn)                     f32_to_e4m3_torch (c10 Float8_e4m3fn)
 //   scaled = input / (scale.to(float32) * wsf2)                 product rounded to fp32, then divided
 //   _cast_fp4(scaled); (q[..., 1::2] << 4) | q[..., 0::2]       f32_to_e2m1_modelopt; even col low nibble
-// A block whose scale is nonzero but below e4m3's smallest subnormal gets code 0, and its elements are
-// divided by 0 exactly as ModelOpt does (NaN and Inf both land on code 7, which decodes to 0 here).
+// A block whose scale is nonzero but below half e4m3's smallest subnormal (2^-10) gets code 0, and its
+// elements are divided by 0 as in ModelOpt: NaN and Inf land on code 7 (0xF if negative), decoding to 0.
 Nvfp4Tensor nvfp4_quantize_modelopt(std::span<const float> weights, int64_t rows, int64_t cols,
                                      float weight_scale_2) {
   check_shape(weights, rows, cols);
@@ -266,8 +267,8 @@ float compressed_tensors_global_scale(float amax) { return compressed_tensors_gl
 //   pack: argmin |abs - table| | signbit << 3, low nibble even  f32_to_e2m1_modelopt gives the same code,
 //                                                               -0.0 from a tiny negative included
 // On CUDA torch computes `max_val_pos / 6.0` as max_val_pos * float(1/6); for an F32 observer that can
-// differ from the division here in the last fp32 bit (rarely enough to move an e4m3 scale); for BF16
-// and F16 both round to the same value (checked over every finite input).
+// differ from the division here in the last fp32 bit, which only rarely moves an e4m3 scale; for BF16
+// and F16 both round to the same value (checked over every finite bf16 and f16 value).
 Nvfp4Tensor nvfp4_quantize_compressed_tensors(std::span<const float> weights, int64_t rows, int64_t cols,
                                                float global_scale, DType observed) {
   round_to(observed, 0.0f);  // rejects an unsupported dtype before any work

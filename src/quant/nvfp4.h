@@ -70,7 +70,8 @@ float compressed_tensors_global_scale(float amax);
 
 // llm-compressor's observer takes min/max in the weight's own dtype, so for a BF16 (or F16) model the
 // global scale and each block's amax / 6 are rounded to that dtype before meeting fp32 arithmetic.
-// `observed` = F32 gives the two functions above; BF16 and F16 reproduce such models bit for bit.
+// `observed` = F32 gives the two functions above; BF16 and F16 follow such a model's arithmetic as read
+// from the sources (not yet checked against a torch run). With F16, amax < 0.041 overflows to +Inf.
 float compressed_tensors_global_scale(float amax, DType observed);
 Nvfp4Tensor nvfp4_quantize_compressed_tensors(std::span<const float> weights, int64_t rows, int64_t cols,
                                                float global_scale, DType observed);

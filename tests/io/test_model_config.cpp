@@ -68,6 +68,24 @@ void expect_default_rope(const RopeConfig& rope, double theta) {
   EXPECT_EQ(rope.partial_rotary_factor, 1.0);
 }
 
+// The sizes every family has, asserted together: hidden, intermediate, layers, heads, kv heads, head_dim,
+// vocab, max_position_embeddings.
+struct Shape {
+  int64_t hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim,
+      vocab_size, max_position_embeddings;
+};
+
+void expect_shape(const ModelConfig& c, const Shape& s) {
+  EXPECT_EQ(c.hidden_size, s.hidden_size);
+  EXPECT_EQ(c.intermediate_size, s.intermediate_size);
+  EXPECT_EQ(c.num_hidden_layers, s.num_hidden_layers);
+  EXPECT_EQ(c.num_attention_heads, s.num_attention_heads);
+  EXPECT_EQ(c.num_key_value_heads, s.num_key_value_heads);
+  EXPECT_EQ(c.head_dim, s.head_dim);
+  EXPECT_EQ(c.vocab_size, s.vocab_size);
+  EXPECT_EQ(c.max_position_embeddings, s.max_position_embeddings);
+}
+
 // ---- published configs ----------------------------------------------------------------------------------
 
 TEST(ModelConfig, Qwen3_8B) {
@@ -75,14 +93,7 @@ TEST(ModelConfig, Qwen3_8B) {
   EXPECT_EQ(c.model_type, "qwen3");
   EXPECT_EQ(c.arch, Architecture::qwen3);
   EXPECT_FALSE(c.multimodal_wrapper);
-  EXPECT_EQ(c.hidden_size, 4096);
-  EXPECT_EQ(c.intermediate_size, 12288);
-  EXPECT_EQ(c.num_hidden_layers, 36);
-  EXPECT_EQ(c.num_attention_heads, 32);
-  EXPECT_EQ(c.num_key_value_heads, 8);
-  EXPECT_EQ(c.head_dim, 128);
-  EXPECT_EQ(c.vocab_size, 151936);
-  EXPECT_EQ(c.max_position_embeddings, 40960);
+  expect_shape(c, {4096, 12288, 36, 32, 8, 128, 151936, 40960});
   EXPECT_EQ(c.rms_norm_eps, 1e-6);
   EXPECT_FALSE(c.tie_word_embeddings);
   EXPECT_EQ(c.hidden_act, Activation::silu);
@@ -105,14 +116,7 @@ TEST(ModelConfig, Qwen3_8B) {
 TEST(ModelConfig, Qwen3_30B_A3B) {
   const ModelConfig c = load_model_config(configs_dir() / "qwen3-30b-a3b.json");
   EXPECT_EQ(c.arch, Architecture::qwen3_moe);
-  EXPECT_EQ(c.hidden_size, 2048);
-  EXPECT_EQ(c.intermediate_size, 6144);
-  EXPECT_EQ(c.num_hidden_layers, 48);
-  EXPECT_EQ(c.num_attention_heads, 32);
-  EXPECT_EQ(c.num_key_value_heads, 4);
-  EXPECT_EQ(c.head_dim, 128);  // explicit; hidden / heads would be 64
-  EXPECT_EQ(c.vocab_size, 151936);
-  EXPECT_EQ(c.max_position_embeddings, 40960);
+  expect_shape(c, {2048, 6144, 48, 32, 4, 128, 151936, 40960});  // head_dim explicit: hidden / heads is 64
   EXPECT_DOUBLE_EQ(c.attention_scale, 1.0 / std::sqrt(128.0));
   EXPECT_EQ(c.num_experts, 128);
   EXPECT_EQ(c.num_experts_per_tok, 8);
@@ -130,14 +134,7 @@ TEST(ModelConfig, Qwen3_30B_A3B) {
 TEST(ModelConfig, Llama31_8B_Instruct) {
   const ModelConfig c = load_model_config(configs_dir() / "llama-3.1-8b-instruct.json");
   EXPECT_EQ(c.arch, Architecture::llama);
-  EXPECT_EQ(c.hidden_size, 4096);
-  EXPECT_EQ(c.intermediate_size, 14336);
-  EXPECT_EQ(c.num_hidden_layers, 32);
-  EXPECT_EQ(c.num_attention_heads, 32);
-  EXPECT_EQ(c.num_key_value_heads, 8);
-  EXPECT_EQ(c.head_dim, 128);  // hidden / heads
-  EXPECT_EQ(c.vocab_size, 128256);
-  EXPECT_EQ(c.max_position_embeddings, 131072);
+  expect_shape(c, {4096, 14336, 32, 32, 8, 128, 128256, 131072});
   EXPECT_EQ(c.rms_norm_eps, 1e-5);
   EXPECT_FALSE(c.tie_word_embeddings);
   EXPECT_DOUBLE_EQ(c.attention_scale, 1.0 / std::sqrt(128.0));
@@ -156,11 +153,7 @@ TEST(ModelConfig, Llama31_8B_Instruct) {
 
 TEST(ModelConfig, Llama32_1B_Tied) {
   const ModelConfig c = load_model_config(configs_dir() / "llama-3.2-1b.json");
-  EXPECT_EQ(c.hidden_size, 2048);
-  EXPECT_EQ(c.intermediate_size, 8192);
-  EXPECT_EQ(c.num_hidden_layers, 16);
-  EXPECT_EQ(c.num_key_value_heads, 8);
-  EXPECT_EQ(c.head_dim, 64);
+  expect_shape(c, {2048, 8192, 16, 32, 8, 64, 128256, 131072});
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_DOUBLE_EQ(c.attention_scale, 0.125);
   EXPECT_EQ(c.rope_full.rope_type, "llama3");
@@ -174,14 +167,7 @@ TEST(ModelConfig, Gemma3_1B_Text) {
   EXPECT_EQ(c.model_type, "gemma3_text");
   EXPECT_EQ(c.arch, Architecture::gemma3);
   EXPECT_FALSE(c.multimodal_wrapper);
-  EXPECT_EQ(c.hidden_size, 1152);
-  EXPECT_EQ(c.intermediate_size, 6912);
-  EXPECT_EQ(c.num_hidden_layers, 26);
-  EXPECT_EQ(c.num_attention_heads, 4);
-  EXPECT_EQ(c.num_key_value_heads, 1);
-  EXPECT_EQ(c.head_dim, 256);
-  EXPECT_EQ(c.vocab_size, 262144);
-  EXPECT_EQ(c.max_position_embeddings, 32768);
+  expect_shape(c, {1152, 6912, 26, 4, 1, 256, 262144, 32768});
   EXPECT_EQ(c.rms_norm_eps, 1e-6);
   EXPECT_EQ(c.query_pre_attn_scalar, 256.0);
   EXPECT_DOUBLE_EQ(c.attention_scale, 0.0625);
@@ -205,19 +191,12 @@ TEST(ModelConfig, Gemma3_27B_MinimalTextConfig) {
   EXPECT_EQ(c.model_type, "gemma3");
   EXPECT_EQ(c.arch, Architecture::gemma3);
   EXPECT_TRUE(c.multimodal_wrapper);
-  EXPECT_EQ(c.hidden_size, 5376);
-  EXPECT_EQ(c.intermediate_size, 21504);
-  EXPECT_EQ(c.num_hidden_layers, 62);
-  EXPECT_EQ(c.num_attention_heads, 32);
-  EXPECT_EQ(c.num_key_value_heads, 16);
-  EXPECT_EQ(c.head_dim, 128);
+  // vocab_size, max_position_embeddings, rms_norm_eps, tie and activation are Gemma3TextConfig defaults.
+  expect_shape(c, {5376, 21504, 62, 32, 16, 128, 262208, 131072});
+  EXPECT_EQ(c.rms_norm_eps, 1e-6);
   EXPECT_EQ(c.query_pre_attn_scalar, 168.0);
   EXPECT_DOUBLE_EQ(c.attention_scale, 1.0 / std::sqrt(168.0));
   EXPECT_NE(c.attention_scale, 1.0 / std::sqrt(128.0));
-  // Omitted from text_config: Gemma3TextConfig defaults.
-  EXPECT_EQ(c.vocab_size, 262208);
-  EXPECT_EQ(c.max_position_embeddings, 131072);
-  EXPECT_EQ(c.rms_norm_eps, 1e-6);
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_EQ(c.hidden_act, Activation::gelu_tanh);
   EXPECT_EQ(c.sliding_window, 1024);
@@ -241,11 +220,7 @@ TEST(ModelConfig, Gemma3_27B_MinimalTextConfig) {
 TEST(ModelConfig, Gemma3_4B_Transformers5Resave) {
   const ModelConfig c = load_model_config(configs_dir() / "gemma-3-4b-it-transformers5.json");
   EXPECT_TRUE(c.multimodal_wrapper);
-  EXPECT_EQ(c.hidden_size, 2560);
-  EXPECT_EQ(c.num_hidden_layers, 34);
-  EXPECT_EQ(c.num_attention_heads, 8);
-  EXPECT_EQ(c.num_key_value_heads, 4);
-  EXPECT_EQ(c.head_dim, 256);
+  expect_shape(c, {2560, 10240, 34, 8, 4, 256, 262208, 131072});
   EXPECT_DOUBLE_EQ(c.attention_scale, 0.0625);
   EXPECT_EQ(full_layers(c), (std::vector<int64_t>{5, 11, 17, 23, 29}));
   EXPECT_EQ(c.sliding_window, 1024);
@@ -260,21 +235,12 @@ TEST(ModelConfig, Gemma3_4B_Transformers5Resave) {
 // ---- Gemma3 defaults, layer patterns and RoPE forms -------------------------------------------------------
 
 TEST(ModelConfig, Gemma3_4B_TextConfigReliesOnClassDefaults) {
-  const json config = {{"model_type", "gemma3"},
-                       {"text_config",
-                        {{"hidden_size", 2560},
-                         {"intermediate_size", 10240},
-                         {"model_type", "gemma3_text"},
-                         {"num_hidden_layers", 34},
-                         {"rope_scaling", {{"factor", 8.0}, {"rope_type", "linear"}}},
-                         {"sliding_window", 1024}}}};
-  const ModelConfig c = parse(config);
-  EXPECT_EQ(c.num_attention_heads, 8);
-  EXPECT_EQ(c.num_key_value_heads, 4);
-  EXPECT_EQ(c.head_dim, 256);
+  // google/gemma-3-4b-it's text_config: heads, kv heads, head_dim, vocab, RoPE bases all left to the class.
+  const ModelConfig c = parse(json::parse(R"({"model_type": "gemma3", "text_config": {"hidden_size": 2560,
+      "intermediate_size": 10240, "model_type": "gemma3_text", "num_hidden_layers": 34,
+      "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024}})"));
+  expect_shape(c, {2560, 10240, 34, 8, 4, 256, 262208, 131072});
   EXPECT_EQ(c.query_pre_attn_scalar, 256.0);
-  EXPECT_EQ(c.vocab_size, 262208);
-  EXPECT_EQ(c.max_position_embeddings, 131072);
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_EQ(full_layers(c), (std::vector<int64_t>{5, 11, 17, 23, 29}));
   EXPECT_EQ(c.rope_full.theta, 1e6);
@@ -573,6 +539,8 @@ TEST(ModelConfigErrors, RopeFields) {
   config["rope_scaling"] = nullptr;
   config["rope_theta"] = "500000";
   expect_parse_error(config, "field \"rope_theta\": expected a number, got \"500000\"");
+  config["rope_theta"] = -1;
+  expect_parse_error(config, "rope_theta must be a positive number, got -1");
 }
 
 TEST(ModelConfigErrors, UnsupportedMathFields) {

@@ -224,6 +224,22 @@ TEST(QuantConfig, CompressedTensorsIgnoreMatching) {
   EXPECT_FALSE(q.is_excluded("model.language_model.layers.6.self_attn.q_proj"));
 }
 
+TEST(QuantConfig, CompressedTensorsRegexSyntax) {
+  json qc = quantization_config_of("ct-nvfp4-qwen3-30b-a3b");
+  qc["ignore"] = json::array({"re:.*mlp.gate$", "re:model\\.layers\\.(0|1)\\.mlp\\.down_proj$",
+                              "re:.*experts\\.[0-9]+7\\.up_proj", "re:lm_hea+d"});
+  const QuantConfig q = parse_quantization_config(qc, kSource);
+  EXPECT_TRUE(q.is_excluded("model.layers.3.mlpXgate"));  // an unescaped '.' is any character
+  EXPECT_FALSE(q.is_excluded("model.layers.3.mlp.gate.x"));
+  EXPECT_TRUE(q.is_excluded("model.layers.1.mlp.down_proj"));
+  EXPECT_FALSE(q.is_excluded("model.layers.2.mlp.down_proj"));
+  EXPECT_FALSE(q.is_excluded("model.layers.1.mlp.down_proj_x"));
+  EXPECT_TRUE(q.is_excluded("model.layers.9.mlp.experts.127.up_proj"));
+  EXPECT_FALSE(q.is_excluded("model.layers.9.mlp.experts.126.up_proj"));
+  EXPECT_TRUE(q.is_excluded("lm_heaad"));
+  EXPECT_FALSE(q.is_excluded("lm_hed"));
+}
+
 TEST(QuantConfig, CompressedTensorsFormatPerGroup) {
   json qc = quantization_config_of("ct-nvfp4a16-llama-3.1-8b");
   qc.erase("format");  // the group's own format is enough

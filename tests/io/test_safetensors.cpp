@@ -45,13 +45,13 @@ std::vector<uint8_t> golden_bytes() {
   const std::string header = R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                              R"("b":{"dtype":"BF16","shape":[],"data_offsets":[8,10]}})"
                              "     ";  // 139 bytes of JSON + 5 spaces = 144 = 0x90
-  std::vector<uint8_t> bytes = {0x90, 0, 0, 0, 0, 0, 0, 0};
-  bytes.insert(bytes.end(), header.begin(), header.end());
-  const std::vector<uint8_t> data = {0x00, 0x00, 0x80, 0x3F,  // 1.0f
-                                     0x00, 0x00, 0x20, 0xC0,  // -2.5f
-                                     0x00, 0x3F};             // bf16 0.5
-  bytes.insert(bytes.end(), data.begin(), data.end());
-  return bytes;
+  const std::string length("\x90\0\0\0\0\0\0\0", 8);
+  const std::string data("\x00\x00\x80\x3F"   // 1.0f
+                         "\x00\x00\x20\xC0"   // -2.5f
+                         "\x00\x3F",            // bf16 0.5
+                         10);
+  const std::string file = length + header + data;
+  return std::vector<uint8_t>(file.begin(), file.end());
 }
 
 TEST(SafetensorsGolden, HandBuiltFileParses) {

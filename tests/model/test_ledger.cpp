@@ -89,7 +89,9 @@ TEST(Ledger, EveryPresetInEveryLayoutBinds) {
       EXPECT_EQ(static_cast<int64_t>(m.layers.size()), l.config.num_hidden_layers);
       for (const LinearTensors* lin : m.linears()) {
         EXPECT_EQ(lin->nvfp4, layout != SyntheticLayout::bf16 && lin != &m.lm_head) << lin->module;
-        if (lin->nvfp4) EXPECT_FLOAT_EQ(lin->weight_scale_2, 1.0f / 2688.0f) << lin->module;
+        if (lin->nvfp4) {
+          EXPECT_FLOAT_EQ(lin->weight_scale_2, 1.0f / 2688.0f) << lin->module;
+        }
       }
       EXPECT_TRUE(m.warnings.empty()) << m.warnings.front();
     }
@@ -188,6 +190,7 @@ TEST(Ledger, FusedExpertLayoutIsNamed) {
   auto config = preset_config("qwen3-30b-a3b");
   config["num_hidden_layers"] = 1;
   config["num_experts"] = 2;
+  config["num_experts_per_tok"] = 2;
   write_synthetic_checkpoint(dir.path(), config, SyntheticLayout::bf16);
   auto specs = checkpoint_layout(io::parse_model_config(config, "c"), SyntheticLayout::bf16);
   std::erase_if(specs, [](const TensorSpec& s) { return s.name.find(".experts.") != std::string::npos; });
@@ -257,7 +260,9 @@ TEST(LedgerFixtures, EveryFixtureBinds) {
       for (const LinearTensors* lin : m.linears()) {
         const bool head = lin == &m.lm_head;
         EXPECT_EQ(lin->nvfp4, quantized && !head) << lin->module;
-        if (lin->nvfp4) EXPECT_TRUE(lin->input_scale.has_value()) << lin->module;
+        if (lin->nvfp4) {
+          EXPECT_TRUE(lin->input_scale.has_value()) << lin->module;
+        }
       }
       if (quantized) {
         EXPECT_TRUE(m.layers[0].attn.has_kv_scales);
