@@ -100,7 +100,8 @@ TEST(CliInspect, Qwen3_8BShapedSyntheticCheckpoint) {
 
 // Copies a fixture to a temporary directory for a test to break.
 fs::path copy_fixture(const TempDir& tmp, const std::string& arch, const std::string& variant) {
-  const fs::path dst = tmp / (arch + "-" + variant);
+  static int copies = 0;
+  const fs::path dst = tmp / (arch + "-" + variant + "-" + std::to_string(copies++));
   fs::copy(kFixtures / arch / variant, dst, fs::copy_options::recursive);
   return dst;
 }

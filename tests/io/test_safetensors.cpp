@@ -96,12 +96,9 @@ TEST(SafetensorsGolden, WriterProducesTheSameBytes) {
 // tensor [1, 2, 3] named attn.0: a 64-byte header, so no padding, then the data.
 TEST(SafetensorsGolden, WriterMatchesReferenceLayout) {
   TempDir dir;
-  std::vector<uint8_t> data;
-  for (float v : {0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f}) {
-    uint8_t b[4];
-    std::memcpy(b, &v, 4);
-    data.insert(data.end(), b, b + 4);
-  }
+  const float values[6] = {0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f};
+  std::vector<uint8_t> data(sizeof values);
+  std::memcpy(data.data(), values, sizeof values);
   SafetensorsWriter writer;
   writer.add("attn.0", DType::F32, {1, 2, 3}, data);
   writer.write(dir / "a.safetensors");

@@ -270,13 +270,43 @@ TEST(LedgerFixtures, EveryFixtureBinds) {
         EXPECT_EQ(m.layers[0].attn.q_proj.weight_scale_2, m.layers[0].attn.v_proj.weight_scale_2);
       }
       if (std::string(arch) == "gemma3") {
-        EXPECT_EQ(m.prefix, "model.language_model.");
+        EXPECT_EQ(m.prefix, "language_model.model.");  // what transformers 5.17 writes
         EXPECT_FALSE(m.ignored.empty());  // the vision tower
       }
       ++bound;
     }
   }
   EXPECT_EQ(bound, 15);
+}
+
+// Newer exports of Gemma3 multimodal checkpoints put the text model under model.language_model. and the
+// vision tower under model.vision_tower.: the same fixture renamed that way binds the same.
+TEST(LedgerFixtures, Gemma3NewerPrefixBinds) {
+  TempDir dir;
+  const fs::path src = adallm::testing::fixtures_dir() / "gemma3" / "nvfp4-modelopt";
+  for (const char* f : {"config.json", "hf_quant_config.json"}) fs::copy_file(src / f, dir / f);
+  const io::Checkpoint original = io::Checkpoint::open(src);
+  io::SafetensorsWriter writer;
+  for (const io::TensorInfo* t : original.tensors()) {
+    std::string name = t->name;
+    if (name.starts_with("language_model.model.")) {
+      name = "model.language_model." + name.substr(std::string("language_model.model.").size());
+    } else {
+      name = "model." + name;
+    }
+    writer.add(name, t->dtype, t->shape, std::vector<uint8_t>(t->data, t->data + t->nbytes));
+  }
+  writer.write(dir / "model.safetensors");
+  Loaded l = load(dir.path());
+  const ModelTensors m = bind_checkpoint(l.checkpoint, l.config, l.quant);
+  EXPECT_EQ(m.prefix, "model.language_model.");
+  EXPECT_TRUE(m.lm_head_tied);
+  EXPECT_TRUE(m.layers[2].attn.q_proj.nvfp4);
+  EXPECT_TRUE(m.warnings.empty()) << m.warnings.front();
+  EXPECT_TRUE(std::all_of(m.ignored.begin(), m.ignored.end(), [](const std::string& n) {
+    return n.starts_with("model.vision_tower.") || n.starts_with("model.multi_modal_projector.");
+  }));
+  EXPECT_FALSE(m.ignored.empty());
 }
 
 }  // namespace
