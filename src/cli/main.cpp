@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
@@ -18,12 +19,10 @@ int main(int argc, char** argv) {
   std::string log_level;
   app.add_option("--log-level", log_level, "debug, info, warn, error or off (default: $ADALLM_LOG_LEVEL or info)");
 
-  std::vector<std::pair<CLI::App*, adallm::cli::Command>> commands;
-  auto remember = [&](adallm::cli::Command command) {
-    commands.emplace_back(app.get_subcommands({}).back(), std::move(command));
+  const std::vector<std::pair<const char*, adallm::cli::Command>> commands = {
+      {"inspect", adallm::cli::add_inspect(app)},
+      {"quantize", adallm::cli::add_quantize(app)},
   };
-  remember(adallm::cli::add_inspect(app));
-  remember(adallm::cli::add_quantize(app));
 
   try {
     app.parse(argc, argv);
@@ -32,8 +31,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (!log_level.empty()) adallm::log::set_level(adallm::log::parse_level(log_level));
-    for (auto& [sub, command] : commands) {
-      if (sub->parsed()) return command();
+    for (const auto& [name, command] : commands) {
+      if (app.get_subcommand(name)->parsed()) return command();
     }
   } catch (const adallm::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -13,13 +13,13 @@
 
 #include "io/safetensors.h"
 #include "model/synthetic.h"
-#include "model/test_util.h"
+#include "test_util.h"
 
 namespace adallm {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using adallm::testing::TempDir;
+using adallm::test::TempDir;
 
 struct Result {
   int exit_code = -1;
@@ -57,7 +57,7 @@ void expect_clean_failure(const Result& r, const std::string& needle) {
   EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
 }
 
-const fs::path kFixtures = adallm::testing::fixtures_dir();
+const fs::path kFixtures = adallm::test::fixtures_dir();
 
 TEST(CliInspect, EveryFixture) {
   for (const char* arch : {"llama", "qwen3", "qwen3_moe", "gemma3_text", "gemma3"}) {

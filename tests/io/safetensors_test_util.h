@@ -1,12 +1,10 @@
-// Helpers for safetensors tests: a temporary directory per test, hand-built safetensors byte buffers
+// Helpers for safetensors tests: hand-built safetensors byte buffers
 // (length prefix + header text + data, with no validation, so malformed files are easy to make), and
 // an assertion that a call throws adallm::Error with a given substring, file and tensor.
 #pragma once
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -15,34 +13,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "test_util.h"
 
 namespace adallm::test {
-
-// A fresh directory under the system temp dir, named after the running test, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = "adallm-st-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    if (info != nullptr) name += std::string("-") + info->test_suite_name() + "-" + info->name();
-    path_ = std::filesystem::temp_directory_path() / name;
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline void append_u64_le(std::vector<uint8_t>& out, uint64_t value) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));

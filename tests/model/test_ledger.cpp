@@ -21,7 +21,7 @@
 
 namespace adallm::model {
 namespace {
-using adallm::testing::TempDir;
+using adallm::test::TempDir;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -247,7 +247,7 @@ TEST(Ledger, FusedGroupWithUnequalScalesKeepsEachShardExact) {
 // ---- the committed transformers fixtures ----
 
 TEST(LedgerFixtures, EveryFixtureBinds) {
-  const fs::path root = adallm::testing::fixtures_dir();
+  const fs::path root = adallm::test::fixtures_dir();
   ASSERT_TRUE(fs::exists(root / "fixtures.json")) << "fixtures missing under " << root;
   int bound = 0;
   for (const char* arch : {"llama", "qwen3", "qwen3_moe", "gemma3_text", "gemma3"}) {
@@ -283,7 +283,7 @@ TEST(LedgerFixtures, EveryFixtureBinds) {
 // vision tower under model.vision_tower.: the same fixture renamed that way binds the same.
 TEST(LedgerFixtures, Gemma3NewerPrefixBinds) {
   TempDir dir;
-  const fs::path src = adallm::testing::fixtures_dir() / "gemma3" / "nvfp4-modelopt";
+  const fs::path src = adallm::test::fixtures_dir() / "gemma3" / "nvfp4-modelopt";
   for (const char* f : {"config.json", "hf_quant_config.json"}) fs::copy_file(src / f, dir / f);
   const io::Checkpoint original = io::Checkpoint::open(src);
   io::SafetensorsWriter writer;
