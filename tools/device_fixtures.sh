@@ -10,6 +10,8 @@ export PYTHONUNBUFFERED=1
 rm -rf /tmp/fixtures
 python3 tools/make_fixtures.py /tmp/fixtures 2>&1 | tee "$OUT/fixtures.log"
 fixtures_rc=${PIPESTATUS[0]}
+python3 tools/make_quant_reference.py /tmp/fixtures/quant_reference.safetensors 2>&1 | tee -a "$OUT/fixtures.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || fixtures_rc=1
 [ "$fixtures_rc" -eq 0 ] && tar -C /tmp -czf "$OUT/fixtures.tgz" fixtures
 OUT="$OUT" bash scripts/gpu.sh --prebuilt
 gpu_rc=$?
