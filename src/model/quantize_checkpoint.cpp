@@ -132,6 +132,22 @@ class ShardSink {
   std::vector<std::pair<std::string, std::vector<std::string>>> shards_;
 };
 
+// One fp32 buffer reused for every weight: a fresh vector per tensor would be zero-filled and page-faulted
+// in each time, which cost more than the encoding itself.
+class Scratch {
+ public:
+  std::span<const float> decode(const io::TensorInfo& t) {
+    const size_t n = static_cast<size_t>(t.numel());
+    if (buffer_.size() < n) buffer_.resize(n);
+    const std::span<float> out(buffer_.data(), n);
+    io::tensor_to_f32(t, out);
+    return out;
+  }
+
+ private:
+  std::vector<float> buffer_;
+};
+
 struct Plan {
   std::map<std::string, const LinearTensors*> quantized;  // source weight tensor name → Linear
   std::map<std::string, float> scale;                     // module → weight_scale_2 (ModelOpt) or global scale (CT)
@@ -143,7 +159,7 @@ bool excluded_by_user(const std::string& module, const QuantizeOptions& options)
                      [&](const std::string& p) { return io::wildcard_match(p, module); });
 }
 
-Plan make_plan(const ModelTensors& model, const QuantizeOptions& options, Progress& progress) {
+Plan make_plan(const ModelTensors& model, const QuantizeOptions& options, Scratch& scratch, Progress& progress) {
   Plan plan;
   for (const auto& group : fused_groups(model)) {
     std::vector<const LinearTensors*> members;
@@ -151,6 +167,7 @@ Plan make_plan(const ModelTensors& model, const QuantizeOptions& options, Progre
       const bool is_head = lin == &model.lm_head;
       if ((is_head && !options.lm_head) || excluded_by_user(lin->module, options)) {
         plan.dense_modules.push_back(lin->module);
+        progress.advance(lin->weight->nbytes);
         continue;
       }
       if (lin->in_features % quant::kNvfp4GroupSize != 0) {
@@ -162,8 +179,7 @@ Plan make_plan(const ModelTensors& model, const QuantizeOptions& options, Progre
     }
     float group_amax = 0.0f;
     for (const LinearTensors* lin : members) {
-      const std::vector<float> w = io::tensor_to_f32(*lin->weight);
-      const float amax = quant::abs_max(w);
+      const float amax = quant::abs_max(scratch.decode(*lin->weight));
       if (!std::isfinite(amax)) throw Error("weight holds NaN or Inf").tensor(lin->weight->name).file(lin->weight->file);
       group_amax = std::max(group_amax, amax);
       progress.advance(lin->weight->nbytes);
@@ -189,8 +205,9 @@ Plan make_plan(const ModelTensors& model, const QuantizeOptions& options, Progre
   return plan;
 }
 
-void emit_quantized(ShardSink& sink, const LinearTensors& lin, float scale, const QuantizeOptions& options) {
-  const std::vector<float> w = io::tensor_to_f32(*lin.weight);
+void emit_quantized(ShardSink& sink, const LinearTensors& lin, float scale, const QuantizeOptions& options,
+                    Scratch& scratch) {
+  const std::span<const float> w = scratch.decode(*lin.weight);
   const int64_t rows = lin.out_features;
   const int64_t cols = lin.in_features;
   const bool modelopt = options.format == QuantizeOptions::Format::modelopt;
@@ -310,15 +327,23 @@ QuantizeReport quantize_checkpoint(const fs::path& source, const fs::path& desti
 
   QuantizeReport report;
   report.bytes_in = checkpoint.file_bytes();
-  Progress progress("quantize", 2 * report.bytes_in, Progress::Unit::bytes, options.progress);
-  const Plan plan = make_plan(model, options, progress);
+  // Two passes: the amax of every Linear (for the shared scales), then encoding and writing everything.
+  uint64_t linear_bytes = 0;
+  for (const auto& group : fused_groups(model)) {
+    for (const LinearTensors* lin : group) linear_bytes += lin->weight->nbytes;
+  }
+  uint64_t tensor_bytes = 0;
+  for (const io::TensorInfo* t : checkpoint.tensors()) tensor_bytes += t->nbytes;
+  Progress progress("quantize", linear_bytes + tensor_bytes, Progress::Unit::bytes, options.progress);
+  Scratch scratch;
+  const Plan plan = make_plan(model, options, scratch, progress);
   report.quantized_linears = static_cast<int64_t>(plan.quantized.size());
   report.dense_linears = static_cast<int64_t>(plan.dense_modules.size());
 
   ShardSink sink(partial, options.max_shard_bytes);
   for (const io::TensorInfo* t : checkpoint.tensors()) {
     if (auto it = plan.quantized.find(t->name); it != plan.quantized.end()) {
-      emit_quantized(sink, *it->second, plan.scale.at(it->second->module), options);
+      emit_quantized(sink, *it->second, plan.scale.at(it->second->module), options, scratch);
     } else {
       sink.add(t->name, t->dtype, t->shape, std::vector<uint8_t>(t->data, t->data + t->nbytes));
     }

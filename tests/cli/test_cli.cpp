@@ -212,6 +212,34 @@ TEST(CliQuantize, ShardsExcludesAndCopiesFiles) {
   EXPECT_EQ(hq["quantization"]["exclude_modules"], json({"lm_head", "model.layers.1.*"}));
 }
 
+// An all-zero Linear has no usable scale (amax 0): it stays BF16, is named in the exclude list, and the
+// result loads back without warnings.
+TEST(CliQuantize, AllZeroGroupStaysDense) {
+  TempDir tmp;
+  const fs::path src = copy_fixture(tmp, "qwen3", "bf16");
+  {
+    const io::Checkpoint original = io::Checkpoint::open(kFixtures / "qwen3" / "bf16");
+    io::SafetensorsWriter writer;
+    for (const io::TensorInfo* t : original.tensors()) {
+      std::vector<uint8_t> bytes(t->data, t->data + t->nbytes);
+      if (t->name.starts_with("model.layers.1.mlp.") && !t->name.ends_with("down_proj.weight")) {
+        std::fill(bytes.begin(), bytes.end(), 0);  // gate_proj and up_proj: one fused group
+      }
+      writer.add(t->name, t->dtype, t->shape, std::move(bytes));
+    }
+    writer.write(src / "model.safetensors");
+  }
+  const Result r = run("quantize -q " + quote(src) + " " + quote(tmp / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("model.layers.1.mlp.gate_proj is all zeros: kept dense"), std::string::npos) << r.err;
+  const io::Checkpoint out = io::Checkpoint::open(tmp / "out");
+  EXPECT_EQ(out.get("model.layers.1.mlp.up_proj.weight").dtype, DType::BF16);
+  EXPECT_EQ(out.get("model.layers.1.mlp.down_proj.weight").dtype, DType::U8);
+  const Result back = run("inspect --json " + quote(tmp / "out"));
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_TRUE(json::parse(back.out)["warnings"].empty()) << back.out;
+}
+
 TEST(CliQuantize, RefusesWhatItCannotDoCleanly) {
   TempDir tmp;
   expect_clean_failure(run("quantize " + quote(kFixtures / "qwen3" / "nvfp4-modelopt") + " " + quote(tmp / "a")),
