@@ -6,11 +6,13 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "core/float_codecs.h"
 #include "io/safetensors.h"
 #include "model/synthetic.h"
 #include "test_util.h"
@@ -238,6 +240,42 @@ TEST(CliQuantize, AllZeroGroupStaysDense) {
   const Result back = run("inspect --json " + quote(tmp / "out"));
   ASSERT_EQ(back.exit_code, 0) << back.err;
   EXPECT_TRUE(json::parse(back.out)["warnings"].empty()) << back.out;
+}
+
+// An FP16 checkpoint quantizes like its BF16 twin holding the same values: the output bytes are equal.
+// (Fixture values that fp16 cannot hold exactly, tiny ones, are zeroed in both twins.)
+TEST(CliQuantize, Fp16CheckpointGivesTheSameBytesAsItsBf16Twin) {
+  TempDir tmp;
+  const fs::path bf16_dir = copy_fixture(tmp, "llama", "bf16");
+  const fs::path f16_dir = copy_fixture(tmp, "llama", "bf16");
+  {
+    const io::Checkpoint original = io::Checkpoint::open(kFixtures / "llama" / "bf16");
+    io::SafetensorsWriter bf16_writer;
+    io::SafetensorsWriter f16_writer;
+    for (const io::TensorInfo* t : original.tensors()) {
+      ASSERT_EQ(t->dtype, DType::BF16) << t->name;
+      std::vector<uint8_t> bf16_bytes(t->nbytes);
+      std::vector<uint8_t> f16_bytes(t->nbytes);
+      for (int64_t i = 0; i < t->numel(); ++i) {
+        uint16_t h;
+        std::memcpy(&h, t->data + 2 * i, 2);
+        uint16_t f = f32_to_f16(bf16_to_f32(h));
+        if (f16_to_f32(f) != bf16_to_f32(h)) h = f = 0;
+        std::memcpy(bf16_bytes.data() + 2 * i, &h, 2);
+        std::memcpy(f16_bytes.data() + 2 * i, &f, 2);
+      }
+      bf16_writer.add(t->name, DType::BF16, t->shape, std::move(bf16_bytes));
+      f16_writer.add(t->name, DType::F16, t->shape, std::move(f16_bytes));
+    }
+    bf16_writer.write(bf16_dir / "model.safetensors");
+    f16_writer.write(f16_dir / "model.safetensors");
+  }
+  for (const fs::path& dir : {bf16_dir, f16_dir}) {
+    const Result r = run("quantize -q " + quote(dir) + " " + quote(dir.string() + "-nvfp4"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  expect_same_tensors(bf16_dir.string() + "-nvfp4", f16_dir.string() + "-nvfp4",
+                      {"_proj.weight", ".weight_scale", ".weight_scale_2"});
 }
 
 TEST(CliQuantize, RefusesWhatItCannotDoCleanly) {
