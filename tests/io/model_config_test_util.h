@@ -1,0 +1,51 @@
+// Helpers for the io/model_config tests: the test data folder and error expectations.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/model_config.h"
+
+namespace adallm::io::test_config {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+inline const std::string kSource = "mem/config.json";
+
+inline fs::path configs_dir() { return fs::path(ADALLM_TEST_DIR) / "data" / "configs"; }
+
+inline json read(const std::string& name) {
+  std::ifstream in(configs_dir() / name);
+  EXPECT_TRUE(in.good()) << "missing test data " << name;
+  return json::parse(in);
+}
+
+inline ModelConfig parse(const json& config) { return parse_model_config(config, kSource); }
+
+// Runs `fn`, expects an adallm::Error containing `substring` that names `file`; returns the message.
+template <typename Fn>
+std::string expect_error(Fn&& fn, const std::string& substring, const std::string& file = kSource) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)
+        << "message: " << e.what() << "\nexpected to contain: " << substring;
+    EXPECT_EQ(e.file_path(), file) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
+  return "";
+}
+
+inline void expect_parse_error(const json& config, const std::string& substring) {
+  expect_error([&] { parse(config); }, substring);
+}
+
+}  // namespace adallm::io::test_config
