@@ -16,7 +16,16 @@ Progress::Progress(std::string label, uint64_t total, Unit unit, Mode mode, std:
   if (mode_ == Mode::terminal) draw(false);
 }
 
-Progress::~Progress() { finish(); }
+// Destroyed before finish(): the work failed or was abandoned. End a terminal bar's line so that the error
+// message that follows starts on its own line, and claim nothing more.
+Progress::~Progress() {
+  if (finished_) return;
+  finished_ = true;
+  if (mode_ == Mode::terminal) {
+    std::fputc('\n', stream_);
+    std::fflush(stream_);
+  }
+}
 
 void Progress::advance(uint64_t amount_done) {
   if (finished_) return;

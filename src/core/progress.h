@@ -22,7 +22,7 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void advance(uint64_t amount);
-  // Marks the work done and prints the final line (once; also called by the destructor).
+  // Marks the work done and prints the final line (once). Without it, the destructor prints no final line.
   void finish();
 
   uint64_t done() const { return done_; }

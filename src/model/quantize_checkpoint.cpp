@@ -304,27 +304,10 @@ fs::path prepare_destination(const fs::path& source, const fs::path& destination
   return partial;
 }
 
-}  // namespace
-
-QuantizeReport quantize_checkpoint(const fs::path& source, const fs::path& destination,
-                                   const QuantizeOptions& options) {
-  const io::ModelConfig config = io::load_model_config(source / "config.json");
-  const io::QuantConfig source_quant = io::load_quant_config(source, read_json(source / "config.json"));
-  if (source_quant.quantized()) {
-    throw Error("checkpoint is already quantized (" + std::string(io::quant_format_name(source_quant.format)) + " " +
-                source_quant.quant_algo + ")")
-        .file(source.string())
-        .hint("adallm quantize takes a BF16 or FP16 checkpoint");
-  }
-  const io::Checkpoint checkpoint = io::Checkpoint::open(source);
-  const ModelTensors model = bind_checkpoint(checkpoint, config, source_quant);
-  if (options.lm_head && model.lm_head_tied) {
-    throw Error("--lm-head asks to quantize the output projection, but it is tied to the embedding table")
-        .file((source / "config.json").string())
-        .hint("drop --lm-head: the tied table stays BF16");
-  }
-  const fs::path partial = prepare_destination(source, destination);
-
+// Everything written into `partial`: quantized shards, configs, copied files; then loaded back.
+QuantizeReport write_quantized(const io::Checkpoint& checkpoint, const ModelTensors& model,
+                               const io::ModelConfig& config, const fs::path& source, const fs::path& partial,
+                               const QuantizeOptions& options) {
   QuantizeReport report;
   report.bytes_in = checkpoint.file_bytes();
   // Two passes: the amax of every Linear (for the shared scales), then encoding and writing everything.
@@ -358,12 +341,41 @@ QuantizeReport quantize_checkpoint(const fs::path& source, const fs::path& desti
   const io::QuantConfig written_quant = io::load_quant_config(partial, read_json(partial / "config.json"));
   bind_checkpoint(written, io::load_model_config(partial / "config.json"), written_quant);
   report.bytes_out = written.file_bytes();
-
-  std::error_code ec;
-  fs::remove(destination, ec);  // an empty directory the user created beforehand
-  fs::rename(partial, destination, ec);
-  if (ec) throw Error("cannot move the result into place: " + ec.message()).file(destination.string());
   return report;
+}
+
+}  // namespace
+
+QuantizeReport quantize_checkpoint(const fs::path& source, const fs::path& destination,
+                                   const QuantizeOptions& options) {
+  const io::ModelConfig config = io::load_model_config(source / "config.json");
+  const io::QuantConfig source_quant = io::load_quant_config(source, read_json(source / "config.json"));
+  if (source_quant.quantized()) {
+    throw Error("checkpoint is already quantized (" + std::string(io::quant_format_name(source_quant.format)) + " " +
+                source_quant.quant_algo + ")")
+        .file(source.string())
+        .hint("adallm quantize takes a BF16 or FP16 checkpoint");
+  }
+  const io::Checkpoint checkpoint = io::Checkpoint::open(source);
+  const ModelTensors model = bind_checkpoint(checkpoint, config, source_quant);
+  if (options.lm_head && model.lm_head_tied) {
+    throw Error("--lm-head asks to quantize the output projection, but it is tied to the embedding table")
+        .file((source / "config.json").string())
+        .hint("drop --lm-head: the tied table stays BF16");
+  }
+  const fs::path partial = prepare_destination(source, destination);
+  try {
+    QuantizeReport report = write_quantized(checkpoint, model, config, source, partial, options);
+    std::error_code ec;
+    fs::remove(destination, ec);  // an empty directory the user created beforehand
+    fs::rename(partial, destination, ec);
+    if (ec) throw Error("cannot move the result into place: " + ec.message()).file(destination.string());
+    return report;
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(partial, ec);
+    throw;
+  }
 }
 
 }  // namespace adallm::model

@@ -292,6 +292,16 @@ TEST(CliQuantize, RefusesWhatItCannotDoCleanly) {
                        "--format \"gguf\" is unknown");
   EXPECT_FALSE(fs::exists(tmp / "a"));
   EXPECT_FALSE(fs::exists(tmp / "b"));
+
+  // Found only after the output directory exists: the partial output must not stay behind.
+  json config = model::preset_config("qwen3-8b");
+  config.update(json{{"hidden_size", 40}, {"intermediate_size", 48}, {"num_hidden_layers", 1},
+                     {"num_attention_heads", 2}, {"num_key_value_heads", 1}, {"head_dim", 16}, {"vocab_size", 8}});
+  model::write_synthetic_checkpoint(tmp / "odd", config, model::SyntheticLayout::bf16);
+  expect_clean_failure(run("quantize " + quote(tmp / "odd") + " " + quote(tmp / "d")),
+                       "model.layers.0.self_attn.q_proj: in_features 40 is not a multiple of 16");
+  EXPECT_FALSE(fs::exists(tmp / "d"));
+  EXPECT_FALSE(fs::exists(tmp / "d.partial"));
 }
 
 TEST(CliQuantize, LmHeadFlagQuantizesAnUntiedHead) {

@@ -81,6 +81,7 @@ TEST(Progress, LinesModeCountsBytesAndClampsAtTotal) {
     progress.advance(1500000);
     progress.advance(9000000);  // past the total: clamped
     EXPECT_EQ(progress.done(), 3000000u);
+    progress.finish();
   }
   const std::vector<std::string> lines = out.lines();
   ASSERT_EQ(lines.size(), 2u);
@@ -90,7 +91,10 @@ TEST(Progress, LinesModeCountsBytesAndClampsAtTotal) {
 
 TEST(Progress, EmptyWorkPrintsOnlyTheDoneLine) {
   CapturedStream out;
-  { Progress progress("nothing", 0, Progress::Unit::items, Progress::Mode::lines, out.get()); }
+  {
+    Progress progress("nothing", 0, Progress::Unit::items, Progress::Mode::lines, out.get());
+    progress.finish();
+  }
   const std::vector<std::string> lines = out.lines();
   ASSERT_EQ(lines.size(), 1u);
   expect_line(lines[0], R"(nothing: 100% 0/0 \d+\.\ds done)");
@@ -102,10 +106,23 @@ TEST(Progress, AutomaticModeOnAFileIsLines) {
     Progress progress("auto", 10, Progress::Unit::items, Progress::Mode::automatic, out.get());
     EXPECT_FALSE(progress.is_terminal());
     progress.advance(10);
+    progress.finish();
   }
   const std::vector<std::string> lines = out.lines();
   ASSERT_EQ(lines.size(), 1u);
   expect_line(lines[0], R"(auto: 100% 10/10 \d+\.\ds done)");
+}
+
+// Work that failed never reaches finish(): no "done" line may claim otherwise.
+TEST(Progress, AbandonedWorkPrintsNoDoneLine) {
+  CapturedStream out;
+  {
+    Progress progress("quantize", 100, Progress::Unit::items, Progress::Mode::lines, out.get());
+    progress.advance(50);
+  }
+  const std::vector<std::string> lines = out.lines();
+  ASSERT_EQ(lines.size(), 1u);
+  expect_line(lines[0], R"(quantize:  50% 50/100 \d+\.\ds)");
 }
 
 TEST(Progress, SilentModePrintsNothing) {
