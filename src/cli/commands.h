@@ -14,5 +14,8 @@ using Command = std::function<int()>;
 
 Command add_inspect(CLI::App& app);
 Command add_quantize(CLI::App& app);
+Command add_tokenize(CLI::App& app);
+Command add_detokenize(CLI::App& app);
+Command add_chat_template(CLI::App& app);
 
 }  // namespace adallm::cli

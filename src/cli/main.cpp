@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<const char*, adallm::cli::Command>> commands = {
       {"inspect", adallm::cli::add_inspect(app)},
       {"quantize", adallm::cli::add_quantize(app)},
+      {"tokenize", adallm::cli::add_tokenize(app)},
+      {"detokenize", adallm::cli::add_detokenize(app)},
+      {"chat-template", adallm::cli::add_chat_template(app)},
   };
 
   try {
