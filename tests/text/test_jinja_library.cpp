@@ -10,30 +10,10 @@
 
 #include "core/error.h"
 #include "text/chat_template.h"
+#include "jinja_test_util.h"
 
 namespace adallm::text {
 namespace {
-
-struct JinjaCase {
-  const char* source;
-  const char* context_json;
-  const char* expected;  // rendered by Python Jinja2 3.1.2 set up as transformers does
-};
-
-std::string render(const char* source, const char* context_json) {
-  return ChatTemplate::compile(source).render(nlohmann::ordered_json::parse(context_json));
-}
-
-void expect_cases(const JinjaCase* begin, const JinjaCase* end) {
-  for (const JinjaCase* c = begin; c != end; ++c) {
-    SCOPED_TRACE(std::string("template: ") + c->source);
-    try {
-      EXPECT_EQ(render(c->source, c->context_json), c->expected);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "threw: " << e.what();
-    }
-  }
-}
 
 const JinjaCase kLibraryCases[] = {
     {"{{ \"  hi  \" | trim }}|{{ \"xxhixx\" | trim(\"x\") }}|{{ [1,2,3] | length }}|{{ \"héllo\" | length }}|{{ {\"a\":1} | count }}|{{ \"Hello World\" | lower }}{{ \"abc\" | upper }}|{{ \"hello wORLD-foo(bar\" | title }}|{{ \"hELLO world\" | capitalize }}",
