@@ -1,4 +1,4 @@
-// Unicode 14.0.0 canonical data for NFC, generated from Python unicodedata by a one-off script; data only.
+// Unicode 14.0.0 canonical data for NFC, generated from Python unicodedata by tools/gen_unicode_nfc.py.
 // The algorithm that reads it is unicode_nfc.cpp; this file holds no logic.
 #include "text/unicode_nfc_data.h"
 
