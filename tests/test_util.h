@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <string>
 
+#include "core/error.h"
+
 namespace adallm::test {
 
 // A fresh directory under the system temp dir, named after the running test, removed on destruction.
@@ -36,6 +38,26 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Runs `fn` and expects an adallm::Error whose message contains `substring`, naming `file` (and whose hint
+// contains `hint`, when given); returns the message.
+template <typename Fn>
+std::string expect_error_in(Fn&& fn, const std::string& substring, const std::string& file,
+                            const std::string& hint = "") {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)
+        << "message: " << e.what() << "\nexpected to contain: " << substring;
+    EXPECT_EQ(e.file_path(), file) << e.what();
+    if (!hint.empty()) {
+      EXPECT_NE(e.hint_text().find(hint), std::string::npos) << e.what();
+    }
+    return e.what();
+  }
+  ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
+  return "";
+}
 
 // tests/fixtures: tiny transformers checkpoints of every architecture (see tests/fixtures/README.md).
 inline std::filesystem::path fixtures_dir() { return std::filesystem::path(ADALLM_TEST_DIR) / "fixtures"; }

@@ -6,10 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "test_util.h"
 #include "io/model_config.h"
 
 namespace adallm::io::test_config {
@@ -32,16 +34,7 @@ inline ModelConfig parse(const json& config) { return parse_model_config(config,
 // Runs `fn`, expects an adallm::Error containing `substring` that names `file`; returns the message.
 template <typename Fn>
 std::string expect_error(Fn&& fn, const std::string& substring, const std::string& file = kSource) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)
-        << "message: " << e.what() << "\nexpected to contain: " << substring;
-    EXPECT_EQ(e.file_path(), file) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
-  return "";
+  return test::expect_error_in(std::forward<Fn>(fn), substring, file);
 }
 
 inline void expect_parse_error(const json& config, const std::string& substring) {

@@ -8,11 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "test_util.h"
 
 namespace adallm::io {
 namespace {
@@ -44,19 +46,7 @@ json quantization_config_of(const std::string& name) { return read(quant_dir(nam
 template <typename Fn>
 std::string expect_error(Fn&& fn, const std::string& substring, const std::string& file = kSource,
                          const std::string& hint = "") {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)
-        << "message: " << e.what() << "\nexpected to contain: " << substring;
-    EXPECT_EQ(e.file_path(), file) << e.what();
-    if (!hint.empty()) {
-      EXPECT_NE(e.hint_text().find(hint), std::string::npos) << e.what();
-    }
-    return e.what();
-  }
-  ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
-  return "";
+  return test::expect_error_in(std::forward<Fn>(fn), substring, file, hint);
 }
 
 void expect_config_error(const json& quantization_config, const std::string& substring, const std::string& hint = "") {
