@@ -1,5 +1,7 @@
 """Builds the tiny model fixtures under tests/fixtures/ (run where torch + transformers exist: the GPU
-machine). For each architecture: a random BF16 checkpoint written by transformers, the same weights in
+machine). For each architecture: a small random model, trained for a few hundred CPU steps on synthetic
+token patterns so that its predictions are peaked as a real model's are (see train()), saved as a BF16
+checkpoint by transformers; the same weights in
 NVFP4 as ModelOpt would export them and as compressed-tensors would, and fp32 logits from transformers for
 fixed token ids (on the BF16 weights, and on the dequantized NVFP4 weights) for later issues.
 
@@ -22,8 +24,11 @@ from safetensors.torch import load_file, save_file
 sys.path.insert(0, os.path.dirname(__file__))
 import nvfp4_reference as ref  # noqa: E402
 
+# tokens2 is long: past llama3 rope's original context (64), many times Gemma3's sliding window (4), and
+# across several KV pages.
 TOKENS = [[1, 17, 42, 99, 3, 200, 7, 64, 128, 5, 11, 250, 33, 77, 19, 2],
-          [2, 9, 9, 9, 100, 101, 102, 30]]
+          [2, 9, 9, 9, 100, 101, 102, 30],
+          [(i * 37 + 11) % 256 for i in range(96)]]
 CALIBRATION = [list(range(3, 67)), list(range(100, 164))]
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -33,20 +38,22 @@ COMMON = dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_attenti
 
 def build(arch):
     torch.manual_seed({"llama": 1, "qwen3": 2, "qwen3_moe": 3, "gemma3_text": 4, "gemma3": 5}[arch])
+    # GQA ratios: llama 4 (8 heads over 2), qwen3 1 (4 over 4), the others 2. qwen3 and gemma3 tie the
+    # embeddings; qwen3_moe has a dense first layer (mlp_only_layers).
     if arch == "llama":
-        cfg = transformers.LlamaConfig(**COMMON, num_hidden_layers=2, rms_norm_eps=1e-5, rope_theta=500000.0,
+        cfg = transformers.LlamaConfig(**dict(COMMON, num_attention_heads=8), num_hidden_layers=2, rms_norm_eps=1e-5, rope_theta=500000.0,
                                        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                                      "high_freq_factor": 4.0,
                                                      "original_max_position_embeddings": 64},
                                        tie_word_embeddings=False)
         model = transformers.LlamaForCausalLM(cfg)
     elif arch == "qwen3":
-        cfg = transformers.Qwen3Config(**COMMON, num_hidden_layers=2, rms_norm_eps=1e-6, rope_theta=1000000.0,
-                                       tie_word_embeddings=False)
+        cfg = transformers.Qwen3Config(**dict(COMMON, num_key_value_heads=4), num_hidden_layers=2, rms_norm_eps=1e-6,
+                                       rope_theta=1000000.0, tie_word_embeddings=True)
         model = transformers.Qwen3ForCausalLM(cfg)
     elif arch == "qwen3_moe":
-        cfg = transformers.Qwen3MoeConfig(**COMMON, num_hidden_layers=2, num_experts=4, num_experts_per_tok=2,
-                                          moe_intermediate_size=32, decoder_sparse_step=1, mlp_only_layers=[],
+        cfg = transformers.Qwen3MoeConfig(**COMMON, num_hidden_layers=3, num_experts=4, num_experts_per_tok=2,
+                                          moe_intermediate_size=32, decoder_sparse_step=1, mlp_only_layers=[0],
                                           norm_topk_prob=True, tie_word_embeddings=False)
         model = transformers.Qwen3MoeForCausalLM(cfg)
     elif arch == "gemma3_text":
@@ -74,7 +81,43 @@ def build(arch):
                 p.add_(torch.randn_like(p) * 0.1)
             elif p.dim() >= 2:
                 p.normal_(0.0, 0.08)
+    train(model)
     return model.to(torch.bfloat16).eval()
+
+
+def training_batch(gen, batch, length, vocab):
+    """Sequences a small model can learn: arithmetic progressions mod vocab (steps as in TOKENS[2]) and
+    copies of a random segment (which need attention over earlier positions)."""
+    rows = []
+    for _ in range(batch):
+        if torch.rand((), generator=gen) < 0.7:
+            step = [1, 2, 3, 5, 37, 101][int(torch.randint(0, 6, (), generator=gen))]
+            start = int(torch.randint(0, vocab, (), generator=gen))
+            rows.append([(start + i * step) % vocab for i in range(length)])
+        else:
+            seg = torch.randint(0, vocab, (int(torch.randint(4, 17, (), generator=gen)),), generator=gen).tolist()
+            rows.append((seg * (length // len(seg) + 1))[:length])
+    return torch.tensor(rows)
+
+
+def train(model, steps=300):
+    """A few hundred CPU steps so that next-token distributions are peaked, as in real models. With untrained
+    weights the top-1 token of a 256-way random softmax is decided by margins (~0.01) smaller than any 8-bit
+    KV cache's noise, which would make the top-1 criterion of the golden tests a coin toss."""
+    torch.use_deterministic_algorithms(True)  # CPU training: the same fixtures on every run
+    gen = torch.Generator().manual_seed(1234)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    model.train()
+    for step in range(steps):
+        ids = training_batch(gen, 32, 64, model.config.get_text_config().vocab_size)
+        loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            print(f"  train step {step} loss {loss.item():.3f}", flush=True)
+    torch.use_deterministic_algorithms(False)
+    model.eval()
 
 
 def split_experts(state):

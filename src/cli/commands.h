@@ -17,5 +17,8 @@ Command add_quantize(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_detokenize(CLI::App& app);
 Command add_chat_template(CLI::App& app);
+Command add_logits(CLI::App& app);
+Command add_run(CLI::App& app);
+Command add_perplexity(CLI::App& app);
 
 }  // namespace adallm::cli

@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
       {"tokenize", adallm::cli::add_tokenize(app)},
       {"detokenize", adallm::cli::add_detokenize(app)},
       {"chat-template", adallm::cli::add_chat_template(app)},
+      {"run", adallm::cli::add_run(app)},
+      {"logits", adallm::cli::add_logits(app)},
+      {"perplexity", adallm::cli::add_perplexity(app)},
   };
 
   try {

@@ -1,0 +1,180 @@
+// The Backend interface: the ops a model's forward pass is written in (model/arch/*.cpp calls nothing
+// else), at the granularity the GPU needs — fusions such as norm + residual add, q/k-norm + RoPE + KV
+// write, and gate/up + activation are single ops here with a plain CPU version. Backends own all memory
+// they compute on; weights come in as host views of the checkpoint and are copied or uploaded at load.
+// Scheduling, page allocation and sampling live above this line (engine/, kv/).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/batch.h"
+#include "backend/tensor.h"
+#include "quant/nvfp4.h"
+
+namespace adallm::backend {
+
+enum class Activation { silu, gelu_tanh };  // gelu_tanh: PyTorch's gelu(approximate="tanh")
+
+// RMSNorm forms. llama: (x * rsqrt(mean(x²) + eps)) * w. gemma: (x * rsqrt(mean(x²) + eps)) * (1 + w),
+// the weight stored zero-centred. Both compute in fp32.
+enum class NormKind { llama, gemma };
+
+// One stored Linear, y = x W^T with W [out_features, in_features]. Exactly one of `nvfp4` and `dense` is
+// set. Host pointers into the checkpoint mapping; they may be unaligned for their dtype.
+struct LinearSource {
+  std::string name;  // the module, for errors ("model.layers.0.self_attn.q_proj")
+  int64_t out_features = 0;
+  int64_t in_features = 0;
+  std::optional<quant::Nvfp4View> nvfp4;
+  const void* dense = nullptr;  // [out_features, in_features] BF16, F16 or F32
+  DType dense_dtype = DType::BF16;
+};
+
+// A host array to upload (norm weights, embedding tables, RoPE frequencies); may be unaligned.
+struct HostArray {
+  std::string name;
+  const void* data = nullptr;
+  DType dtype = DType::F32;  // BF16, F16 or F32
+  int64_t rows = 1;
+  int64_t cols = 0;
+};
+
+// A loaded Linear: one or more stored Linears with the same in_features stacked along the output
+// (q/k/v, gate/up), each keeping its own scales, so one op computes the fused projection.
+class Linear {
+ public:
+  virtual ~Linear() = default;
+  int64_t out_features() const { return out_features_; }
+  int64_t in_features() const { return in_features_; }
+  bool nvfp4() const { return nvfp4_; }
+
+ protected:
+  int64_t out_features_ = 0;
+  int64_t in_features_ = 0;
+  bool nvfp4_ = false;
+};
+
+// The experts of one MoE layer: per expert a fused gate/up Linear [2 * moe_intermediate, hidden] and a
+// down Linear [hidden, moe_intermediate].
+struct ExpertSource {
+  LinearSource gate_proj, up_proj, down_proj;
+};
+class Experts {
+ public:
+  virtual ~Experts() = default;
+  int64_t num_experts() const { return num_experts_; }
+  int64_t moe_intermediate_size() const { return moe_intermediate_size_; }
+
+ protected:
+  int64_t num_experts_ = 0;
+  int64_t moe_intermediate_size_ = 0;
+};
+
+// The paged KV cache: per layer, K and V as [num_pages, page_size, num_key_value_heads, head_dim].
+// FP8 e4m3 stores x / scale saturated to ±448 and reads fp8 · scale; BF16 stores x rounded to bf16
+// (the scales are then unused).
+enum class KvCacheDType { bf16, fp8_e4m3 };
+const char* kv_cache_dtype_name(KvCacheDType dtype);  // "bf16", "fp8"
+KvCacheDType parse_kv_cache_dtype(const std::string& name);  // "bf16" | "fp8" | "fp8_e4m3"; throws
+
+struct KvCacheSpec {
+  int64_t num_layers = 0;
+  int64_t num_pages = 0;
+  int64_t page_size = 16;  // tokens per page
+  int64_t num_key_value_heads = 0;
+  int64_t head_dim = 0;
+  KvCacheDType dtype = KvCacheDType::bf16;
+  std::vector<float> k_scales;  // [num_layers]; 1.0 when the checkpoint has none
+  std::vector<float> v_scales;  // [num_layers]
+
+  int64_t bytes_per_token_per_layer() const;  // K and V
+  int64_t bytes() const;
+};
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+  const KvCacheSpec& spec() const { return spec_; }
+
+ protected:
+  KvCacheSpec spec_;
+};
+
+// RoPE (NeoX rotate_half form) for one layer type: inv_freq [head_dim / 2] from the model config
+// (default, linear, llama3 or yarn, already folded in) and yarn's attention factor (1 otherwise).
+struct RopeTable {
+  std::vector<float> inv_freq;
+  float attention_factor = 1.0f;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;  // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"
+
+  // ---- memory and weights -------------------------------------------------------------------------
+  // Activations: [rows, cols] of F32 (the CPU backend) or the backend's activation dtype.
+  virtual std::unique_ptr<Buffer> alloc(int64_t rows, int64_t cols, DType dtype) = 0;
+  // Copies host data in, converted to `dtype` (F32 for norm weights, the table's own dtype for embeddings).
+  virtual std::unique_ptr<Buffer> upload(const HostArray& src, DType dtype) = 0;
+  // Throws adallm::Error naming the part when shapes disagree or a dtype is unsupported.
+  virtual std::unique_ptr<Linear> load_linear(std::span<const LinearSource> parts) = 0;
+  virtual std::unique_ptr<Experts> load_experts(std::span<const ExpertSource> experts) = 0;
+  virtual std::unique_ptr<KvCache> alloc_kv_cache(const KvCacheSpec& spec) = 0;
+  // Reads a tensor back as fp32, row-major contiguous (dst has rows * cols elements).
+  virtual void to_host(const Tensor& src, std::span<float> dst) = 0;
+
+  // ---- the forward pass ---------------------------------------------------------------------------
+  // Makes `batch` the one the following ops work on (the CUDA backend uploads it once here). The batch
+  // must stay alive and unchanged until the next set_batch.
+  virtual void set_batch(const ForwardBatch& batch) = 0;
+
+  // out[t] = table[token_ids[t]] * scale. table [vocab_size, hidden_size]; out [num_tokens, hidden_size].
+  virtual void embed(const Tensor& table, float scale, Tensor out) = 0;
+
+  // out = rmsnorm(x) · weight. x, out [rows, n]; weight [1, n] F32. out may alias x.
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) = 0;
+  // residual += x; out = rmsnorm(residual) · weight (residual and x [rows, n]; out may alias x).
+  virtual void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
+                            Tensor out) = 0;
+
+  // out = x W^T. x [rows, in_features]; out [rows, out_features].
+  virtual void linear(const Linear& weight, const Tensor& x, Tensor out) = 0;
+
+  // On qkv [num_tokens, (num_attention_heads + 2 * num_key_value_heads) * head_dim] (q heads, then k, then v),
+  // in place: per-head RMSNorm of q and k over head_dim when q_norm/k_norm are given ([1, head_dim] F32),
+  // then RoPE at each token's position; then writes k and v of every token into `layer` of the cache at
+  // its slot_mapping entry.
+  virtual void qk_norm_rope_kv_write(Tensor qkv, int64_t num_attention_heads, const Tensor* q_norm,
+                                     const Tensor* k_norm, float eps, NormKind kind, const RopeTable& rope,
+                                     KvCache& cache, int64_t layer) = 0;
+
+  // Causal attention of each token over its sequence's keys in the cache (GQA: query head h reads KV head
+  // h / (num_attention_heads / num_key_value_heads)), softmax(scale · q·k) in fp32. With a sliding window
+  // W, a token at position p sees keys at positions > p - W (W keys, itself included).
+  // q [num_tokens, num_attention_heads * head_dim] (a view into qkv is fine); out same shape.
+  virtual void attention(const Tensor& q, const KvCache& cache, int64_t layer, float scale,
+                         std::optional<int64_t> sliding_window, Tensor out) = 0;
+
+  // out = act(gate) · up with gate_up [rows, 2 * n] (gate in the first n columns); out [rows, n].
+  virtual void gated_activation(const Tensor& gate_up, Activation act, Tensor out) = 0;
+
+  // Qwen3-MoE routing: softmax over all experts in fp32, top-k, then (if renormalize) divide by the
+  // top-k sum. router_logits [num_tokens, num_experts]; topk_ids [num_tokens, top_k] I32 (descending
+  // weight); topk_weights [num_tokens, top_k] F32.
+  virtual void moe_route(const Tensor& router_logits, int64_t top_k, bool renormalize, Tensor topk_ids,
+                         Tensor topk_weights) = 0;
+  // out[t] = Σ_k topk_weights[t, k] · down(act(gate) · up)(x[t]) with the expert topk_ids[t, k].
+  // x, out [num_tokens, hidden_size].
+  virtual void moe_experts(const Experts& experts, const Tensor& x, const Tensor& topk_ids,
+                           const Tensor& topk_weights, Activation act, Tensor out) = 0;
+
+  // out[i] = x[batch.logit_rows[i]]. x [num_tokens, n]; out [num_logits, n].
+  virtual void gather_logit_rows(const Tensor& x, Tensor out) = 0;
+};
+
+}  // namespace adallm::backend

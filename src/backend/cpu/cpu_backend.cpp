@@ -1,0 +1,207 @@
+// The CPU backend's memory (buffers, uploads, read-back), the batch it works on, and its row-wise ops:
+// embedding lookup, the two RMSNorm forms and logit-row gathering. Linear, attention and MoE live in
+// cpu_linear.cpp, cpu_attention.cpp and cpu_moe.cpp.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_internal.h"
+#include "core/error.h"
+#include "core/float_codecs.h"
+#include "core/parallel.h"
+
+namespace adallm::backend {
+
+std::unique_ptr<Backend> make_cpu_backend(int num_threads) {
+  if (num_threads < 0) throw Error("CPU backend: num_threads must be >= 0, got " + std::to_string(num_threads));
+  set_num_threads(num_threads);
+  return std::make_unique<cpu::CpuBackend>();
+}
+
+namespace cpu {
+namespace {
+
+// Rows per parallel chunk so that a chunk holds at least ~16K elements of work.
+int64_t row_chunk(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
+
+float load_element(const void* data, DType dtype, int64_t index) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  if (dtype == DType::F32) {
+    float v;
+    std::memcpy(&v, bytes + index * 4, 4);
+    return v;
+  }
+  uint16_t h;
+  std::memcpy(&h, bytes + index * 2, 2);
+  return dtype == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
+
+// One row: inv = 1 / sqrt(mean(x²) + eps), then x·inv·w (llama) or x·inv·(1 + w) (gemma), all fp32.
+void norm_row(const float* x, const float* w, int64_t n, float eps, NormKind kind, float* out) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += x[i] * x[i];
+  const float inv = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
+  if (kind == NormKind::llama) {
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * w[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * (1.0f + w[i]);
+  }
+}
+
+}  // namespace
+
+std::string shape_text(DType dtype, int64_t rows, int64_t cols) {
+  const auto dim = [](int64_t d) { return d < 0 ? std::string("*") : std::to_string(d); };
+  return std::string(dtype_name(dtype)) + " [" + dim(rows) + ", " + dim(cols) + "]";
+}
+
+void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what) {
+  const bool shape_ok = t.dtype == dtype && (rows < 0 || t.rows == rows) && (cols < 0 || t.cols == cols) &&
+                        t.rows >= 0 && t.cols >= 0 && t.stride >= t.cols;
+  if (!shape_ok) {
+    throw Error(std::string(op) + ": " + what + " expected " + shape_text(dtype, rows, cols) + " with stride >= cols, got " +
+                t.describe());
+  }
+  if (t.numel() > 0 && t.data == nullptr) throw Error(std::string(op) + ": " + what + " has no data: " + t.describe());
+}
+
+CpuBuffer::CpuBuffer(int64_t rows, int64_t cols, DType dtype) {
+  storage_.reset(new std::byte[static_cast<size_t>(rows * cols) * dtype_size(dtype)]());
+  view_ = Tensor{storage_.get(), dtype, rows, cols, cols};
+}
+
+std::unique_ptr<Buffer> CpuBackend::alloc(int64_t rows, int64_t cols, DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::I32) {
+    throw Error("CPU backend alloc: activations are F32 (or I32 for routing ids), got " +
+                std::string(dtype_name(dtype)));
+  }
+  if (rows < 0 || cols < 0) throw Error("CPU backend alloc: negative shape " + shape_text(dtype, rows, cols));
+  return std::make_unique<CpuBuffer>(rows, cols, dtype);
+}
+
+std::unique_ptr<Buffer> CpuBackend::upload(const HostArray& src, DType dtype) {
+  const std::string where = "upload of " + src.name + ": ";
+  if (src.dtype != DType::F32 && src.dtype != DType::BF16 && src.dtype != DType::F16) {
+    throw Error(where + "source dtype must be BF16, F16 or F32, got " + std::string(dtype_name(src.dtype)));
+  }
+  if (dtype != DType::F32 && dtype != DType::BF16) {
+    throw Error(where + "the CPU backend stores F32 or BF16, not " + std::string(dtype_name(dtype)));
+  }
+  if (src.rows < 0 || src.cols < 0) throw Error(where + "negative shape " + shape_text(src.dtype, src.rows, src.cols));
+  const int64_t n = src.rows * src.cols;
+  if (n > 0 && src.data == nullptr) throw Error(where + "no data for " + shape_text(src.dtype, src.rows, src.cols));
+  auto buffer = std::make_unique<CpuBuffer>(src.rows, src.cols, dtype);
+  void* dst = buffer->view().data;
+  if (dtype == src.dtype) {
+    if (n > 0) std::memcpy(dst, src.data, static_cast<size_t>(n) * dtype_size(dtype));
+  } else if (dtype == DType::F32) {
+    auto* out = static_cast<float*>(dst);
+    parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = load_element(src.data, src.dtype, i);
+    });
+  } else {  // BF16 from F32 or F16: round to nearest even
+    auto* out = static_cast<uint16_t*>(dst);
+    parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = f32_to_bf16(load_element(src.data, src.dtype, i));
+    });
+  }
+  return buffer;
+}
+
+void CpuBackend::to_host(const Tensor& src, std::span<float> dst) {
+  if (src.dtype != DType::F32 && src.dtype != DType::I32 && src.dtype != DType::BF16) {
+    throw Error("to_host: expected an F32, I32 or BF16 tensor, got " + src.describe());
+  }
+  expect_tensor(src, src.dtype, -1, -1, "to_host", "src");
+  if (static_cast<int64_t>(dst.size()) != src.numel()) {
+    throw Error("to_host: dst holds " + std::to_string(dst.size()) + " floats, src is " + src.describe());
+  }
+  for (int64_t r = 0; r < src.rows; ++r) {
+    float* out = dst.data() + r * src.cols;
+    if (src.dtype == DType::F32) {
+      std::memcpy(out, src.row<float>(r), static_cast<size_t>(src.cols) * sizeof(float));
+    } else if (src.dtype == DType::I32) {
+      for (int64_t c = 0; c < src.cols; ++c) out[c] = static_cast<float>(src.row<int32_t>(r)[c]);
+    } else {
+      for (int64_t c = 0; c < src.cols; ++c) out[c] = bf16_to_f32(src.row<uint16_t>(r)[c]);
+    }
+  }
+}
+
+const ForwardBatch& CpuBackend::batch(const char* op) const {
+  if (batch_ == nullptr) throw Error(std::string(op) + ": no forward batch; call set_batch first");
+  return *batch_;
+}
+
+void CpuBackend::embed(const Tensor& table, float scale, Tensor out) {
+  const ForwardBatch& b = batch("embed");
+  if (table.dtype != DType::F32 && table.dtype != DType::BF16) {
+    throw Error("embed: table expected F32 or BF16 [vocab_size, hidden_size], got " + table.describe());
+  }
+  expect_tensor(table, table.dtype, -1, -1, "embed", "table");
+  expect_tensor(out, DType::F32, b.num_tokens(), table.cols, "embed", "out");
+  for (int64_t t = 0; t < b.num_tokens(); ++t) {
+    const int32_t id = b.token_ids[static_cast<size_t>(t)];
+    if (id < 0 || id >= table.rows) {
+      throw Error("embed: token " + std::to_string(t) + " has id " + std::to_string(id) + ", outside vocab_size " +
+                  std::to_string(table.rows));
+    }
+  }
+  parallel_for(b.num_tokens(), row_chunk(table.cols), [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t id = b.token_ids[static_cast<size_t>(t)];
+      float* o = out.row<float>(t);
+      if (table.dtype == DType::F32) {
+        const float* src = table.row<float>(id);
+        for (int64_t c = 0; c < table.cols; ++c) o[c] = src[c] * scale;
+      } else {
+        const uint16_t* src = table.row<uint16_t>(id);
+        for (int64_t c = 0; c < table.cols; ++c) o[c] = bf16_to_f32(src[c]) * scale;
+      }
+    }
+  });
+}
+
+void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) {
+  expect_tensor(x, DType::F32, -1, -1, "rms_norm", "x");
+  expect_tensor(weight, DType::F32, 1, x.cols, "rms_norm", "weight");
+  expect_tensor(out, DType::F32, x.rows, x.cols, "rms_norm", "out");
+  parallel_for(x.rows, row_chunk(x.cols), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) norm_row(x.row<float>(r), weight.ptr<float>(), x.cols, eps, kind, out.row<float>(r));
+  });
+}
+
+void CpuBackend::add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
+                              Tensor out) {
+  expect_tensor(x, DType::F32, -1, -1, "add_rms_norm", "x");
+  expect_tensor(residual, DType::F32, x.rows, x.cols, "add_rms_norm", "residual");
+  expect_tensor(weight, DType::F32, 1, x.cols, "add_rms_norm", "weight");
+  expect_tensor(out, DType::F32, x.rows, x.cols, "add_rms_norm", "out");
+  parallel_for(x.rows, row_chunk(x.cols), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* res = residual.row<float>(r);
+      const float* xr = x.row<float>(r);
+      for (int64_t c = 0; c < x.cols; ++c) res[c] += xr[c];
+      norm_row(res, weight.ptr<float>(), x.cols, eps, kind, out.row<float>(r));
+    }
+  });
+}
+
+void CpuBackend::gather_logit_rows(const Tensor& x, Tensor out) {
+  const ForwardBatch& b = batch("gather_logit_rows");
+  expect_tensor(x, DType::F32, b.num_tokens(), -1, "gather_logit_rows", "x");
+  expect_tensor(out, DType::F32, static_cast<int64_t>(b.logit_rows.size()), x.cols, "gather_logit_rows", "out");
+  for (size_t i = 0; i < b.logit_rows.size(); ++i) {
+    const int32_t r = b.logit_rows[i];
+    if (r < 0 || r >= x.rows) {
+      throw Error("gather_logit_rows: logit row " + std::to_string(r) + " is not one of " + std::to_string(x.rows) +
+                  " tokens");
+    }
+    std::memmove(out.row<float>(static_cast<int64_t>(i)), x.row<float>(r), static_cast<size_t>(x.cols) * sizeof(float));
+  }
+}
+
+}  // namespace cpu
+}  // namespace adallm::backend

@@ -1,0 +1,126 @@
+// What the CPU backend's files share: its buffer, Linear, Experts and KV cache types, the backend class
+// (its ops are defined across cpu_*.cpp by concern) and the tensor checks every op starts with.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace adallm::backend::cpu {
+
+class CpuBuffer final : public Buffer {
+ public:
+  CpuBuffer(int64_t rows, int64_t cols, DType dtype);  // zero-initialised, contiguous
+
+ private:
+  std::unique_ptr<std::byte[]> storage_;
+};
+
+// One stored Linear inside a fused one: rows [first_row, first_row + rows) of the output.
+struct LinearPart {
+  enum class Kind { nvfp4, bf16, f32 };
+  std::string name;
+  Kind kind = Kind::f32;
+  int64_t first_row = 0;
+  int64_t rows = 0;
+  std::vector<uint8_t> packed;  // nvfp4: [rows, in_features / 2]
+  std::vector<uint8_t> scales;  // nvfp4: [rows, in_features / 16] e4m3
+  float weight_scale_2 = 1.0f;
+  std::vector<uint16_t> bf16;   // [rows, in_features] raw bf16
+  std::vector<float> f32;       // [rows, in_features] (F16 and F32 sources)
+};
+
+class CpuLinear final : public Linear {
+ public:
+  explicit CpuLinear(std::span<const LinearSource> parts);
+  // Output row `row` of W to fp32 (in_features values), bit-identical to quant::nvfp4_dequantize_row
+  // for NVFP4 parts and to the exact upcast for dense ones.
+  void decode_row(int64_t row, float* out) const;
+  const std::vector<LinearPart>& parts() const { return parts_; }
+
+ private:
+  std::vector<LinearPart> parts_;
+};
+
+// out[r, :] = x[r, :] W^T for r < rows; x and out are fp32 with row strides in elements; no aliasing.
+void linear_rows(const CpuLinear& w, const float* x, int64_t x_stride, int64_t rows, float* out,
+                 int64_t out_stride);
+// act(gate) * up for one row of n values.
+void gated_activation_row(const float* gate, const float* up, int64_t n, Activation act, float* out);
+
+class CpuExperts final : public Experts {
+ public:
+  explicit CpuExperts(std::span<const ExpertSource> experts);
+  int64_t hidden_size() const { return hidden_size_; }
+  const CpuLinear& gate_up(int64_t e) const { return *gate_up_[static_cast<size_t>(e)]; }
+  const CpuLinear& down(int64_t e) const { return *down_[static_cast<size_t>(e)]; }
+
+ private:
+  int64_t hidden_size_ = 0;
+  std::vector<std::unique_ptr<CpuLinear>> gate_up_, down_;
+};
+
+class CpuKvCache final : public KvCache {
+ public:
+  explicit CpuKvCache(const KvCacheSpec& spec);
+  // Layer `layer`'s K or V: [num_pages, page_size, num_key_value_heads, head_dim] of uint16 bf16 or
+  // uint8 e4m3, as raw bytes.
+  std::byte* k(int64_t layer) { return k_[static_cast<size_t>(layer)].get(); }
+  std::byte* v(int64_t layer) { return v_[static_cast<size_t>(layer)].get(); }
+  const std::byte* k(int64_t layer) const { return k_[static_cast<size_t>(layer)].get(); }
+  const std::byte* v(int64_t layer) const { return v_[static_cast<size_t>(layer)].get(); }
+  float k_scale(int64_t layer) const;
+  float v_scale(int64_t layer) const;
+
+ private:
+  std::vector<std::unique_ptr<std::byte[]>> k_, v_;
+};
+
+// ---- checks; `op` names the Backend op, `what` the argument ----
+// Throws unless t is dtype [rows, cols] (rows or cols -1: any), stride >= cols, with data when non-empty.
+void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what);
+std::string shape_text(DType dtype, int64_t rows, int64_t cols);
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+
+  std::unique_ptr<Buffer> alloc(int64_t rows, int64_t cols, DType dtype) override;
+  std::unique_ptr<Buffer> upload(const HostArray& src, DType dtype) override;
+  std::unique_ptr<Linear> load_linear(std::span<const LinearSource> parts) override;
+  std::unique_ptr<Experts> load_experts(std::span<const ExpertSource> experts) override;
+  std::unique_ptr<KvCache> alloc_kv_cache(const KvCacheSpec& spec) override;
+  void to_host(const Tensor& src, std::span<float> dst) override;
+
+  void set_batch(const ForwardBatch& batch) override { batch_ = &batch; }
+  void embed(const Tensor& table, float scale, Tensor out) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) override;
+  void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
+                    Tensor out) override;
+  void linear(const Linear& weight, const Tensor& x, Tensor out) override;
+  void qk_norm_rope_kv_write(Tensor qkv, int64_t num_attention_heads, const Tensor* q_norm, const Tensor* k_norm,
+                             float eps, NormKind kind, const RopeTable& rope, KvCache& cache,
+                             int64_t layer) override;
+  void attention(const Tensor& q, const KvCache& cache, int64_t layer, float scale,
+                 std::optional<int64_t> sliding_window, Tensor out) override;
+  void gated_activation(const Tensor& gate_up, Activation act, Tensor out) override;
+  void moe_route(const Tensor& router_logits, int64_t top_k, bool renormalize, Tensor topk_ids,
+                 Tensor topk_weights) override;
+  void moe_experts(const Experts& experts, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                   Activation act, Tensor out) override;
+  void gather_logit_rows(const Tensor& x, Tensor out) override;
+
+ private:
+  const ForwardBatch& batch(const char* op) const;
+  // The batch, validated against the cache, and the cache as ours; checks the layer index.
+  const CpuKvCache& checked_cache(const KvCache& cache, int64_t layer, const char* op) const;
+
+  const ForwardBatch* batch_ = nullptr;
+};
+
+}  // namespace adallm::backend::cpu

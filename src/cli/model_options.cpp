@@ -1,0 +1,62 @@
+// Backend choice and model loading for the model-running commands (see model_options.h).
+#include "cli/model_options.h"
+
+#include <CLI/CLI.hpp>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "core/log.h"
+
+#ifdef ADALLM_WITH_CUDA
+#include "backend/cuda/device.h"
+#endif
+
+namespace adallm::cli {
+
+void add_model_options(CLI::App& command, ModelOptions& o) {
+  command.add_option("model", o.model, "model directory (config.json, *.safetensors)")->required();
+  command.add_option("--device", o.device, "cpu or cuda (default cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
+  command.add_option("--kv-cache-dtype", o.kv_cache_dtype, "fp8 (e4m3, per-layer scales) or bf16 (default fp8)")
+      ->check(CLI::IsMember({"fp8", "bf16"}));
+  command.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  command.add_option("--max-context", o.max_context,
+                     "tokens the KV cache holds (default: min(max_position_embeddings, 8192))")
+      ->check(CLI::NonNegativeNumber);
+  command.add_option("--prefill-chunk", o.prefill_chunk, "tokens per forward step while prefilling (default 256)")
+      ->check(CLI::PositiveNumber);
+}
+
+namespace {
+
+std::unique_ptr<backend::Backend> make_backend(const ModelOptions& o) {
+  if (o.device == "cpu") return backend::make_cpu_backend(o.threads);
+#ifdef ADALLM_WITH_CUDA
+  if (cuda::list_devices().empty()) {
+    throw Error("--device cuda: no CUDA GPU is visible").hint("use --device cpu");
+  }
+  throw Error("--device cuda: the CUDA backend cannot run models yet (it lands with the GPU model issue)")
+      .hint("use --device cpu");
+#else
+  throw Error("--device cuda: this adallm was built without CUDA (ADALLM_CUDA=OFF)").hint("use --device cpu");
+#endif
+}
+
+}  // namespace
+
+LoadedModel load_model(const ModelOptions& o, uint64_t seed) {
+  LoadedModel loaded;
+  loaded.backend = make_backend(o);
+  loaded.model = model::Model::load(o.model, *loaded.backend);
+  engine::GeneratorOptions g;
+  g.max_context = o.max_context;
+  g.prefill_chunk = o.prefill_chunk;
+  g.kv_cache_dtype = backend::parse_kv_cache_dtype(o.kv_cache_dtype);
+  g.seed = seed;
+  if (g.kv_cache_dtype == backend::KvCacheDType::fp8_e4m3 && !loaded.model->has_kv_scales()) {
+    log::info("the checkpoint has no FP8 KV-cache scales: the FP8 cache uses scale 1.0");
+  }
+  loaded.generator = std::make_unique<engine::Generator>(*loaded.model, *loaded.backend, g);
+  return loaded;
+}
+
+}  // namespace adallm::cli

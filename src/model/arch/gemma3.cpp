@@ -1,0 +1,23 @@
+// Gemma3 decoder layer (Gemma3DecoderLayer): four (1 + w) RMSNorms — the attention and MLP outputs are
+// normalized before they join the residual — q/k norm in the same form, GeGLU (gelu tanh) MLP, and per
+// layer type a sliding window with local RoPE or full attention with the (possibly linear-scaled) global
+// RoPE. The softmax scale (query_pre_attn_scalar^-0.5) is config.attention_scale.
+#include "model/arch/arch.h"
+
+namespace adallm::model::arch {
+
+void gemma3_layer(LayerContext& ctx, int64_t layer) {
+  const LayerWeights& w = ctx.weights.layers[static_cast<size_t>(layer)];
+  const auto eps = static_cast<float>(ctx.config.rms_norm_eps);
+  constexpr auto kind = backend::NormKind::gemma;
+  backend::Backend& b = ctx.backend;
+  add_input_norm(ctx, layer, *w.input_layernorm, kind);
+  attention_block(ctx, layer, w.q_norm.get(), w.k_norm.get(), kind, ctx.act.delta->view());
+  b.rms_norm(ctx.act.delta->view(), w.post_attention_layernorm->view(), eps, kind, ctx.act.delta->view());
+  b.add_rms_norm(ctx.act.delta->view(), ctx.act.residual->view(), w.pre_feedforward_layernorm->view(), eps, kind,
+                 ctx.act.hidden->view());
+  dense_mlp_block(ctx, layer, ctx.act.delta->view());
+  b.rms_norm(ctx.act.delta->view(), w.post_feedforward_layernorm->view(), eps, kind, ctx.act.delta->view());
+}
+
+}  // namespace adallm::model::arch

@@ -1,0 +1,190 @@
+// Loading a checkpoint into a backend and running one forward step (see model.h). Everything that
+// differs between families lives in arch/; here is only what they share: embedding, the layer loop and
+// the output head.
+#include "model/model.h"
+
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/float_codecs.h"
+#include "core/log.h"
+#include "io/safetensors.h"
+#include "model/arch/arch.h"
+#include "model/ledger.h"
+#include "model/rope.h"
+
+namespace adallm::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+backend::LinearSource linear_source(const LinearTensors& t) {
+  backend::LinearSource s;
+  s.name = t.module;
+  s.out_features = t.out_features;
+  s.in_features = t.in_features;
+  if (t.nvfp4) {
+    s.nvfp4 = quant::Nvfp4View{t.weight->data, t.weight_scale->data, t.weight_scale_2, t.out_features, t.in_features};
+  } else {
+    s.dense = t.weight->data;
+    s.dense_dtype = t.weight->dtype;
+  }
+  return s;
+}
+
+backend::HostArray host_array(const io::TensorInfo& t) {
+  backend::HostArray a;
+  a.name = t.name;
+  a.data = t.data;
+  a.dtype = t.dtype;
+  a.rows = t.shape.size() == 2 ? t.shape[0] : 1;
+  a.cols = t.shape.empty() ? 1 : t.shape.back();
+  return a;
+}
+
+std::unique_ptr<backend::Buffer> upload_f32(backend::Backend& b, const io::TensorInfo* t) {
+  return t ? b.upload(host_array(*t), DType::F32) : nullptr;
+}
+
+// Gemma3 multiplies embeddings by sqrt(hidden_size) cast to the embedding dtype first (HF's
+// embed_scale.to(weight.dtype)): 55.4256 becomes 55.5 in bf16.
+float embedding_scale(const io::ModelConfig& config, DType table_dtype) {
+  if (!config.scale_embeddings) return 1.0f;
+  const auto scale = static_cast<float>(std::sqrt(static_cast<double>(config.hidden_size)));
+  if (table_dtype == DType::BF16) return bf16_to_f32(f32_to_bf16(scale));
+  if (table_dtype == DType::F16) return f16_to_f32(f32_to_f16(scale));
+  return scale;
+}
+
+LayerWeights load_layer(backend::Backend& b, const LayerTensors& t) {
+  LayerWeights w;
+  w.input_layernorm = upload_f32(b, t.input_layernorm);
+  w.post_attention_layernorm = upload_f32(b, t.post_attention_layernorm);
+  w.pre_feedforward_layernorm = upload_f32(b, t.pre_feedforward_layernorm);
+  w.post_feedforward_layernorm = upload_f32(b, t.post_feedforward_layernorm);
+  const backend::LinearSource qkv[] = {linear_source(t.attn.q_proj), linear_source(t.attn.k_proj),
+                                       linear_source(t.attn.v_proj)};
+  w.qkv_proj = b.load_linear(qkv);
+  const backend::LinearSource o[] = {linear_source(t.attn.o_proj)};
+  w.o_proj = b.load_linear(o);
+  w.q_norm = upload_f32(b, t.attn.q_norm);
+  w.k_norm = upload_f32(b, t.attn.k_norm);
+  if (t.mlp) {
+    const backend::LinearSource gate_up[] = {linear_source(t.mlp->gate_proj), linear_source(t.mlp->up_proj)};
+    w.gate_up_proj = b.load_linear(gate_up);
+    const backend::LinearSource down[] = {linear_source(t.mlp->down_proj)};
+    w.down_proj = b.load_linear(down);
+  }
+  if (t.moe) {
+    const io::TensorInfo& r = *t.moe->router;
+    backend::LinearSource router;
+    router.name = r.name;
+    router.out_features = r.shape[0];
+    router.in_features = r.shape[1];
+    router.dense = r.data;
+    router.dense_dtype = r.dtype;
+    w.router = b.load_linear(std::span<const backend::LinearSource>(&router, 1));
+    std::vector<backend::ExpertSource> experts;
+    experts.reserve(t.moe->experts.size());
+    for (const MlpTensors& e : t.moe->experts) {
+      experts.push_back({linear_source(e.gate_proj), linear_source(e.up_proj), linear_source(e.down_proj)});
+    }
+    w.experts = b.load_experts(experts);
+  }
+  return w;
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backend) {
+  if (!fs::is_directory(dir)) {
+    throw Error("model directory not found").file(dir.string()).hint("give a directory holding config.json and *.safetensors");
+  }
+  std::unique_ptr<Model> m(new Model(dir, backend));
+  const fs::path config_path = dir / "config.json";
+  m->config_ = io::load_model_config(config_path);
+  nlohmann::json raw;
+  {
+    std::ifstream in(config_path);
+    raw = nlohmann::json::parse(in, nullptr, false);
+  }
+  m->quant_ = io::load_quant_config(dir, raw);
+  const io::Checkpoint checkpoint = io::Checkpoint::open(dir);
+  const ModelTensors tensors = bind_checkpoint(checkpoint, m->config_, m->quant_);
+  for (const std::string& w : tensors.warnings) log::warn(w);
+
+  const io::ModelConfig& c = m->config_;
+  ModelWeights& w = m->weights_;
+  w.embed_tokens = backend.upload(host_array(*tensors.embed_tokens), tensors.embed_tokens->dtype);
+  w.embed_scale = embedding_scale(c, tensors.embed_tokens->dtype);
+  for (const LayerTensors& layer : tensors.layers) {
+    w.layers.push_back(load_layer(backend, layer));
+    w.k_scales.push_back(layer.attn.k_scale);
+    w.v_scales.push_back(layer.attn.v_scale);
+    w.has_kv_scales = w.has_kv_scales || layer.attn.has_kv_scales;
+  }
+  w.norm = upload_f32(backend, tensors.norm);
+  const backend::LinearSource lm_head[] = {linear_source(tensors.lm_head)};
+  w.lm_head = backend.load_linear(lm_head);
+  w.rope_full = rope_table(c.rope_full, c.head_dim);
+  w.rope_sliding = rope_table(c.rope_sliding, c.head_dim);
+  log::info("loaded " + m->describe() + " on " + backend.name());
+  return m;
+}
+
+std::string Model::describe() const {
+  std::string weights = quant_.quantized() ? std::string("NVFP4 (") + io::quant_format_name(quant_.format) + ")"
+                                           : (config_.torch_dtype.empty() ? "dense" : config_.torch_dtype);
+  return config_.model_type + ", " + std::to_string(config_.num_hidden_layers) + " layers, hidden " +
+         std::to_string(config_.hidden_size) + ", " + weights + " weights";
+}
+
+backend::KvCacheSpec Model::kv_cache_spec(int64_t num_pages, int64_t page_size, backend::KvCacheDType dtype) const {
+  backend::KvCacheSpec spec;
+  spec.num_layers = config_.num_hidden_layers;
+  spec.num_pages = num_pages;
+  spec.page_size = page_size;
+  spec.num_key_value_heads = config_.num_key_value_heads;
+  spec.head_dim = config_.head_dim;
+  spec.dtype = dtype;
+  spec.k_scales = weights_.k_scales;
+  spec.v_scales = weights_.v_scales;
+  return spec;
+}
+
+void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<float>& logits) {
+  const io::ModelConfig& c = config_;
+  const int64_t n = batch.num_tokens();
+  if (n == 0) throw Error("forward: the batch has no tokens");
+  batch.validate(cache.spec().num_pages, cache.spec().page_size);
+  backend::Backend& b = backend_;
+  b.set_batch(batch);
+
+  arch::Activations act(b, c, n);
+  b.embed(weights_.embed_tokens->view(), weights_.embed_scale, act.residual->view());
+  arch::LayerContext ctx{b, c, weights_, cache, act};
+  const arch::LayerFunction layer = arch::layer_function(c.arch);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer(ctx, l);
+
+  // The final norm is per row, so only the rows whose logits are wanted go through it and the head.
+  const auto rows = static_cast<int64_t>(batch.logit_rows.size());
+  logits.assign(static_cast<size_t>(rows * c.vocab_size), 0.0f);
+  if (rows == 0) return;
+  auto residual = b.alloc(rows, c.hidden_size, DType::F32);
+  auto delta = b.alloc(rows, c.hidden_size, DType::F32);
+  auto normed = b.alloc(rows, c.hidden_size, DType::F32);
+  auto out = b.alloc(rows, c.vocab_size, DType::F32);
+  b.gather_logit_rows(act.residual->view(), residual->view());
+  b.gather_logit_rows(act.delta->view(), delta->view());
+  b.add_rms_norm(delta->view(), residual->view(), weights_.norm->view(), static_cast<float>(c.rms_norm_eps),
+                 c.gemma_norm ? backend::NormKind::gemma : backend::NormKind::llama, normed->view());
+  b.linear(*weights_.lm_head, normed->view(), out->view());
+  b.to_host(out->view(), logits);
+}
+
+}  // namespace adallm::model

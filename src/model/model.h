@@ -1,0 +1,73 @@
+// A loaded model: its config, its weights resident in a Backend, and one forward step over a batch of
+// tokens whose K/V go into a paged cache. The per-architecture layer code is in arch/; scheduling, page
+// allocation and sampling are the engine's.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "io/model_config.h"
+#include "io/quant_config.h"
+
+namespace adallm::model {
+
+// The weights of one layer as the backend holds them (null / empty where the architecture has none).
+struct LayerWeights {
+  std::unique_ptr<backend::Buffer> input_layernorm, post_attention_layernorm;
+  std::unique_ptr<backend::Buffer> pre_feedforward_layernorm, post_feedforward_layernorm;  // gemma3
+  std::unique_ptr<backend::Linear> qkv_proj;  // q, k, v stacked along the output
+  std::unique_ptr<backend::Linear> o_proj;
+  std::unique_ptr<backend::Buffer> q_norm, k_norm;  // [1, head_dim]
+  std::unique_ptr<backend::Linear> gate_up_proj;    // dense MLP: gate, up stacked
+  std::unique_ptr<backend::Linear> down_proj;
+  std::unique_ptr<backend::Linear> router;  // MoE: [num_experts, hidden_size]
+  std::unique_ptr<backend::Experts> experts;
+};
+
+struct ModelWeights {
+  std::unique_ptr<backend::Buffer> embed_tokens;  // [vocab_size, hidden_size] in the checkpoint's dtype
+  float embed_scale = 1.0f;                        // gemma3: sqrt(hidden_size) rounded to that dtype
+  std::vector<LayerWeights> layers;
+  std::unique_ptr<backend::Buffer> norm;
+  std::unique_ptr<backend::Linear> lm_head;
+  backend::RopeTable rope_full, rope_sliding;
+  std::vector<float> k_scales, v_scales;  // per layer, for an FP8 KV cache
+  bool has_kv_scales = false;
+};
+
+class Model {
+ public:
+  // Opens the checkpoint directory, checks and binds every tensor (model/ledger.h), and loads the
+  // weights into `backend`. The backend must outlive the model.
+  static std::unique_ptr<Model> load(const std::filesystem::path& dir, backend::Backend& backend);
+
+  const io::ModelConfig& config() const { return config_; }
+  const io::QuantConfig& quant() const { return quant_; }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::string describe() const;
+  bool has_kv_scales() const { return weights_.has_kv_scales; }  // "qwen3, 2 layers, NVFP4 (modelopt) weights"
+
+  // A cache shaped for this model (per-layer FP8 scales from the checkpoint, 1.0 where it has none).
+  backend::KvCacheSpec kv_cache_spec(int64_t num_pages, int64_t page_size, backend::KvCacheDType dtype) const;
+
+  // One step: every token of `batch` runs through every layer (its K/V written into `cache`), and the
+  // logits of batch.logit_rows come back: `logits` is resized to [num_logits, vocab_size] fp32.
+  void forward(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<float>& logits);
+
+ private:
+  Model(std::filesystem::path dir, backend::Backend& backend) : dir_(std::move(dir)), backend_(backend) {}
+
+  std::filesystem::path dir_;
+  backend::Backend& backend_;
+  io::ModelConfig config_;
+  io::QuantConfig quant_;
+  ModelWeights weights_;
+};
+
+}  // namespace adallm::model
