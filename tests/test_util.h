@@ -62,4 +62,9 @@ std::string expect_error_in(Fn&& fn, const std::string& substring, const std::st
 // tests/fixtures: tiny transformers checkpoints of every architecture (see tests/fixtures/README.md).
 inline std::filesystem::path fixtures_dir() { return std::filesystem::path(ADALLM_TEST_DIR) / "fixtures"; }
 
+// models/demo: the trained demo model (bf16/, nvfp4/), its held-out text and training record (demo_train.json).
+inline std::filesystem::path demo_model_dir() {
+  return std::filesystem::path(ADALLM_TEST_DIR) / ".." / "models" / "demo";
+}
+
 }  // namespace adallm::test

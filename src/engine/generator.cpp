@@ -118,6 +118,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Samp
       result.finish_reason = "cancelled";
       break;
     }
+    if (static_cast<int64_t>(prompt.size() + result.tokens.size()) >= max_context_) break;  // context full
     const int32_t token = sampler.sample(logits, prompt, result.tokens);
     result.tokens.push_back(token);
     if (on_token) on_token(token);
@@ -125,7 +126,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Samp
       result.finish_reason = "stop";
       break;
     }
-    if (i + 1 == max_tokens || static_cast<int64_t>(cached_.size()) + 1 >= max_context_) break;
+    if (i + 1 == max_tokens || static_cast<int64_t>(prompt.size() + result.tokens.size()) >= max_context_) break;
     const int32_t next[] = {token};
     extend(next, false, logits);
   }

@@ -48,7 +48,7 @@ class Generator {
 
   // Runs `prompt` (reusing the cached prefix it shares with the previous call), then samples up to
   // max_tokens tokens, calling on_token for each as it comes. Stops at a token of stop_token_ids, at
-  // max_tokens or the end of the context, or when `cancel` becomes true (checked between tokens).
+  // max_tokens or when prompt + output fill the context, or when `cancel` becomes true (checked between tokens).
   GenerationResult generate(std::span<const int32_t> prompt, const SamplingParams& params, int64_t max_tokens,
                             std::span<const int32_t> stop_token_ids, const std::function<void(int32_t)>& on_token,
                             const std::atomic<bool>* cancel = nullptr);

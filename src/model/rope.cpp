@@ -69,7 +69,9 @@ backend::RopeTable rope_table(const io::RopeConfig& rope, int64_t head_dim) {
     apply_llama3(rope, table.inv_freq);
   } else if (rope.rope_type == "yarn") {
     apply_yarn(rope, head_dim, table.inv_freq);
-    table.attention_factor = static_cast<float>(rope.attention_factor.value_or(1.0));
+    // transformers' default (get_mscale): 0.1 ln(factor) + 1; the config parser fills it in already.
+    const double default_factor = rope.factor <= 1.0 ? 1.0 : 0.1 * std::log(rope.factor) + 1.0;
+    table.attention_factor = static_cast<float>(rope.attention_factor.value_or(default_factor));
   } else {
     throw Error("rope_type \"" + rope.rope_type + "\" is not supported");
   }

@@ -130,8 +130,8 @@ std::vector<Case> all_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Golden, ::testing::ValuesIn(all_cases()), [](const auto& info) {
-  std::string name = info.param.arch + "_" + info.param.form + "_" + info.param.kv;
+INSTANTIATE_TEST_SUITE_P(Fixtures, Golden, ::testing::ValuesIn(all_cases()), [](const auto& case_info) {
+  std::string name = case_info.param.arch + "_" + case_info.param.form + "_" + case_info.param.kv;
   for (char& ch : name) {
     if (ch == '-') ch = '_';
   }
