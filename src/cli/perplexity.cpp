@@ -49,13 +49,14 @@ int run_perplexity(const PerplexityArgs& a) {
   const int64_t stride = a.stride > 0 ? a.stride : std::max<int64_t>(1, a.context / 2);
   if (stride > a.context) throw Error("--stride must not exceed --context");
 
-  ModelOptions options = a.model;
-  options.max_context = std::max(options.max_context, a.context);
-  LoadedModel m = load_model(options);
+  // Text first: a missing tokenizer or a too-short file is reported before the weights load.
   const text::ModelText model_text = text::load_model_text(a.model.model);
   const std::vector<int32_t> tokens = model_text.tokenizer->encode(text.str(), true);
   const auto n = static_cast<int64_t>(tokens.size());
   if (n < 2) throw Error("the file has fewer than 2 tokens").file(a.file);
+  ModelOptions options = a.model;
+  options.max_context = std::max(options.max_context, a.context);
+  LoadedModel m = load_model(options);
   const int64_t vocab = m.model->config().vocab_size;
 
   const auto start = std::chrono::steady_clock::now();
