@@ -39,6 +39,19 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Runs `fn` and expects an adallm::Error whose message contains `substring`.
+template <typename Fn>
+void expect_error(Fn&& fn, const std::string& substring) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)
+        << "message: " << e.what() << "\nexpected to contain: " << substring;
+    return;
+  }
+  ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
+}
+
 // Runs `fn` and expects an adallm::Error whose message contains `substring`, naming `file` (and whose hint
 // contains `hint`, when given); returns the message.
 template <typename Fn>

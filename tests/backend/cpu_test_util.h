@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "test_util.h"
 
 namespace adallm::backend::test {
 
@@ -46,16 +47,6 @@ inline void expect_near_all(const std::vector<float>& actual, const std::vector<
   }
 }
 
-// Runs fn and expects an adallm::Error whose message contains `substring`.
-template <typename Fn>
-void expect_error(Fn&& fn, const std::string& substring) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos) << "message: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
-}
+using adallm::test::expect_error;
 
 }  // namespace adallm::backend::test

@@ -21,6 +21,7 @@
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "io/tensor_data.h"
+#include "logits_compare.h"
 #include "test_util.h"
 
 namespace adallm {
@@ -31,6 +32,8 @@ using test::quote;
 using test::Result;
 using test::run;
 using test::TempDir;
+using test::compare_logits;
+using test::read_i64;
 
 const fs::path kFixtures = test::fixtures_dir();
 const fs::path kDemo = test::demo_model_dir();
@@ -68,38 +71,6 @@ std::string join_ids(const std::vector<int64_t>& ids) {
   return s;
 }
 
-std::vector<int64_t> read_i64(const io::Checkpoint& ref, const std::string& name) {
-  const io::TensorInfo& t = ref.get(name);
-  std::vector<int64_t> ids(static_cast<size_t>(t.numel()));
-  std::memcpy(ids.data(), t.data, t.nbytes);
-  return ids;
-}
-
-struct Agreement {
-  double nmse = 0.0;
-  double top1 = 0.0;
-};
-
-// NMSE = sum (got - want)^2 / sum want^2 over all rows; top-1: rows whose argmax agree.
-Agreement compare(const std::vector<float>& got, const std::vector<float>& want, int64_t vocab) {
-  double err = 0.0, ref = 0.0;
-  const int64_t rows = static_cast<int64_t>(want.size()) / vocab;
-  int64_t same = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* g = &got[static_cast<size_t>(r * vocab)];
-    const float* w = &want[static_cast<size_t>(r * vocab)];
-    int64_t ag = 0, aw = 0;
-    for (int64_t v = 0; v < vocab; ++v) {
-      err += (double(g[v]) - w[v]) * (double(g[v]) - w[v]);
-      ref += double(w[v]) * w[v];
-      if (g[v] > g[ag]) ag = v;
-      if (w[v] > w[aw]) aw = v;
-    }
-    same += ag == aw;
-  }
-  return {err / ref, double(same) / double(rows)};
-}
-
 // Runs `adallm logits` on `ids` and reads the .npy back, checking its shape.
 std::vector<float> logits_of(const fs::path& model, const std::vector<int64_t>& ids, const std::string& kv,
                              int64_t vocab) {
@@ -128,7 +99,7 @@ TEST(CliLogits, FixturesMatchTransformers) {
     const std::vector<float> want = io::tensor_to_f32(ref.get("bf16.tokens0"));
     const std::vector<float> got = logits_of(kFixtures / arch / "bf16", ids, "bf16", 256);
     ASSERT_EQ(got.size(), want.size());
-    const Agreement a = compare(got, want, 256);
+    const test::LogitsAgreement a = compare_logits(got, want, 256);
     std::printf("[cli logits] %-7s bf16 kv=bf16 NMSE %.3e top-1 %.4f\n", arch, a.nmse, a.top1);
     EXPECT_LE(a.nmse, 2e-3);
     EXPECT_GE(a.top1, 0.95);
@@ -143,7 +114,7 @@ TEST(CliLogits, DemoModelMatchesTransformers) {
 
   const std::vector<float> bf16 = logits_of(kDemo / "bf16", ids, "bf16", 4096);
   ASSERT_EQ(bf16.size(), want.size());
-  const Agreement a = compare(bf16, want, 4096);
+  const test::LogitsAgreement a = compare_logits(bf16, want, 4096);
   std::printf("[cli logits] demo bf16  kv=bf16 NMSE %.3e top-1 %.4f\n", a.nmse, a.top1);
   EXPECT_LE(a.nmse, 2e-3);
   EXPECT_GE(a.top1, 0.95);
@@ -153,7 +124,7 @@ TEST(CliLogits, DemoModelMatchesTransformers) {
   // the perplexity test below is the real measure of what quantization costs. A broken model agrees on ~0.
   const std::vector<float> nvfp4 = logits_of(kDemo / "nvfp4", ids, "fp8", 4096);
   ASSERT_EQ(nvfp4.size(), want.size());
-  const Agreement q = compare(nvfp4, want, 4096);
+  const test::LogitsAgreement q = compare_logits(nvfp4, want, 4096);
   std::printf("[cli logits] demo nvfp4 kv=fp8  NMSE %.3e top-1 %.4f (vs the BF16 weights' logits)\n", q.nmse, q.top1);
   EXPECT_GE(q.top1, 0.75);
   EXPECT_LE(q.nmse, 3e-2);

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -20,20 +19,17 @@
 #include "io/safetensors.h"
 #include "io/tensor_data.h"
 #include "model/model.h"
+#include "logits_compare.h"
 #include "test_util.h"
 
 namespace adallm::engine {
 namespace {
 
-std::filesystem::path demo_dir() {
-  return std::filesystem::path(ADALLM_TEST_DIR) / ".." / "models" / "demo" / "bf16";
-}
+std::filesystem::path demo_dir() { return test::demo_model_dir() / "bf16"; }
 
 std::vector<int32_t> fixture_tokens(const std::string& arch, int index) {
   const io::Checkpoint ref = io::Checkpoint::open(test::fixtures_dir() / arch / "logits.safetensors");
-  const io::TensorInfo& t = ref.get("tokens" + std::to_string(index));
-  std::vector<int64_t> ids(static_cast<size_t>(t.numel()));
-  std::memcpy(ids.data(), t.data, t.nbytes);
+  const std::vector<int64_t> ids = test::read_i64(ref, "tokens" + std::to_string(index));
   return {ids.begin(), ids.end()};
 }
 
@@ -44,12 +40,7 @@ std::vector<float> fixture_logits(const std::string& arch, int index) {
 }
 
 double nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double err = 0.0, ref = 0.0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    ref += double(want[i]) * want[i];
-  }
-  return err / ref;
+  return test::compare_logits(got, want, static_cast<int64_t>(want.size())).nmse;
 }
 
 // Argmax of one row, lowest index on ties (the greedy rule).

@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -14,6 +13,7 @@
 #include "io/safetensors.h"
 #include "io/tensor_data.h"
 #include "model/model.h"
+#include "logits_compare.h"
 #include "test_util.h"
 
 namespace adallm::model {
@@ -30,9 +30,7 @@ Reference load_reference(const std::string& arch, const std::string& form) {
   const io::Checkpoint ref = io::Checkpoint::open(test::fixtures_dir() / arch / "logits.safetensors");
   Reference r;
   for (int i = 0; i < kNumSequences; ++i) {
-    const io::TensorInfo& t = ref.get("tokens" + std::to_string(i));
-    std::vector<int64_t> ids(static_cast<size_t>(t.numel()));
-    std::memcpy(ids.data(), t.data, t.nbytes);
+    const std::vector<int64_t> ids = test::read_i64(ref, "tokens" + std::to_string(i));
     r.tokens.emplace_back(ids.begin(), ids.end());
     r.logits.push_back(io::tensor_to_f32(ref.get(form + ".tokens" + std::to_string(i))));
   }
@@ -67,29 +65,6 @@ std::vector<float> run_sequence(Model& model, backend::KvCache& cache, const std
   return all;
 }
 
-struct Agreement {
-  double nmse = 0.0;
-  double top1 = 0.0;
-};
-
-Agreement compare(const std::vector<float>& got, const std::vector<float>& want, int64_t vocab) {
-  double err = 0.0, ref = 0.0;
-  int64_t rows = static_cast<int64_t>(want.size()) / vocab, same = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* g = &got[static_cast<size_t>(r * vocab)];
-    const float* w = &want[static_cast<size_t>(r * vocab)];
-    int64_t ag = 0, aw = 0;
-    for (int64_t v = 0; v < vocab; ++v) {
-      err += (double(g[v]) - w[v]) * (double(g[v]) - w[v]);
-      ref += double(w[v]) * w[v];
-      if (g[v] > g[ag]) ag = v;
-      if (w[v] > w[aw]) aw = v;
-    }
-    same += ag == aw;
-  }
-  return {err / ref, double(same) / double(rows)};
-}
-
 struct Case {
   std::string arch, form, kv;
 };
@@ -112,7 +87,7 @@ TEST_P(Golden, MatchesTransformers) {
     want.insert(want.end(), ref.logits[static_cast<size_t>(i)].begin(), ref.logits[static_cast<size_t>(i)].end());
   }
   ASSERT_EQ(got.size(), want.size());
-  const Agreement a = compare(got, want, vocab);
+  const test::LogitsAgreement a = test::compare_logits(got, want, vocab);
   std::printf("[golden] %-12s %-15s kv=%-4s NMSE %.3e top-1 %.4f\n", c.arch.c_str(), c.form.c_str(), c.kv.c_str(),
               a.nmse, a.top1);
   const bool bf16_kv = c.kv == "bf16";
@@ -171,8 +146,8 @@ TEST(GoldenBatch, SequencesInOneStepMatchTransformers) {
   const auto row = [&](const std::vector<float>& v, int64_t r) {
     return std::vector<float>(v.begin() + r * vocab, v.begin() + (r + 1) * vocab);
   };
-  EXPECT_LE(compare(row(logits, 0), row(ref.logits[0], 14), vocab).nmse, 2e-3);
-  EXPECT_LE(compare(row(logits, 1), row(ref.logits[1], 7), vocab).nmse, 2e-3);
+  EXPECT_LE(test::compare_logits(row(logits, 0), row(ref.logits[0], 14), vocab).nmse, 2e-3);
+  EXPECT_LE(test::compare_logits(row(logits, 1), row(ref.logits[1], 7), vocab).nmse, 2e-3);
 
   backend::ForwardBatch decode;
   decode.max_pages_per_seq = 4;
@@ -184,7 +159,7 @@ TEST(GoldenBatch, SequencesInOneStepMatchTransformers) {
   decode.slot_mapping = {6 * 4 + 3};
   decode.logit_rows = {0};
   model->forward(decode, *cache, logits);
-  EXPECT_LE(compare(logits, row(ref.logits[0], 15), vocab).nmse, 2e-3);
+  EXPECT_LE(test::compare_logits(logits, row(ref.logits[0], 15), vocab).nmse, 2e-3);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "model/rope.h"
+#include "test_util.h"
 
 namespace adallm::model {
 namespace {
@@ -226,24 +227,14 @@ TEST(RopeTable, YarnUnsetAttentionFactorUsesTransformersDefault) {
   EXPECT_FLOAT_EQ(rope_table(rope, 128).attention_factor, static_cast<float>(0.1 * std::log(4.0) + 1.0));
 }
 
-template <typename Fn>
-void expect_error_containing(Fn&& fn, const std::string& substring) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(substring), std::string::npos) << "message: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
-}
 
 TEST(RopeTable, Errors) {
-  expect_error_containing([] { rope_table(make_default(10000.0), 15); }, "15");
-  expect_error_containing([] { rope_table(make_default(10000.0), 0); }, "head_dim");
-  expect_error_containing([] { rope_table(make_default(10000.0), -4); }, "head_dim");
+  test::expect_error([] { rope_table(make_default(10000.0), 15); }, "15");
+  test::expect_error([] { rope_table(make_default(10000.0), 0); }, "head_dim");
+  test::expect_error([] { rope_table(make_default(10000.0), -4); }, "head_dim");
   io::RopeConfig rope = make_default(10000.0);
   rope.rope_type = "dynamic";
-  expect_error_containing([&] { rope_table(rope, 128); }, "dynamic");
+  test::expect_error([&] { rope_table(rope, 128); }, "dynamic");
   rope.rope_type = "";
   EXPECT_THROW(rope_table(rope, 128), Error);
 }
