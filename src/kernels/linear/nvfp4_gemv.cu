@@ -1,0 +1,241 @@
+// NVFP4 decode GEMV (see nvfp4_gemv.h). Bit reasoning, all exact:
+// - e2m1 → bf16: with the code's sign at bit 15 and e1 e0 m at bits 14..12 of a 16-bit half,
+//   (h & 0x8000) | ((h & 0x7000) >> 6) puts e1 e0 on the exponent's two low bits and m on the mantissa's
+//   top bit: value × 2^-126 (0.5 becomes the subnormal 2^-127).
+// - scale: the e5m3 byte u (exponent E = exp + 16, no subnormals) gives the bf16 of s × 2^63 as
+//   (u << 4) + (174 << 7). One bf16 multiply gives e2m1 · s · 2^-63: at most 6 significant bits, within
+//   [2^-73, 2^-51.6], so exact and normal; the 2^63 returns in the fp32 epilogue with weight_scale_2.
+// - mma.m16n8k16 bf16 × bf16 → fp32: weights are A (16 rows × 16 columns), tokens are B (n = 8).
+#include "kernels/linear/nvfp4_gemv.h"
+
+#include <cstdint>
+#include <string>
+
+#include "core/error.h"
+#include "kernels/cuda_check.h"
+
+namespace adallm::kernels {
+namespace {
+
+constexpr int kUnroll = 4;    // tiles whose loads a warp issues before using the first
+constexpr uint32_t kScaleBias = 174u << 7;
+
+// ---- repack ----
+
+__device__ uint32_t code_at(const uint8_t* packed, const uint8_t* scales, int64_t n, int64_t k, int64_t row,
+                            int64_t col) {
+  if (row >= n || col >= k) return 0;
+  if ((scales[row * (k / 16) + col / 16] & 0x7F) == 0) return 0;  // zero scale: the block is zero
+  const uint8_t b = packed[row * (k / 2) + col / 2];
+  return (col & 1) ? (b >> 4) : (b & 0x0F);
+}
+
+// e4m3 (sign 0, bias 7, subnormals) → e5m3 (E = exp + 16, no subnormals); NaN and negative are counted.
+__device__ uint32_t e5m3_of(uint32_t s, int* bad_scales) {
+  if (s == 0x80) return 0;  // -0 is a zero scale
+  if ((s & 0x80) != 0 || (s & 0x7F) == 0x7F) {
+    atomicAdd(bad_scales, 1);
+    return 0;
+  }
+  const uint32_t e = (s >> 3) & 0x0F;
+  uint32_t m = s & 7;
+  int exp = static_cast<int>(e) - 7;
+  if (e == 0) {
+    if (m == 0) return 0;
+    // m · 2^-9 with m in 1..7: normalize the leading one away.
+    const int p = m >= 4 ? 2 : (m >= 2 ? 1 : 0);
+    exp = p - 9;
+    m = (m - (1u << p)) << (3 - p);
+  }
+  return (static_cast<uint32_t>(exp + 16) << 3) | m;
+}
+
+__global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
+                              Nvfp4TiledShape shape, uint4* __restrict__ tiles, uint2* __restrict__ tile_scales,
+                              int* bad_scales) {
+  const int64_t k_tiles = shape.k_tiles();
+  const int64_t tile = blockIdx.x;  // rt * k_tiles + kt
+  const int64_t rt = tile / k_tiles, kt = tile % k_tiles;
+  const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
+  const int64_t r0 = rt * kNvfp4TileRows + g, r1 = r0 + 8;
+  uint32_t words[4];
+  for (int kk = 0; kk < 4; ++kk) {
+    const int64_t c = kt * kNvfp4TileCols + kk * 16 + 2 * t;
+    const auto at = [&](int64_t row, int64_t col) { return code_at(packed, scales, shape.n, shape.k, row, col); };
+    words[kk] = at(r0, c) << 12 | at(r0, c + 1) << 28 | at(r1, c) << 8 | at(r1, c + 1) << 24 |
+                at(r0, c + 8) << 4 | at(r0, c + 9) << 20 | at(r1, c + 8) | at(r1, c + 9) << 16;
+  }
+  tiles[tile * 32 + lane] = make_uint4(words[0], words[1], words[2], words[3]);
+  if (t == 0) {  // one lane per row group writes its 8 scale bytes: [block][row g, row g + 8]
+    uint32_t bytes[8];
+    for (int kk = 0; kk < 4; ++kk) {
+      const int64_t block = (kt * kNvfp4TileCols + kk * 16) / 16;
+      const bool in_k = block * 16 < shape.k;
+      const auto scale_of = [&](int64_t row) {
+        return (row < shape.n && in_k) ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u;
+      };
+      bytes[2 * kk] = scale_of(r0);
+      bytes[2 * kk + 1] = scale_of(r1);
+    }
+    tile_scales[tile * 8 + g] = make_uint2(bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24,
+                                           bytes[4] | bytes[5] << 8 | bytes[6] << 16 | bytes[7] << 24);
+  }
+}
+
+// ---- GEMV ----
+
+// bf16x2 (s · 2^63, s · 2^63) from an e5m3 byte.
+__device__ __forceinline__ uint32_t scale_pair(uint32_t byte) { return ((byte << 4) + kScaleBias) * 0x10001u; }
+
+__device__ __forceinline__ uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
+  __nv_bfloat162 x = *reinterpret_cast<__nv_bfloat162*>(&a);
+  __nv_bfloat162 y = *reinterpret_cast<__nv_bfloat162*>(&b);
+  __nv_bfloat162 r = __hmul2(x, y);
+  return *reinterpret_cast<uint32_t*>(&r);
+}
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Streams a weight tile past L1 and marks it first to leave L2: each byte is used once.
+__device__ __forceinline__ uint4 load_stream(const uint4* p) { return __ldcs(p); }
+
+__device__ __forceinline__ uint32_t load_x_pair(const __nv_bfloat16* p) {
+  return __ldg(reinterpret_cast<const unsigned int*>(p));
+}
+
+// One 16-column block: decode this lane's fragment of 8 codes, scale, multiply-accumulate.
+__device__ __forceinline__ void block_mma(float (&c)[4], uint32_t q, uint32_t scale_g, uint32_t scale_g8,
+                                          uint32_t b0, uint32_t b1) {
+  const uint32_t w0 = (q & 0x80008000u) | ((q >> 6) & 0x01C001C0u);          // rows g,   cols 2t, 2t+1
+  const uint32_t w1 = ((q << 4) & 0x80008000u) | ((q >> 2) & 0x01C001C0u);   // rows g+8, cols 2t, 2t+1
+  const uint32_t w2 = ((q << 8) & 0x80008000u) | ((q << 2) & 0x01C001C0u);   // rows g,   cols 2t+8, 2t+9
+  const uint32_t w3 = ((q << 12) & 0x80008000u) | ((q << 6) & 0x01C001C0u);  // rows g+8, cols 2t+8, 2t+9
+  mma_bf16(c, bf16x2_mul(w0, scale_g), bf16x2_mul(w1, scale_g8), bf16x2_mul(w2, scale_g), bf16x2_mul(w3, scale_g8),
+           b0, b1);
+}
+
+constexpr int kWarps = 8;  // per block; a block owns one 16-row tile and splits K over its warps
+
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Nvfp4GemvParams p, int64_t token0, int pass) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int64_t rt = blockIdx.x;
+  const int64_t k_tiles = p.shape.k_tiles();
+  const uint4* tiles = reinterpret_cast<const uint4*>(p.tiles) + rt * k_tiles * 32 + lane;
+  const uint2* scales = reinterpret_cast<const uint2*>(p.tile_scales) + rt * k_tiles * 8 + g;
+  // This lane's B column is token g of the pass; tokens past the pass multiply as zeros.
+  const bool has_token = g < pass;
+  const __nv_bfloat16* x = p.x + (token0 + (has_token ? g : 0)) * p.x_stride + 2 * t;
+
+  // Two accumulator sets (even and odd blocks) halve the chain of dependent MMAs.
+  float c[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+  const int64_t per_warp = (k_tiles + kWarps - 1) / kWarps;
+  const int64_t kt_begin = warp * per_warp;
+  const int64_t kt_end = kt_begin + per_warp < k_tiles ? kt_begin + per_warp : k_tiles;
+  for (int64_t kt = kt_begin; kt < kt_end; kt += kUnroll) {
+    // Every load of the step first (weights from DRAM, activations from L1 or, on first touch, L2), so
+    // that their latencies overlap; then the arithmetic.
+    uint4 w[kUnroll];
+    uint2 s[kUnroll];
+    uint32_t b[kUnroll][4][2];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const bool tile_ok = kt + u < kt_end;
+      if (tile_ok) {
+        w[u] = load_stream(tiles + (kt + u) * 32);
+        s[u] = __ldg(scales + (kt + u) * 8);
+      }
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        // Columns past K (the last tile's padding) hold zero codes; their activations must not be read.
+        const int64_t col = (kt + u) * kNvfp4TileCols + kk * 16;
+        const bool ok = tile_ok && has_token && col < p.shape.k;
+        b[u][kk][0] = ok ? load_x_pair(x + col) : 0u;
+        b[u][kk][1] = ok ? load_x_pair(x + col + 8) : 0u;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (kt + u >= kt_end) break;
+      const uint32_t q[4] = {w[u].x, w[u].y, w[u].z, w[u].w};
+      const uint32_t sw[2] = {s[u].x, s[u].y};
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        const uint32_t pair = sw[kk / 2] >> (16 * (kk % 2));
+        block_mma(c[kk % 2], q[kk], scale_pair(pair & 0xFF), scale_pair((pair >> 8) & 0xFF), b[u][kk][0], b[u][kk][1]);
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) c[0][i] += c[1][i];
+
+  // Split-K over the block's warps: sum the partial tiles in shared memory.
+  __shared__ float partial[kWarps][32][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) partial[warp][lane][i] = c[0][i];
+  __syncthreads();
+  if (warp != 0) return;
+  float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+  for (int wp = 0; wp < kWarps; ++wp) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) sum[i] += partial[wp][lane][i];
+  }
+  // c0, c1: row g, tokens 2t and 2t+1; c2, c3: row g + 8.
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t row = rt * kNvfp4TileRows + g + (i >= 2 ? 8 : 0);
+    const int token = 2 * t + (i % 2);
+    if (row < p.shape.n && token < pass) {
+      p.out[(token0 + token) * p.out_stride + row] = sum[i] * 0x1p63f * p.row_scale[row];
+    }
+  }
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw Error("nvfp4 GEMV: " + what);
+}
+
+bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+
+}  // namespace
+
+
+void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
+                  uint8_t* tile_scales, int* bad_scales, cudaStream_t stream) {
+  require(shape.n > 0 && shape.k > 0 && shape.k % 16 == 0,
+          "repack of [" + std::to_string(shape.n) + ", " + std::to_string(shape.k) + "]: K must be a positive multiple of 16");
+  require(packed && scales && tiles && tile_scales && bad_scales, "repack: null pointer");
+  require(aligned(tiles, 16) && aligned(tile_scales, 8), "repack: output buffers must be 16- and 8-byte aligned");
+  const int64_t blocks = shape.row_tiles() * shape.k_tiles();
+  repack_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape, reinterpret_cast<uint4*>(tiles),
+                                                                  reinterpret_cast<uint2*>(tile_scales), bad_scales);
+  ADALLM_CUDA_CHECK_LAUNCH("nvfp4 repack");
+}
+
+void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
+  const std::string shape = "[" + std::to_string(p.shape.n) + ", " + std::to_string(p.shape.k) + "]";
+  require(p.shape.n > 0 && p.shape.k > 0 && p.shape.k % 16 == 0, "weight " + shape + ": K must be a positive multiple of 16");
+  require(p.tiles && p.tile_scales && p.row_scale && p.out && (p.x || p.tokens == 0), "null pointer for weight " + shape);
+  require(aligned(p.tiles, 16) && aligned(p.tile_scales, 8), "repacked weight " + shape + " is misaligned");
+  require(aligned(p.x, 4) && p.x_stride % 2 == 0 && p.x_stride >= p.shape.k,
+          "activations need 4-byte alignment and an even row stride >= K");
+  require(p.out_stride >= p.shape.n, "output row stride below N");
+  require(p.tokens >= 0, "negative token count");
+  const unsigned blocks = static_cast<unsigned>(p.shape.row_tiles());
+  for (int64_t token0 = 0; token0 < p.tokens; token0 += kNvfp4GemvMaxTokens) {
+    const int pass = static_cast<int>(p.tokens - token0 < kNvfp4GemvMaxTokens ? p.tokens - token0 : kNvfp4GemvMaxTokens);
+    gemv_kernel<<<blocks, kWarps * 32, 0, stream>>>(p, token0, pass);
+    ADALLM_CUDA_CHECK_LAUNCH("nvfp4 gemv");
+  }
+}
+
+}  // namespace adallm::kernels

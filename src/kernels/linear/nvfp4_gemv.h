@@ -1,0 +1,67 @@
+// NVFP4 weights × BF16 activations for few tokens (decode): the load-time repack into the layout the
+// kernel streams, and the GEMV itself (BF16 tensor-core MMA on exactly decoded weights, FP32 accumulation).
+// Device pointers only; choosing this kernel per (arch, tokens, N, K), fusing epilogues and the prefill
+// GEMM are the callers' and other files' business.
+//
+// Repacked layout ("tile16x64"): the weight [N, K] is cut into tiles of 16 rows × 64 columns, N padded to
+// 16 and K to 64 with zeros. Tiles are stored row-tile-major, K-contiguous within a row tile, so one warp
+// streams 512 contiguous bytes per tile: lane L (g = L / 4, t = L % 4) loads 16 bytes holding, for each of
+// the tile's four 16-column blocks, the eight e2m1 codes of its mma.m16n8k16 A fragment (rows g and g + 8,
+// columns 2t, 2t+1, 2t+8, 2t+9 of the block), placed so that shifts and masks yield bf16 pairs in fragment
+// order. Block scales are re-encoded at load from e4m3 into an unsigned e5m3 byte with no subnormals
+// (every e4m3 value is exact in it), 64 bytes per tile, 8 per lane group g: [block][row g, row g + 8].
+// A block whose e4m3 scale is zero has its codes zeroed, so its scale byte may decode to anything finite.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define ADALLM_HOST_DEVICE __host__ __device__
+#else
+#define ADALLM_HOST_DEVICE
+#endif
+
+namespace adallm::kernels {
+
+inline constexpr int64_t kNvfp4TileRows = 16;
+inline constexpr int64_t kNvfp4TileCols = 64;
+inline constexpr int64_t kNvfp4TileBytes = 512;       // e2m1 codes of one tile
+inline constexpr int64_t kNvfp4TileScaleBytes = 64;   // e5m3 scales of one tile
+inline constexpr int64_t kNvfp4GemvMaxTokens = 8;     // tokens per pass (the MMA's N)
+
+struct Nvfp4TiledShape {
+  int64_t n = 0;  // output features (rows of W)
+  int64_t k = 0;  // input features, a multiple of 16
+  ADALLM_HOST_DEVICE int64_t row_tiles() const { return (n + kNvfp4TileRows - 1) / kNvfp4TileRows; }
+  ADALLM_HOST_DEVICE int64_t k_tiles() const { return (k + kNvfp4TileCols - 1) / kNvfp4TileCols; }
+  ADALLM_HOST_DEVICE int64_t tile_bytes() const { return row_tiles() * k_tiles() * kNvfp4TileBytes; }
+  ADALLM_HOST_DEVICE int64_t scale_bytes() const { return row_tiles() * k_tiles() * kNvfp4TileScaleBytes; }
+};
+
+// Repacks a checkpoint-layout NVFP4 weight already on the device: packed [n, k/2] u8 (low nibble = even
+// column), scales [n, k/16] e4m3, both row-major. Writes tiles (shape.tile_bytes()) and tile_scales
+// (shape.scale_bytes()). Counts into *bad_scales (device int, zeroed by the caller) every scale that is
+// negative or NaN: such a weight is invalid and the caller must refuse it.
+void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
+                  uint8_t* tile_scales, int* bad_scales, cudaStream_t stream);
+
+struct Nvfp4GemvParams {
+  Nvfp4TiledShape shape;
+  const uint8_t* tiles = nullptr;        // repacked codes, 16-byte aligned
+  const uint8_t* tile_scales = nullptr;  // repacked scales, 8-byte aligned
+  const float* row_scale = nullptr;      // [n] per-row weight_scale_2 (ModelOpt multiplier convention)
+  const __nv_bfloat16* x = nullptr;      // [tokens, k] activations, row stride x_stride (even), 4-byte aligned
+  int64_t x_stride = 0;
+  int64_t tokens = 0;
+  float* out = nullptr;  // [tokens, n] fp32, row stride out_stride
+  int64_t out_stride = 0;
+};
+
+// out = x W^T for any token count (passes of up to 8 tokens; meant for decode, where tokens <= 8 is one
+// pass). Needs sm_80 or newer. Throws adallm::Error for a bad shape or alignment.
+void nvfp4_gemv(const Nvfp4GemvParams& params, cudaStream_t stream);
+
+}  // namespace adallm::kernels

@@ -1,0 +1,223 @@
+// NVFP4 decode GEMV on the GPU (label `gpu`) against an exact fp64 reference on the host: repack + GEMV
+// over a table of shapes (K = 16·odd, N not a multiple of 16, tokens 1…4099 in passes of 8), with the
+// encoder's awkward cases forced in: all-zero blocks, zero scales over non-zero codes, e4m3-subnormal and
+// maximum block scales, negative-zero codes, per-row weight_scale_2 of fused parts.
+//
+// Tolerance: the kernel's products are exact (e2m1 · e4m3 in bf16, times bf16 activations, in the MMA's
+// fp32); only fp32 accumulation rounds. A warp adds ≤ K/128 MMA results in sequence, the MMA adds 16
+// products, the block adds 8 warp partials: fewer than K/128 + 32 roundings of 2^-24 relative to Σ|w·x|,
+// so |gpu − ref| ≤ (K/128 + 32) · 2^-24 · Σ|w·x| is a bound, not a fudge (≈ 1e-5 at K = 14336).
+#include <gtest/gtest.h>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/float_codecs.h"
+#include "kernels/cuda_check.h"
+#include "kernels/linear/nvfp4_gemv.h"
+#include "quant/nvfp4.h"
+
+namespace adallm::kernels {
+namespace {
+
+template <typename T>
+struct DeviceArray {
+  T* ptr = nullptr;
+  size_t count = 0;
+  explicit DeviceArray(size_t n) : count(n) { ADALLM_CUDA_CHECK(cudaMalloc(&ptr, std::max<size_t>(n, 1) * sizeof(T))); }
+  DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
+    ADALLM_CUDA_CHECK(cudaMemcpy(ptr, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~DeviceArray() { cudaFree(ptr); }
+  DeviceArray(const DeviceArray&) = delete;
+  std::vector<T> to_host() const {
+    std::vector<T> h(count);
+    ADALLM_CUDA_CHECK(cudaMemcpy(h.data(), ptr, count * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+};
+
+struct Weight {
+  int64_t n = 0, k = 0;
+  std::vector<uint8_t> packed, scales;  // checkpoint layout
+  std::vector<float> row_scale;         // [n]
+};
+
+// Random weights through ModelOpt's encoder, in two stacked parts with different weight_scale_2 (as a fused
+// q/k/v), then the hard cases written over some blocks.
+Weight make_weight(int64_t n, int64_t k, std::mt19937& rng) {
+  Weight w;
+  w.n = n;
+  w.k = k;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t split = n / 2;
+  for (const auto& [rows, spread] : {std::pair<int64_t, float>{split, 0.02f}, std::pair<int64_t, float>{n - split, 3.0f}}) {
+    if (rows == 0) continue;
+    std::vector<float> values(static_cast<size_t>(rows * k));
+    for (float& v : values) v = normal(rng) * spread;
+    const float ws2 = quant::modelopt_weight_scale_2(quant::abs_max(values));
+    const quant::Nvfp4Tensor q = quant::nvfp4_quantize_modelopt(values, rows, k, ws2);
+    w.packed.insert(w.packed.end(), q.packed.begin(), q.packed.end());
+    w.scales.insert(w.scales.end(), q.scales.begin(), q.scales.end());
+    w.row_scale.insert(w.row_scale.end(), static_cast<size_t>(rows), q.weight_scale_2);
+  }
+  const int64_t blocks = k / 16;
+  std::uniform_int_distribution<int64_t> any_block(0, n * blocks - 1);
+  for (int i = 0; i < std::max<int64_t>(4, n * blocks / 20); ++i) {
+    const int64_t b = any_block(rng);
+    const int64_t row = b / blocks, block = b % blocks;
+    uint8_t* codes = &w.packed[static_cast<size_t>(row * (k / 2) + block * 8)];
+    uint8_t& scale = w.scales[static_cast<size_t>(b)];
+    switch (i % 5) {
+      case 0: std::memset(codes, 0, 8); break;                          // all-zero block
+      case 1: scale = 0; break;                                         // zero scale over non-zero codes
+      case 2: scale = static_cast<uint8_t>(1 + i % 7); break;           // e4m3 subnormal 2^-9 … 7·2^-9
+      case 3: scale = 0x7E; break;                                      // 448, the largest
+      case 4: std::memset(codes, 0x88, 8); break;                       // negative zeros
+    }
+  }
+  return w;
+}
+
+// Exact value of element (row, col): e2m1 · e4m3 (the per-row weight_scale_2 is applied by the caller).
+double element(const Weight& w, int64_t row, int64_t col) {
+  const uint8_t byte = w.packed[static_cast<size_t>(row * (w.k / 2) + col / 2)];
+  const uint8_t code = (col % 2) ? (byte >> 4) : (byte & 0x0F);
+  return double(e2m1_to_f32(code)) * double(e4m3_to_f32(w.scales[static_cast<size_t>(row * (w.k / 16) + col / 16)]));
+}
+
+struct Repacked {
+  Nvfp4TiledShape shape;
+  DeviceArray<uint8_t> tiles, tile_scales;
+  DeviceArray<float> row_scale;
+  int bad_scales = 0;
+
+  explicit Repacked(const Weight& w)
+      : shape{w.n, w.k},
+        tiles(static_cast<size_t>(shape.tile_bytes())),
+        tile_scales(static_cast<size_t>(shape.scale_bytes())),
+        row_scale(w.row_scale) {
+    DeviceArray<uint8_t> packed(w.packed), scales(w.scales);
+    DeviceArray<int> bad(std::vector<int>{0});
+    nvfp4_repack(packed.ptr, scales.ptr, shape, tiles.ptr, tile_scales.ptr, bad.ptr, nullptr);
+    ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+    bad_scales = bad.to_host()[0];
+  }
+};
+
+void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed) {
+  SCOPED_TRACE("n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens));
+  std::mt19937 rng(seed);
+  const Weight w = make_weight(n, k, rng);
+  const Repacked r(w);
+  ASSERT_EQ(r.bad_scales, 0);
+
+  // Activations: bf16, with an odd row stride in elements' pairs (k + 2) to exercise x_stride.
+  const int64_t x_stride = k + 2;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * x_stride), 0x7FC0);  // NaN padding: must be unread
+  std::vector<double> x(static_cast<size_t>(tokens * k));
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t c = 0; c < k; ++c) {
+      const uint16_t b = f32_to_bf16(normal(rng) * (c % 7 == 0 ? 8.0f : 1.0f));
+      x_bits[static_cast<size_t>(t * x_stride + c)] = b;
+      x[static_cast<size_t>(t * k + c)] = bf16_to_f32(b);
+    }
+  }
+  DeviceArray<uint16_t> x_dev(x_bits);
+  const int64_t out_stride = n + 3;
+  std::vector<float> poison(static_cast<size_t>(tokens * out_stride), std::numeric_limits<float>::quiet_NaN());
+  DeviceArray<float> out(poison);
+
+  Nvfp4GemvParams p;
+  p.shape = r.shape;
+  p.tiles = r.tiles.ptr;
+  p.tile_scales = r.tile_scales.ptr;
+  p.row_scale = r.row_scale.ptr;
+  p.x = reinterpret_cast<const __nv_bfloat16*>(x_dev.ptr);
+  p.x_stride = x_stride;
+  p.tokens = tokens;
+  p.out = out.ptr;
+  p.out_stride = out_stride;
+  nvfp4_gemv(p, nullptr);
+  ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<float> got = out.to_host();
+  // A second call gives the same bits.
+  nvfp4_gemv(p, nullptr);
+  ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<float> again = out.to_host();
+  ASSERT_EQ(std::memcmp(got.data(), again.data(), got.size() * sizeof(float)), 0) << "not deterministic";
+
+  // Dequantized rows once, then exact dot products.
+  std::vector<double> deq(static_cast<size_t>(n * k));
+  for (int64_t row = 0; row < n; ++row) {
+    for (int64_t c = 0; c < k; ++c) deq[static_cast<size_t>(row * k + c)] = element(w, row, c);
+  }
+  const double bound = (double(k) / 128.0 + 32.0) * std::ldexp(1.0, -24);
+  int failures = 0;
+  for (int64_t t = 0; t < tokens && failures < 10; ++t) {
+    for (int64_t row = 0; row < n && failures < 10; ++row) {
+      double ref = 0.0, mag = 0.0;
+      for (int64_t c = 0; c < k; ++c) {
+        const double prod = deq[static_cast<size_t>(row * k + c)] * x[static_cast<size_t>(t * k + c)];
+        ref += prod;
+        mag += std::fabs(prod);
+      }
+      const double ws2 = w.row_scale[static_cast<size_t>(row)];
+      const double value = got[static_cast<size_t>(t * out_stride + row)];
+      const double tol = bound * mag * ws2 + 1e-37;
+      if (!(std::fabs(value - ref * ws2) <= tol)) {
+        ADD_FAILURE() << "token " << t << " row " << row << ": got " << value << ", expected " << ref * ws2
+                      << " (tolerance " << tol << ")";
+        ++failures;
+      }
+    }
+    // Padding columns of the output row stay untouched.
+    for (int64_t row = n; row < out_stride; ++row) {
+      EXPECT_TRUE(std::isnan(got[static_cast<size_t>(t * out_stride + row)])) << "wrote past N at token " << t;
+    }
+  }
+}
+
+TEST(Nvfp4Gemv, MatchesTheExactReferenceOverOddShapes) {
+  int devices = 0;
+  ASSERT_EQ(cudaGetDeviceCount(&devices), cudaSuccess);
+  ASSERT_GT(devices, 0);
+  struct Shape {
+    int64_t n, k, tokens;
+  };
+  const Shape shapes[] = {
+      {1, 16, 1},     {7, 48, 2},     {16, 64, 3},    {33, 80, 7},     {100, 208, 8},   {130, 1040, 16},
+      {257, 4112, 1}, {64, 2048, 33}, {1000, 4096, 2}, {48, 272, 512}, {24, 80, 4099}, {4096, 14336, 4},
+      {512, 14336, 8},
+  };
+  uint32_t seed = 1;
+  for (const Shape& s : shapes) check_gemv(s.n, s.k, s.tokens, seed++);
+}
+
+TEST(Nvfp4Gemv, RepackCountsNanAndNegativeScales) {
+  std::mt19937 rng(7);
+  Weight w = make_weight(16, 64, rng);
+  w.scales[3] = 0x7F;   // NaN
+  w.scales[9] = 0xB0;   // negative
+  w.scales[10] = 0x80;  // negative zero: a zero scale, allowed
+  const Repacked r(w);
+  EXPECT_EQ(r.bad_scales, 2);
+}
+
+TEST(Nvfp4Gemv, RefusesBadShapes) {
+  Nvfp4GemvParams p;
+  p.shape = {16, 24};  // K not a multiple of 16
+  EXPECT_THROW(nvfp4_gemv(p, nullptr), Error);
+}
+
+}  // namespace
+}  // namespace adallm::kernels
