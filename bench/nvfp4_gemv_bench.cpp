@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   std::printf("GPU %s, %d SMs, L2 %d MB; device-to-device copy %.0f GB/s (read + write)\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize >> 20, copy_gbs);
   std::printf("%-13s %-8s %6s %6s %3s | %8s %8s %6s | %9s %6s | %s\n", "model", "layer", "N", "K", "T", "us",
-              "GB/s", "%copy", "cublas us", "x bf16", "graph");
+              "GB/s", "%copy", "cublas us", "x bf16", "repeat, forced variants (us)");
   std::string json = "{\"gpu\": \"" + std::string(prop.name) + "\", \"copy_gbs\": " + std::to_string(copy_gbs) +
                      ", \"rows\": [";
   bool first_row = true;
@@ -199,6 +199,7 @@ int main(int argc, char** argv) {
         ADALLM_CUDA_CHECK(cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice));
       }
       const int calls = copies * std::max(1, 64 / copies);
+      int variant = 0;
       auto launch_ours = [&] {
         for (int i = 0; i < calls; ++i) {
           Nvfp4GemvParams p;
@@ -211,11 +212,13 @@ int main(int argc, char** argv) {
           p.tokens = tokens;
           p.out = out;
           p.out_stride = s.n;
+          p.variant = variant;
           adallm::kernels::nvfp4_gemv(p, stream);
         }
       };
       // Graph of `calls` launches: what the engine replays.
-      auto time_graph = [&] {
+      auto time_graph = [&](int v) {
+        variant = v;
         cudaGraph_t graph;
         cudaGraphExec_t exec;
         ADALLM_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
@@ -227,8 +230,14 @@ int main(int argc, char** argv) {
         cudaGraphDestroy(graph);
         return us;
       };
-      const double ours_us = time_graph();
-      const double again_us = time_graph();  // the run-to-run spread
+      const double ours_us = time_graph(0);
+      const double again_us = time_graph(0);  // the run-to-run spread
+      std::string sweep;
+      for (int v : {1, 2}) {
+        char cell[32];
+        std::snprintf(cell, sizeof(cell), " v%d %.2f", v, time_graph(v));
+        sweep += cell;
+      }
 
       const int cublas_calls = bf16_copies * std::max(1, 32 / bf16_copies);
       const float alpha = 1.0f, beta = 0.0f;
@@ -245,9 +254,9 @@ int main(int argc, char** argv) {
       const double bytes = double(tile_bytes + scale_bytes) + double(s.n) * 4 + double(tokens * s.k) * 2 +
                            double(tokens * s.n) * 4;
       const double gbs = bytes / (ours_us * 1e-6) / 1e9;
-      std::printf("%-13s %-8s %6lld %6lld %3lld | %8.2f %8.0f %5.1f%% | %9.2f %5.2fx | again %.2f\n", s.model,
+      std::printf("%-13s %-8s %6lld %6lld %3lld | %8.2f %8.0f %5.1f%% | %9.2f %5.2fx | again %.2f |%s\n", s.model,
                   s.layer, static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(tokens),
-                  ours_us, gbs, 100.0 * gbs / copy_gbs, cublas_us, cublas_us / ours_us, again_us);
+                  ours_us, gbs, 100.0 * gbs / copy_gbs, cublas_us, cublas_us / ours_us, again_us, sweep.c_str());
       std::fflush(stdout);
       char row[1024];
       std::snprintf(row, sizeof(row),

@@ -113,8 +113,9 @@ struct Repacked {
   }
 };
 
-void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed) {
-  SCOPED_TRACE("n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens));
+void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant) {
+  SCOPED_TRACE("n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens) +
+               ", variant " + std::to_string(variant));
   std::mt19937 rng(seed);
   const Weight w = make_weight(n, k, rng);
   const Repacked r(w);
@@ -145,6 +146,7 @@ void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed) {
   p.x = reinterpret_cast<const __nv_bfloat16*>(x_dev.ptr);
   p.x_stride = x_stride;
   p.tokens = tokens;
+  p.variant = variant;
   p.out = out.ptr;
   p.out_stride = out_stride;
   nvfp4_gemv(p, nullptr);
@@ -200,7 +202,10 @@ TEST(Nvfp4Gemv, MatchesTheExactReferenceOverOddShapes) {
       {512, 14336, 8},
   };
   uint32_t seed = 1;
-  for (const Shape& s : shapes) check_gemv(s.n, s.k, s.tokens, seed++);
+  for (const Shape& s : shapes) {
+    for (int variant : {1, 2}) check_gemv(s.n, s.k, s.tokens, seed, variant);  // both block shapes
+    ++seed;
+  }
 }
 
 TEST(Nvfp4Gemv, RepackCountsNanAndNegativeScales) {

@@ -17,7 +17,6 @@
 namespace adallm::kernels {
 namespace {
 
-constexpr int kUnroll = 4;    // tiles whose loads a warp issues before using the first
 constexpr uint32_t kScaleBias = 174u << 7;
 
 // ---- repack ----
@@ -121,9 +120,10 @@ __device__ __forceinline__ void block_mma(float (&c)[4], uint32_t q, uint32_t sc
            b0, b1);
 }
 
-constexpr int kWarps = 8;  // per block; a block owns one 16-row tile and splits K over its warps
-
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Nvfp4GemvParams p, int64_t token0, int pass) {
+// A block owns one 16-row tile and splits K over its kWarps warps; each warp issues the loads of kUnroll
+// tiles before using the first. kMinBlocks caps registers so that that many blocks share an SM.
+template <int kWarps, int kUnroll, int kMinBlocks>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4GemvParams p, int64_t token0, int pass) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t = lane % 4;
   const int64_t rt = blockIdx.x;
@@ -205,6 +205,13 @@ void require(bool ok, const std::string& what) {
 
 bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
+int multiprocessors() {
+  int device = 0, count = 0;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
+
 
 }  // namespace
 
@@ -230,10 +237,18 @@ void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
           "activations need 4-byte alignment and an even row stride >= K");
   require(p.out_stride >= p.shape.n, "output row stride below N");
   require(p.tokens >= 0, "negative token count");
+  require(p.variant >= 0 && p.variant <= 2, "variant must be 0, 1 or 2");
+  // Measured on the H100 (docs/performance.md): with few row tiles (up to two per SM) 16 warps per block,
+  // each with 2 tiles in flight, keep the most loads going; with more, 8 warps per block and 4 blocks per SM.
+  const bool wide = p.variant == 1 || (p.variant == 0 && p.shape.row_tiles() <= 2 * multiprocessors());
   const unsigned blocks = static_cast<unsigned>(p.shape.row_tiles());
   for (int64_t token0 = 0; token0 < p.tokens; token0 += kNvfp4GemvMaxTokens) {
     const int pass = static_cast<int>(p.tokens - token0 < kNvfp4GemvMaxTokens ? p.tokens - token0 : kNvfp4GemvMaxTokens);
-    gemv_kernel<<<blocks, kWarps * 32, 0, stream>>>(p, token0, pass);
+    if (wide) {
+      gemv_kernel<16, 2, 2><<<blocks, 16 * 32, 0, stream>>>(p, token0, pass);
+    } else {
+      gemv_kernel<8, 2, 4><<<blocks, 8 * 32, 0, stream>>>(p, token0, pass);
+    }
     ADALLM_CUDA_CHECK_LAUNCH("nvfp4 gemv");
   }
 }

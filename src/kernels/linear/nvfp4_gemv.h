@@ -58,6 +58,8 @@ struct Nvfp4GemvParams {
   int64_t tokens = 0;
   float* out = nullptr;  // [tokens, n] fp32, row stride out_stride
   int64_t out_stride = 0;
+  // 0: chosen from the shape; benchmarks force 1 (16 warps per block) or 2 (8 warps, 4 blocks per SM).
+  int variant = 0;
 };
 
 // out = x W^T for any token count (passes of up to 8 tokens; meant for decode, where tokens <= 8 is one
