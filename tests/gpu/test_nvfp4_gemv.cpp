@@ -113,16 +113,17 @@ struct Repacked {
   }
 };
 
-void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant) {
+void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant, int64_t x_pad) {
   SCOPED_TRACE("n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens) +
-               ", variant " + std::to_string(variant));
+               ", variant " + std::to_string(variant) + ", x row padding " + std::to_string(x_pad));
   std::mt19937 rng(seed);
   const Weight w = make_weight(n, k, rng);
   const Repacked r(w);
   ASSERT_EQ(r.bad_scales, 0);
 
-  // Activations: bf16, with an odd row stride in elements' pairs (k + 2) to exercise x_stride.
-  const int64_t x_stride = k + 2;
+  // Activations: bf16 rows with padding after K that must never be read: k + 2 (4-byte loads) or k + 8
+  // (16-byte aligned rows, 16-byte loads).
+  const int64_t x_stride = k + x_pad;
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * x_stride), 0x7FC0);  // NaN padding: must be unread
   std::vector<double> x(static_cast<size_t>(tokens * k));
@@ -203,7 +204,9 @@ TEST(Nvfp4Gemv, MatchesTheExactReferenceOverOddShapes) {
   };
   uint32_t seed = 1;
   for (const Shape& s : shapes) {
-    for (int variant : {1, 2}) check_gemv(s.n, s.k, s.tokens, seed, variant);  // both block shapes
+    for (int variant : {1, 2}) {  // both block shapes, both activation load widths
+      for (int64_t x_pad : {2, 8}) check_gemv(s.n, s.k, s.tokens, seed, variant, x_pad);
+    }
     ++seed;
   }
 }

@@ -5,7 +5,9 @@
 // - scale: the e5m3 byte u (exponent E = exp + 16, no subnormals) gives the bf16 of s × 2^63 as
 //   (u << 4) + (174 << 7). One bf16 multiply gives e2m1 · s · 2^-63: at most 6 significant bits, within
 //   [2^-73, 2^-51.6], so exact and normal; the 2^63 returns in the fp32 epilogue with weight_scale_2.
-// - mma.m16n8k16 bf16 × bf16 → fp32: weights are A (16 rows × 16 columns), tokens are B (n = 8).
+// - mma.m16n8k16 bf16 × bf16 → fp32: weights are A (16 rows × 16 k), tokens are B (n = 8); a lane's k
+//   values are its own 16-column block (see the layout in the header), so one scale pair per row serves
+//   four MMA steps and the activations come in two 16-byte loads.
 #include "kernels/linear/nvfp4_gemv.h"
 
 #include <cstdint>
@@ -50,7 +52,7 @@ __device__ uint32_t e5m3_of(uint32_t s, int* bad_scales) {
 }
 
 __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
-                              Nvfp4TiledShape shape, uint4* __restrict__ tiles, uint2* __restrict__ tile_scales,
+                              Nvfp4TiledShape shape, uint4* __restrict__ tiles, uint16_t* __restrict__ tile_scales,
                               int* bad_scales) {
   const int64_t k_tiles = shape.k_tiles();
   const int64_t tile = blockIdx.x;  // rt * k_tiles + kt
@@ -58,27 +60,22 @@ __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t*
   const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
   const int64_t r0 = rt * kNvfp4TileRows + g, r1 = r0 + 8;
   uint32_t words[4];
+  // Lane t owns the tile's 16-column block t: MMA step kk's k = 2t, 2t+1 are its columns 4kk, 4kk+1 and
+  // k = 2t+8, 2t+9 its columns 4kk+2, 4kk+3 (any k order is right when A and B agree).
+  const int64_t block = kt * (kNvfp4TileCols / 16) + t;
   for (int kk = 0; kk < 4; ++kk) {
-    const int64_t c = kt * kNvfp4TileCols + kk * 16 + 2 * t;
+    const int64_t c = block * 16 + 4 * kk;
     const auto at = [&](int64_t row, int64_t col) { return code_at(packed, scales, shape.n, shape.k, row, col); };
     words[kk] = at(r0, c) << 12 | at(r0, c + 1) << 28 | at(r1, c) << 8 | at(r1, c + 1) << 24 |
-                at(r0, c + 8) << 4 | at(r0, c + 9) << 20 | at(r1, c + 8) | at(r1, c + 9) << 16;
+                at(r0, c + 2) << 4 | at(r0, c + 3) << 20 | at(r1, c + 2) | at(r1, c + 3) << 16;
   }
   tiles[tile * 32 + lane] = make_uint4(words[0], words[1], words[2], words[3]);
-  if (t == 0) {  // one lane per row group writes its 8 scale bytes: [block][row g, row g + 8]
-    uint32_t bytes[8];
-    for (int kk = 0; kk < 4; ++kk) {
-      const int64_t block = (kt * kNvfp4TileCols + kk * 16) / 16;
-      const bool in_k = block * 16 < shape.k;
-      const auto scale_of = [&](int64_t row) {
-        return (row < shape.n && in_k) ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u;
-      };
-      bytes[2 * kk] = scale_of(r0);
-      bytes[2 * kk + 1] = scale_of(r1);
-    }
-    tile_scales[tile * 8 + g] = make_uint2(bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24,
-                                           bytes[4] | bytes[5] << 8 | bytes[6] << 16 | bytes[7] << 24);
-  }
+  // Each lane's two scales (block t of rows g and g + 8), 2 bytes per lane in lane order.
+  const bool in_k = block * 16 < shape.k;
+  const auto scale_of = [&](int64_t row) {
+    return (row < shape.n && in_k) ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u;
+  };
+  tile_scales[tile * 32 + lane] = static_cast<uint16_t>(scale_of(r0) | scale_of(r1) << 8);
 }
 
 // ---- GEMV ----
@@ -122,19 +119,20 @@ __device__ __forceinline__ void block_mma(float (&c)[4], uint32_t q, uint32_t sc
 
 // A block owns one 16-row tile and splits K over its kWarps warps; each warp issues the loads of kUnroll
 // tiles before using the first. kMinBlocks caps registers so that that many blocks share an SM.
-template <int kWarps, int kUnroll, int kMinBlocks>
+template <int kWarps, int kUnroll, int kMinBlocks, bool kVectorX>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4GemvParams p, int64_t token0, int pass) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t = lane % 4;
   const int64_t rt = blockIdx.x;
   const int64_t k_tiles = p.shape.k_tiles();
   const uint4* tiles = reinterpret_cast<const uint4*>(p.tiles) + rt * k_tiles * 32 + lane;
-  const uint2* scales = reinterpret_cast<const uint2*>(p.tile_scales) + rt * k_tiles * 8 + g;
-  // This lane's B column is token g of the pass; tokens past the pass multiply as zeros.
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + rt * k_tiles * 32 + lane;
+  // This lane's B column is token g of the pass (tokens past the pass multiply as zeros), and its k
+  // values are the 16 columns of block t of each tile.
   const bool has_token = g < pass;
-  const __nv_bfloat16* x = p.x + (token0 + (has_token ? g : 0)) * p.x_stride + 2 * t;
+  const __nv_bfloat16* x = p.x + (token0 + (has_token ? g : 0)) * p.x_stride + 16 * t;
 
-  // Two accumulator sets (even and odd blocks) halve the chain of dependent MMAs.
+  // Two accumulator sets (even and odd steps) halve the chain of dependent MMAs.
   float c[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
   const int64_t per_warp = (k_tiles + kWarps - 1) / kWarps;
   const int64_t kt_begin = warp * per_warp;
@@ -143,33 +141,37 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
     // Every load of the step first (weights from DRAM, activations from L1 or, on first touch, L2), so
     // that their latencies overlap; then the arithmetic.
     uint4 w[kUnroll];
-    uint2 s[kUnroll];
-    uint32_t b[kUnroll][4][2];
+    uint32_t s[kUnroll];
+    uint32_t b[kUnroll][8];  // block t's 16 columns as bf16 pairs: step kk uses words 2kk, 2kk + 1
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const bool tile_ok = kt + u < kt_end;
       if (tile_ok) {
         w[u] = load_stream(tiles + (kt + u) * 32);
-        s[u] = __ldg(scales + (kt + u) * 8);
+        s[u] = __ldg(scales + (kt + u) * 32);
       }
+      // A block past K (the last tile's padding) holds zero codes; its activations must not be read.
+      const int64_t col = (kt + u) * kNvfp4TileCols + 16 * t;
+      const bool ok = tile_ok && has_token && col < p.shape.k;
+      if (kVectorX) {
+        const uint4 lo = ok ? __ldg(reinterpret_cast<const uint4*>(x + (kt + u) * kNvfp4TileCols)) : make_uint4(0, 0, 0, 0);
+        const uint4 hi = ok ? __ldg(reinterpret_cast<const uint4*>(x + (kt + u) * kNvfp4TileCols + 8)) : make_uint4(0, 0, 0, 0);
+        b[u][0] = lo.x, b[u][1] = lo.y, b[u][2] = lo.z, b[u][3] = lo.w;
+        b[u][4] = hi.x, b[u][5] = hi.y, b[u][6] = hi.z, b[u][7] = hi.w;
+      } else {
 #pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        // Columns past K (the last tile's padding) hold zero codes; their activations must not be read.
-        const int64_t col = (kt + u) * kNvfp4TileCols + kk * 16;
-        const bool ok = tile_ok && has_token && col < p.shape.k;
-        b[u][kk][0] = ok ? load_x_pair(x + col) : 0u;
-        b[u][kk][1] = ok ? load_x_pair(x + col + 8) : 0u;
+        for (int i = 0; i < 8; ++i) b[u][i] = ok ? load_x_pair(x + (kt + u) * kNvfp4TileCols + 2 * i) : 0u;
       }
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       if (kt + u >= kt_end) break;
       const uint32_t q[4] = {w[u].x, w[u].y, w[u].z, w[u].w};
-      const uint32_t sw[2] = {s[u].x, s[u].y};
+      // One block per lane per tile: its two scales serve all four steps.
+      const uint32_t scale_g = scale_pair(s[u] & 0xFF), scale_g8 = scale_pair((s[u] >> 8) & 0xFF);
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
-        const uint32_t pair = sw[kk / 2] >> (16 * (kk % 2));
-        block_mma(c[kk % 2], q[kk], scale_pair(pair & 0xFF), scale_pair((pair >> 8) & 0xFF), b[u][kk][0], b[u][kk][1]);
+        block_mma(c[kk % 2], q[kk], scale_g, scale_g8, b[u][2 * kk], b[u][2 * kk + 1]);
       }
     }
   }
@@ -221,10 +223,10 @@ void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape 
   require(shape.n > 0 && shape.k > 0 && shape.k % 16 == 0,
           "repack of [" + std::to_string(shape.n) + ", " + std::to_string(shape.k) + "]: K must be a positive multiple of 16");
   require(packed && scales && tiles && tile_scales && bad_scales, "repack: null pointer");
-  require(aligned(tiles, 16) && aligned(tile_scales, 8), "repack: output buffers must be 16- and 8-byte aligned");
+  require(aligned(tiles, 16) && aligned(tile_scales, 2), "repack: output buffers must be 16- and 2-byte aligned");
   const int64_t blocks = shape.row_tiles() * shape.k_tiles();
   repack_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape, reinterpret_cast<uint4*>(tiles),
-                                                                  reinterpret_cast<uint2*>(tile_scales), bad_scales);
+                                                                  reinterpret_cast<uint16_t*>(tile_scales), bad_scales);
   ADALLM_CUDA_CHECK_LAUNCH("nvfp4 repack");
 }
 
@@ -232,7 +234,7 @@ void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
   const std::string shape = "[" + std::to_string(p.shape.n) + ", " + std::to_string(p.shape.k) + "]";
   require(p.shape.n > 0 && p.shape.k > 0 && p.shape.k % 16 == 0, "weight " + shape + ": K must be a positive multiple of 16");
   require(p.tiles && p.tile_scales && p.row_scale && p.out && (p.x || p.tokens == 0), "null pointer for weight " + shape);
-  require(aligned(p.tiles, 16) && aligned(p.tile_scales, 8), "repacked weight " + shape + " is misaligned");
+  require(aligned(p.tiles, 16) && aligned(p.tile_scales, 2), "repacked weight " + shape + " is misaligned");
   require(aligned(p.x, 4) && p.x_stride % 2 == 0 && p.x_stride >= p.shape.k,
           "activations need 4-byte alignment and an even row stride >= K");
   require(p.out_stride >= p.shape.n, "output row stride below N");
@@ -241,13 +243,19 @@ void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
   // Measured on the H100 (docs/performance.md): with few row tiles (up to two per SM) 16 warps per block,
   // each with 2 tiles in flight, keep the most loads going; with more, 8 warps per block and 4 blocks per SM.
   const bool wide = p.variant == 1 || (p.variant == 0 && p.shape.row_tiles() <= 2 * multiprocessors());
+  // Activation rows that start 16-byte aligned are read 16 bytes at a time.
+  const bool vector_x = aligned(p.x, 16) && p.x_stride % 8 == 0;
   const unsigned blocks = static_cast<unsigned>(p.shape.row_tiles());
   for (int64_t token0 = 0; token0 < p.tokens; token0 += kNvfp4GemvMaxTokens) {
     const int pass = static_cast<int>(p.tokens - token0 < kNvfp4GemvMaxTokens ? p.tokens - token0 : kNvfp4GemvMaxTokens);
-    if (wide) {
-      gemv_kernel<16, 2, 2><<<blocks, 16 * 32, 0, stream>>>(p, token0, pass);
+    if (wide && vector_x) {
+      gemv_kernel<16, 2, 2, true><<<blocks, 16 * 32, 0, stream>>>(p, token0, pass);
+    } else if (wide) {
+      gemv_kernel<16, 2, 2, false><<<blocks, 16 * 32, 0, stream>>>(p, token0, pass);
+    } else if (vector_x) {
+      gemv_kernel<8, 2, 4, true><<<blocks, 8 * 32, 0, stream>>>(p, token0, pass);
     } else {
-      gemv_kernel<8, 2, 4><<<blocks, 8 * 32, 0, stream>>>(p, token0, pass);
+      gemv_kernel<8, 2, 4, false><<<blocks, 8 * 32, 0, stream>>>(p, token0, pass);
     }
     ADALLM_CUDA_CHECK_LAUNCH("nvfp4 gemv");
   }

@@ -5,12 +5,14 @@
 //
 // Repacked layout ("tile16x64"): the weight [N, K] is cut into tiles of 16 rows × 64 columns, N padded to
 // 16 and K to 64 with zeros. Tiles are stored row-tile-major, K-contiguous within a row tile, so one warp
-// streams 512 contiguous bytes per tile: lane L (g = L / 4, t = L % 4) loads 16 bytes holding, for each of
-// the tile's four 16-column blocks, the eight e2m1 codes of its mma.m16n8k16 A fragment (rows g and g + 8,
-// columns 2t, 2t+1, 2t+8, 2t+9 of the block), placed so that shifts and masks yield bf16 pairs in fragment
-// order. Block scales are re-encoded at load from e4m3 into an unsigned e5m3 byte with no subnormals
-// (every e4m3 value is exact in it), 64 bytes per tile, 8 per lane group g: [block][row g, row g + 8].
-// A block whose e4m3 scale is zero has its codes zeroed, so its scale byte may decode to anything finite.
+// streams 512 contiguous bytes per tile. Lane L (g = L / 4, t = L % 4) owns the tile's 16-column block t
+// of rows g and g + 8: its 16 bytes hold, for each of four mma.m16n8k16 steps, the eight e2m1 codes of its
+// A fragment — columns 4kk, 4kk+1 as the MMA's k = 2t, 2t+1 and 4kk+2, 4kk+3 as k = 2t+8, 2t+9 (any k
+// order is exact when the activations follow it) — placed so that shifts and masks yield bf16 pairs.
+// So a lane needs one block scale per row per tile, and its activations are 16 contiguous columns.
+// Block scales are re-encoded at load from e4m3 into an unsigned e5m3 byte with no subnormals (every e4m3
+// value is exact in it): 2 bytes per lane (rows g, g + 8), 64 bytes per tile. A block whose e4m3 scale is
+// zero has its codes zeroed, so its scale byte may decode to anything finite.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -51,9 +53,11 @@ void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape 
 struct Nvfp4GemvParams {
   Nvfp4TiledShape shape;
   const uint8_t* tiles = nullptr;        // repacked codes, 16-byte aligned
-  const uint8_t* tile_scales = nullptr;  // repacked scales, 8-byte aligned
+  const uint8_t* tile_scales = nullptr;  // repacked scales, 2-byte aligned
   const float* row_scale = nullptr;      // [n] per-row weight_scale_2 (ModelOpt multiplier convention)
-  const __nv_bfloat16* x = nullptr;      // [tokens, k] activations, row stride x_stride (even), 4-byte aligned
+  // [tokens, k] activations, row stride x_stride (even), 4-byte aligned; rows that start 16-byte aligned
+  // (x 16-byte aligned, x_stride a multiple of 8) are read in 16-byte loads.
+  const __nv_bfloat16* x = nullptr;
   int64_t x_stride = 0;
   int64_t tokens = 0;
   float* out = nullptr;  // [tokens, n] fp32, row stride out_stride
