@@ -32,8 +32,16 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // A usage error is a failure like any other: one line, exit code 1.
+    std::fprintf(stderr, "error: %s; see adallm --help\n", e.what());
+    return 1;
   }
   try {
     if (!log_level.empty()) adallm::log::set_level(adallm::log::parse_level(log_level));

@@ -106,13 +106,13 @@ __device__ __forceinline__ uint32_t load_x_pair(const __nv_bfloat16* p) {
   return __ldg(reinterpret_cast<const unsigned int*>(p));
 }
 
-// One 16-column block: decode this lane's fragment of 8 codes, scale, multiply-accumulate.
+// One MMA step: decode this lane's fragment of 8 codes, scale them, multiply-accumulate.
 __device__ __forceinline__ void block_mma(float (&c)[4], uint32_t q, uint32_t scale_g, uint32_t scale_g8,
                                           uint32_t b0, uint32_t b1) {
-  const uint32_t w0 = (q & 0x80008000u) | ((q >> 6) & 0x01C001C0u);          // rows g,   cols 2t, 2t+1
-  const uint32_t w1 = ((q << 4) & 0x80008000u) | ((q >> 2) & 0x01C001C0u);   // rows g+8, cols 2t, 2t+1
-  const uint32_t w2 = ((q << 8) & 0x80008000u) | ((q << 2) & 0x01C001C0u);   // rows g,   cols 2t+8, 2t+9
-  const uint32_t w3 = ((q << 12) & 0x80008000u) | ((q << 6) & 0x01C001C0u);  // rows g+8, cols 2t+8, 2t+9
+  const uint32_t w0 = (q & 0x80008000u) | ((q >> 6) & 0x01C001C0u);          // row g,   k = 2t, 2t+1
+  const uint32_t w1 = ((q << 4) & 0x80008000u) | ((q >> 2) & 0x01C001C0u);   // row g+8, k = 2t, 2t+1
+  const uint32_t w2 = ((q << 8) & 0x80008000u) | ((q << 2) & 0x01C001C0u);   // row g,   k = 2t+8, 2t+9
+  const uint32_t w3 = ((q << 12) & 0x80008000u) | ((q << 6) & 0x01C001C0u);  // row g+8, k = 2t+8, 2t+9
   mma_bf16(c, bf16x2_mul(w0, scale_g), bf16x2_mul(w1, scale_g8), bf16x2_mul(w2, scale_g), bf16x2_mul(w3, scale_g8),
            b0, b1);
 }
@@ -214,9 +214,7 @@ int multiprocessors() {
   return count;
 }
 
-
 }  // namespace
-
 
 void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
                   uint8_t* tile_scales, int* bad_scales, cudaStream_t stream) {
