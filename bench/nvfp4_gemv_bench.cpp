@@ -1,8 +1,9 @@
-// NVFP4 decode GEMV benchmark on the real decode shapes of Qwen3-8B, Llama-3.1-8B and Gemma3-27B: time per
-// call, effective bandwidth, and the ratios to the device-to-device copy bandwidth and to BF16 cuBLAS on
-// the same shape, all measured in the same run. Weights rotate through enough copies (≥ 4× L2) that every
-// call reads them from DRAM. Our kernel is timed as CUDA-graph replays of many calls (the engine replays
-// graphs); cuBLAS as back-to-back stream launches, and also in a graph when capture works.
+// NVFP4 decode GEMV benchmark on the real decode shapes of Qwen3-8B, Llama-3.1-8B, Gemma3-27B and
+// Qwen3-30B-A3B: time per call, effective bandwidth, and the ratios to the device-to-device copy bandwidth
+// and to BF16 cuBLAS on the same shape, all measured in the same run. Weights rotate through enough copies
+// (≥ 4× L2) that every call reads them from DRAM. Our kernel is timed as CUDA-graph replays of many calls
+// (the engine replays graphs), cuBLAS as back-to-back stream launches (which favours us slightly on the
+// shortest calls).
 //
 // usage: nvfp4_gemv_bench [--json FILE] [--tokens 1,2,4,8] [--only NAME]
 #include <cublas_v2.h>
@@ -47,6 +48,10 @@ const Shape kShapes[] = {
     {"llama-3.1-8b", "gate_up", 28672, 4096}, {"llama-3.1-8b", "down", 4096, 14336},
     {"gemma3-27b", "qkv", 8192, 5376},    {"gemma3-27b", "o", 5376, 4096},
     {"gemma3-27b", "gate_up", 43008, 5376}, {"gemma3-27b", "down", 5376, 21504},
+    // Qwen3-30B-A3B: attention, and one expert (a decode step runs 8 of 128 per token; grouping them into
+    // one launch is the MoE kernel's job, so a lone expert here shows the fixed cost of a small call).
+    {"qwen3-30b-a3b", "qkv", 5120, 2048}, {"qwen3-30b-a3b", "o", 2048, 4096},
+    {"qwen3-30b-a3b", "expert_gu", 1536, 2048}, {"qwen3-30b-a3b", "expert_dn", 2048, 768},
 };
 
 uint64_t rng_state = 0x9E3779B97F4A7C15ull;
