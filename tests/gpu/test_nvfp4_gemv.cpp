@@ -24,6 +24,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/linear/nvfp4_gemv.h"
 #include "quant/nvfp4.h"
+#include "test_util.h"
 
 namespace adallm::kernels {
 namespace {
@@ -209,6 +210,108 @@ TEST(Nvfp4Gemv, MatchesTheExactReferenceOverOddShapes) {
     }
     ++seed;
   }
+}
+
+// The fused gate/up weight repacked with gate and up rows interleaved per tile: out = act(gate) · up.
+// Tolerance: each of gate and up within the bound above; act' stays below 1.2 for SiLU and tanh-GELU, and
+// the epilogue's few fp32 operations add a few ulps of the product.
+TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
+  struct Case {
+    int64_t half, k, tokens;
+    Nvfp4GemvActivation act;
+  };
+  const Case cases[] = {{7, 48, 3, Nvfp4GemvActivation::silu},
+                        {100, 208, 8, Nvfp4GemvActivation::gelu_tanh},
+                        {1000, 2048, 1, Nvfp4GemvActivation::silu},
+                        {37, 4112, 11, Nvfp4GemvActivation::gelu_tanh}};
+  uint32_t seed = 100;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("half " + std::to_string(c.half) + ", k " + std::to_string(c.k) + ", tokens " + std::to_string(c.tokens));
+    std::mt19937 rng(seed++);
+    const int64_t n = 2 * c.half, k = c.k;
+    const Weight w = make_weight(n, k, rng);  // rows [0, half) gate, [half, n) up, each part its own scale
+    Nvfp4TiledShape shape{n, k};
+    shape.gate_up = true;
+    DeviceArray<uint8_t> tiles(static_cast<size_t>(shape.tile_bytes())), tile_scales(static_cast<size_t>(shape.scale_bytes()));
+    DeviceArray<float> row_scale(w.row_scale);
+    {
+      DeviceArray<uint8_t> packed(w.packed), scales(w.scales);
+      DeviceArray<int> bad(std::vector<int>{0});
+      nvfp4_repack(packed.ptr, scales.ptr, shape, tiles.ptr, tile_scales.ptr, bad.ptr, nullptr);
+      ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+      ASSERT_EQ(bad.to_host()[0], 0);
+    }
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<uint16_t> x_bits(static_cast<size_t>(c.tokens * k));
+    std::vector<double> x(x_bits.size());
+    for (size_t i = 0; i < x_bits.size(); ++i) {
+      x_bits[i] = f32_to_bf16(normal(rng));
+      x[i] = bf16_to_f32(x_bits[i]);
+    }
+    DeviceArray<uint16_t> x_dev(x_bits);
+    std::vector<float> poison(static_cast<size_t>(c.tokens * c.half), std::numeric_limits<float>::quiet_NaN());
+    DeviceArray<float> out(poison);
+    Nvfp4GemvParams p;
+    p.shape = shape;
+    p.tiles = tiles.ptr;
+    p.tile_scales = tile_scales.ptr;
+    p.row_scale = row_scale.ptr;
+    p.x = reinterpret_cast<const __nv_bfloat16*>(x_dev.ptr);
+    p.x_stride = k;
+    p.tokens = c.tokens;
+    p.out = out.ptr;
+    p.out_stride = c.half;
+    p.activation = c.act;
+    nvfp4_gemv(p, nullptr);
+    ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<float> got = out.to_host();
+    const double bound = (double(k) / 128.0 + 32.0) * std::ldexp(1.0, -24);
+    int failures = 0;
+    for (int64_t t = 0; t < c.tokens && failures < 10; ++t) {
+      for (int64_t j = 0; j < c.half && failures < 10; ++j) {
+        double ref[2], tol[2];
+        for (int part = 0; part < 2; ++part) {
+          const int64_t row = j + part * c.half;
+          double sum = 0.0, mag = 0.0;
+          for (int64_t col = 0; col < k; ++col) {
+            const double prod = element(w, row, col) * x[static_cast<size_t>(t * k + col)];
+            sum += prod;
+            mag += std::fabs(prod);
+          }
+          ref[part] = sum * w.row_scale[static_cast<size_t>(row)];
+          tol[part] = bound * mag * w.row_scale[static_cast<size_t>(row)];
+        }
+        const double g = ref[0], u = ref[1];
+        const double act = c.act == Nvfp4GemvActivation::silu
+                               ? g / (1.0 + std::exp(-g))
+                               : 0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g)));
+        const double want = act * u;
+        const double allowed = 1.2 * tol[0] * std::fabs(u) + std::fabs(act) * tol[1] + tol[0] * tol[1] +
+                               8 * std::ldexp(std::fabs(want), -24) + 1e-30;
+        const double value = got[static_cast<size_t>(t * c.half + j)];
+        if (!(std::fabs(value - want) <= allowed)) {
+          ADD_FAILURE() << "token " << t << " output " << j << ": got " << value << ", expected " << want
+                        << " (tolerance " << allowed << ")";
+          ++failures;
+        }
+      }
+    }
+  }
+}
+
+TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {
+  Nvfp4GemvParams p;
+  p.shape = {16, 64};
+  alignas(16) uint8_t dummy[64] = {};
+  float f[16] = {};
+  p.x_stride = 64;
+  p.tiles = dummy;
+  p.tile_scales = dummy;
+  p.row_scale = f;
+  p.out = f;
+  p.out_stride = 16;
+  p.activation = Nvfp4GemvActivation::silu;
+  test::expect_error([&] { nvfp4_gemv(p, nullptr); }, "activation goes with a gate_up weight");
 }
 
 TEST(Nvfp4Gemv, RepackCountsNanAndNegativeScales) {

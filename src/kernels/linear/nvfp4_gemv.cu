@@ -58,7 +58,7 @@ __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t*
   const int64_t tile = blockIdx.x;  // rt * k_tiles + kt
   const int64_t rt = tile / k_tiles, kt = tile % k_tiles;
   const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
-  const int64_t r0 = rt * kNvfp4TileRows + g, r1 = r0 + 8;
+  const int64_t r0 = shape.source_row(rt, g), r1 = shape.source_row(rt, g + 8);
   uint32_t words[4];
   // Lane t owns the tile's 16-column block t: MMA step kk's k = 2t, 2t+1 are its columns 4kk, 4kk+1 and
   // k = 2t+8, 2t+9 its columns 4kk+2, 4kk+3 (any k order is right when A and B agree).
@@ -190,7 +190,27 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
 #pragma unroll
     for (int i = 0; i < 4; ++i) sum[i] += partial[wp][lane][i];
   }
-  // c0, c1: row g, tokens 2t and 2t+1; c2, c3: row g + 8.
+  // c0, c1: tile row g, tokens 2t and 2t+1; c2, c3: tile row g + 8.
+  if (p.shape.gate_up) {
+    // Tile row g is gate row `pair`, tile row g + 8 the matching up row.
+    const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
+    if (pair >= p.shape.n / 2) return;
+    const float gate_scale = 0x1p63f * p.row_scale[pair], up_scale = 0x1p63f * p.row_scale[pair + p.shape.n / 2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int token = 2 * t + i;
+      if (token >= pass) continue;
+      const float gate = sum[i] * gate_scale, up = sum[i + 2] * up_scale;
+      float act;
+      if (p.activation == Nvfp4GemvActivation::silu) {
+        act = gate / (1.0f + expf(-gate));
+      } else {
+        act = 0.5f * gate * (1.0f + tanhf(0.7978845608028654f * (gate + 0.044715f * gate * gate * gate)));
+      }
+      p.out[(token0 + token) * p.out_stride + pair] = act * up;
+    }
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int64_t row = rt * kNvfp4TileRows + g + (i >= 2 ? 8 : 0);
@@ -220,6 +240,7 @@ void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape 
                   uint8_t* tile_scales, int* bad_scales, cudaStream_t stream) {
   require(shape.n > 0 && shape.k > 0 && shape.k % 16 == 0,
           "repack of [" + std::to_string(shape.n) + ", " + std::to_string(shape.k) + "]: K must be a positive multiple of 16");
+  require(!shape.gate_up || shape.n % 2 == 0, "repack of a gate_up weight: N must be even");
   require(packed && scales && tiles && tile_scales && bad_scales, "repack: null pointer");
   require(aligned(tiles, 16) && aligned(tile_scales, 2), "repack: output buffers must be 16- and 2-byte aligned");
   const int64_t blocks = shape.row_tiles() * shape.k_tiles();
@@ -235,7 +256,10 @@ void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
   require(aligned(p.tiles, 16) && aligned(p.tile_scales, 2), "repacked weight " + shape + " is misaligned");
   require(aligned(p.x, 4) && p.x_stride % 2 == 0 && p.x_stride >= p.shape.k,
           "activations need 4-byte alignment and an even row stride >= K");
-  require(p.out_stride >= p.shape.n, "output row stride below N");
+  require(!p.shape.gate_up || p.shape.n % 2 == 0, "gate_up weight " + shape + ": N must be even");
+  require(p.out_stride >= (p.shape.gate_up ? p.shape.n / 2 : p.shape.n), "output row stride below the output width");
+  require(p.shape.gate_up == (p.activation != Nvfp4GemvActivation::none),
+          "weight " + shape + ": an activation goes with a gate_up weight, and only there");
   require(p.tokens >= 0, "negative token count");
   require(p.variant >= 0 && p.variant <= 2, "variant must be 0, 1 or 2");
   // Measured on the H100 (docs/performance.md): with few row tiles (up to two per SM) 16 warps per block,

@@ -37,7 +37,20 @@ inline constexpr int64_t kNvfp4GemvMaxTokens = 8;     // tokens per pass (the MM
 struct Nvfp4TiledShape {
   int64_t n = 0;  // output features (rows of W)
   int64_t k = 0;  // input features, a multiple of 16
-  ADALLM_HOST_DEVICE int64_t row_tiles() const { return (n + kNvfp4TileRows - 1) / kNvfp4TileRows; }
+  // A fused gate/up weight ([gate; up], n even) repacked so that tile rows 0-7 are gate rows 8·tile + 0-7
+  // and rows 8-15 the matching up rows: a lane then holds gate and up of the same output in its
+  // accumulators, and the GEMV can write act(gate) · up ([tokens, n / 2]) directly.
+  bool gate_up = false;
+  ADALLM_HOST_DEVICE int64_t row_tiles() const {
+    return gate_up ? (n / 2 + kNvfp4TileRows / 2 - 1) / (kNvfp4TileRows / 2) : (n + kNvfp4TileRows - 1) / kNvfp4TileRows;
+  }
+  // The checkpoint row held by tile row r (0-15) of row tile rt; n or more for padding.
+  ADALLM_HOST_DEVICE int64_t source_row(int64_t rt, int64_t r) const {
+    if (!gate_up) return rt * kNvfp4TileRows + r;
+    const int64_t pair = rt * (kNvfp4TileRows / 2) + r % (kNvfp4TileRows / 2);
+    if (pair >= n / 2) return n;
+    return r < kNvfp4TileRows / 2 ? pair : pair + n / 2;
+  }
   ADALLM_HOST_DEVICE int64_t k_tiles() const { return (k + kNvfp4TileCols - 1) / kNvfp4TileCols; }
   ADALLM_HOST_DEVICE int64_t tile_bytes() const { return row_tiles() * k_tiles() * kNvfp4TileBytes; }
   ADALLM_HOST_DEVICE int64_t scale_bytes() const { return row_tiles() * k_tiles() * kNvfp4TileScaleBytes; }
@@ -50,6 +63,8 @@ struct Nvfp4TiledShape {
 void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
                   uint8_t* tile_scales, int* bad_scales, cudaStream_t stream);
 
+enum class Nvfp4GemvActivation { none, silu, gelu_tanh };
+
 struct Nvfp4GemvParams {
   Nvfp4TiledShape shape;
   const uint8_t* tiles = nullptr;        // repacked codes, 16-byte aligned
@@ -60,14 +75,17 @@ struct Nvfp4GemvParams {
   const __nv_bfloat16* x = nullptr;
   int64_t x_stride = 0;
   int64_t tokens = 0;
-  float* out = nullptr;  // [tokens, n] fp32, row stride out_stride
+  float* out = nullptr;  // [tokens, n] fp32, row stride out_stride; [tokens, n / 2] for a gate_up shape
+  // gate_up shapes only (and required there): out = act(gate) · up, gelu_tanh being PyTorch's tanh form.
+  Nvfp4GemvActivation activation = Nvfp4GemvActivation::none;
   int64_t out_stride = 0;
   // 0: chosen from the shape; benchmarks force 1 (16 warps per block) or 2 (8 warps, 4 blocks per SM).
   int variant = 0;
 };
 
-// out = x W^T for any token count (passes of up to 8 tokens; meant for decode, where tokens <= 8 is one
-// pass). Needs sm_80 or newer. Throws adallm::Error for a bad shape or alignment.
+// out = x W^T (or act(x Gᵀ) · x Uᵀ for a gate_up shape) for any token count, in passes of up to 8 tokens
+// (decode: tokens <= 8 is one pass, and costs about what one token does). Needs sm_80 or newer. Throws
+// adallm::Error for a bad shape, alignment or activation.
 void nvfp4_gemv(const Nvfp4GemvParams& params, cudaStream_t stream);
 
 }  // namespace adallm::kernels
