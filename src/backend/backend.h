@@ -124,6 +124,9 @@ class Backend {
   // Throws adallm::Error naming the part when shapes disagree or a dtype is unsupported.
   virtual std::unique_ptr<Linear> load_linear(std::span<const LinearSource> parts) = 0;
   virtual std::unique_ptr<Experts> load_experts(std::span<const ExpertSource> experts) = 0;
+  // A Linear reading its weight from an uploaded [out_features, in_features] table, without a copy: a tied
+  // lm_head over the embedding table. The table's buffer must outlive the Linear.
+  virtual std::unique_ptr<Linear> linear_from_table(const Tensor& table) = 0;
   virtual std::unique_ptr<KvCache> alloc_kv_cache(const KvCacheSpec& spec) = 0;
   // Reads a tensor back as fp32, row-major contiguous (dst has rows * cols elements).
   virtual void to_host(const Tensor& src, std::span<float> dst) = 0;

@@ -120,7 +120,9 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backen
 
   const io::ModelConfig& c = m->config_;
   ModelWeights& w = m->weights_;
-  w.embed_tokens = backend.upload(host_array(*tensors.embed_tokens), tensors.embed_tokens->dtype);
+  // BF16 tables stay BF16; F16 and F32 ones become F32 (exact).
+  const DType table_dtype = tensors.embed_tokens->dtype == DType::BF16 ? DType::BF16 : DType::F32;
+  w.embed_tokens = backend.upload(host_array(*tensors.embed_tokens), table_dtype);
   w.embed_scale = embedding_scale(c, tensors.embed_tokens->dtype);
   for (const LayerTensors& layer : tensors.layers) {
     w.layers.push_back(load_layer(backend, layer));
@@ -129,8 +131,12 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backen
     w.has_kv_scales = w.has_kv_scales || layer.attn.has_kv_scales;
   }
   w.norm = upload_f32(backend, tensors.norm);
-  const backend::LinearSource lm_head[] = {linear_source(tensors.lm_head)};
-  w.lm_head = backend.load_linear(lm_head);
+  if (tensors.lm_head_tied) {
+    w.lm_head = backend.linear_from_table(w.embed_tokens->view());  // the embedding table, not a copy
+  } else {
+    const backend::LinearSource lm_head[] = {linear_source(tensors.lm_head)};
+    w.lm_head = backend.load_linear(lm_head);
+  }
   w.rope_full = rope_table(c.rope_full, c.head_dim);
   w.rope_sliding = rope_table(c.rope_sliding, c.head_dim);
   log::info("loaded " + m->describe() + " on " + backend.name());

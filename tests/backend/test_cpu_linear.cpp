@@ -132,6 +132,44 @@ TEST(CpuLinear, DenseDtypesAndStridedViews) {
   }
 }
 
+// A tied lm_head reads the uploaded embedding table in place: the same results as a copied Linear, and
+// it follows the table (no private copy).
+TEST(CpuLinear, LinearFromTableReadsTheTableInPlace) {
+  auto b = cpu();
+  const int64_t out = 37, in = 48, rows = 5;
+  const auto wf = random_floats(size_t(out * in), 21);
+  std::vector<uint16_t> wbf16(wf.size());
+  std::vector<float> wbf16_f(wf.size());
+  for (size_t i = 0; i < wf.size(); ++i) {
+    wbf16[i] = f32_to_bf16(wf[i]);
+    wbf16_f[i] = bf16_to_f32(wbf16[i]);
+  }
+  const auto xs = random_floats(size_t(rows * in), 22);
+  for (DType dtype : {DType::BF16, DType::F32}) {
+    HostArray host;
+    host.name = "embed_tokens";
+    host.data = dtype == DType::BF16 ? static_cast<const void*>(wbf16.data()) : static_cast<const void*>(wf.data());
+    host.dtype = dtype;
+    host.rows = out;
+    host.cols = in;
+    auto table = b->upload(host, dtype);
+    auto lin = b->linear_from_table(table->view());
+    EXPECT_EQ(lin->out_features(), out);
+    EXPECT_EQ(lin->in_features(), in);
+    auto xbuf = upload_f32(*b, xs, rows, in);
+    auto ybuf = b->alloc(rows, out, DType::F32);
+    b->linear(*lin, xbuf->view(), ybuf->view());
+    const std::vector<float>& decoded = dtype == DType::BF16 ? wbf16_f : wf;
+    expect_linear(read(*b, ybuf->view()), reference_linear(xs, decoded, rows, in, out), in);
+    // Zero the table: the Linear sees it, so it holds no copy.
+    std::memset(table->view().data, 0, size_t(out * in) * dtype_size(dtype));
+    b->linear(*lin, xbuf->view(), ybuf->view());
+    for (float v : read(*b, ybuf->view())) EXPECT_EQ(v, 0.0f);
+  }
+  auto f32 = b->alloc(4, 8, DType::F32);
+  expect_error([&] { b->linear_from_table(f32->view().col_slice(0, 4)); }, "contiguous");
+}
+
 TEST(CpuLinear, LoadErrorsNameThePart) {
   auto b = cpu();
   const Weight q = make_nvfp4(16, 32, 1), k = make_nvfp4(16, 48, 2);

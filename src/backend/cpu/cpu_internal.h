@@ -33,11 +33,16 @@ struct LinearPart {
   float weight_scale_2 = 1.0f;
   std::vector<uint16_t> bf16;   // [rows, in_features] raw bf16
   std::vector<float> f32;       // [rows, in_features] (F16 and F32 sources)
+  // Where the dense rows are read from: the vectors above, or a table the part does not own.
+  const uint16_t* bf16_data = nullptr;
+  const float* f32_data = nullptr;
 };
 
 class CpuLinear final : public Linear {
  public:
   explicit CpuLinear(std::span<const LinearSource> parts);
+  // Reads a contiguous BF16 or F32 table in place (the table must outlive this Linear).
+  explicit CpuLinear(const Tensor& table);
   // Output row `row` of W to fp32 (in_features values), bit-identical to quant::nvfp4_dequantize_row
   // for NVFP4 parts and to the exact upcast for dense ones.
   void decode_row(int64_t row, float* out) const;
@@ -94,6 +99,7 @@ class CpuBackend final : public Backend {
   std::unique_ptr<Buffer> upload(const HostArray& src, DType dtype) override;
   std::unique_ptr<Linear> load_linear(std::span<const LinearSource> parts) override;
   std::unique_ptr<Experts> load_experts(std::span<const ExpertSource> experts) override;
+  std::unique_ptr<Linear> linear_from_table(const Tensor& table) override;
   std::unique_ptr<KvCache> alloc_kv_cache(const KvCacheSpec& spec) override;
   void to_host(const Tensor& src, std::span<float> dst) override;
 

@@ -129,9 +129,30 @@ CpuLinear::CpuLinear(std::span<const LinearSource> parts) {
     parts_.push_back(load_part(s, rows));
     rows += s.out_features;
   }
+  for (LinearPart& part : parts_) {  // after the vector stops moving: the parts own their rows
+    part.bf16_data = part.bf16.data();
+    part.f32_data = part.f32.data();
+  }
   out_features_ = rows;
   in_features_ = first.in_features;
   nvfp4_ = first.nvfp4.has_value();
+}
+
+CpuLinear::CpuLinear(const Tensor& table) {
+  if ((table.dtype != DType::BF16 && table.dtype != DType::F32) || !table.contiguous() || table.rows <= 0 ||
+      table.cols <= 0 || table.data == nullptr) {
+    throw Error("linear_from_table: expected a contiguous BF16 or F32 [out_features, in_features] table, got " +
+                table.describe());
+  }
+  LinearPart part;
+  part.name = "table";
+  part.rows = table.rows;
+  part.kind = table.dtype == DType::BF16 ? LinearPart::Kind::bf16 : LinearPart::Kind::f32;
+  part.bf16_data = table.dtype == DType::BF16 ? table.ptr<uint16_t>() : nullptr;
+  part.f32_data = table.dtype == DType::F32 ? table.ptr<float>() : nullptr;
+  parts_.push_back(std::move(part));
+  out_features_ = table.rows;
+  in_features_ = table.cols;
 }
 
 void CpuLinear::decode_row(int64_t row, float* out) const {
@@ -163,12 +184,12 @@ void CpuLinear::decode_row(int64_t row, float* out) const {
       break;
     }
     case LinearPart::Kind::bf16: {
-      const uint16_t* src = part->bf16.data() + r * n;
+      const uint16_t* src = part->bf16_data + r * n;
       for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
       break;
     }
     case LinearPart::Kind::f32:
-      std::memcpy(out, part->f32.data() + r * n, static_cast<size_t>(n) * sizeof(float));
+      std::memcpy(out, part->f32_data + r * n, static_cast<size_t>(n) * sizeof(float));
       break;
   }
 }
@@ -200,6 +221,10 @@ void linear_rows(const CpuLinear& w, const float* x, int64_t x_stride, int64_t r
 
 std::unique_ptr<Linear> CpuBackend::load_linear(std::span<const LinearSource> parts) {
   return std::make_unique<CpuLinear>(parts);
+}
+
+std::unique_ptr<Linear> CpuBackend::linear_from_table(const Tensor& table) {
+  return std::make_unique<CpuLinear>(table);
 }
 
 void CpuBackend::linear(const Linear& weight, const Tensor& x, Tensor out) {
