@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
       }
       const int calls = copies * std::max(1, 64 / copies);
       int variant = 0;
+      bool dependent = true;
       auto launch_ours = [&] {
         for (int i = 0; i < calls; ++i) {
           Nvfp4GemvParams p;
@@ -218,6 +219,7 @@ int main(int argc, char** argv) {
           p.out = out;
           p.out_stride = s.n;
           p.variant = variant;
+          p.dependent_launch = dependent;
           adallm::kernels::nvfp4_gemv(p, stream);
         }
       };
@@ -237,6 +239,9 @@ int main(int argc, char** argv) {
       };
       const double ours_us = time_graph(0);
       const double again_us = time_graph(0);  // the run-to-run spread
+      dependent = false;
+      const double independent_us = time_graph(0);
+      dependent = true;
       std::string sweep;
       for (int v : {1, 2}) {
         char cell[32];
@@ -259,9 +264,9 @@ int main(int argc, char** argv) {
       const double bytes = double(tile_bytes + scale_bytes) + double(s.n) * 4 + double(tokens * s.k) * 2 +
                            double(tokens * s.n) * 4;
       const double gbs = bytes / (ours_us * 1e-6) / 1e9;
-      std::printf("%-13s %-8s %6lld %6lld %3lld | %8.2f %8.0f %5.1f%% | %9.2f %5.2fx | again %.2f |%s\n", s.model,
+      std::printf("%-13s %-8s %6lld %6lld %3lld | %8.2f %8.0f %5.1f%% | %9.2f %5.2fx | again %.2f no-PDL %.2f |%s\n", s.model,
                   s.layer, static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(tokens),
-                  ours_us, gbs, 100.0 * gbs / copy_gbs, cublas_us, cublas_us / ours_us, again_us, sweep.c_str());
+                  ours_us, gbs, 100.0 * gbs / copy_gbs, cublas_us, cublas_us / ours_us, again_us, independent_us, sweep.c_str());
       std::fflush(stdout);
       char row[1024];
       std::snprintf(row, sizeof(row),

@@ -137,6 +137,16 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
   const int64_t per_warp = (k_tiles + kWarps - 1) / kWarps;
   const int64_t kt_begin = warp * per_warp;
   const int64_t kt_end = kt_begin + per_warp < k_tiles ? kt_begin + per_warp : k_tiles;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Programmatic dependent launch (sm_90): this kernel may start while the previous one finishes. Weights
+  // do not depend on it, so the first step's tiles are prefetched into L2 now; activations and the output
+  // wait for the previous kernel's writes.
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    if (kt_begin + u < kt_end) asm volatile("prefetch.global.L2 [%0];" ::"l"(tiles + (kt_begin + u) * 32));
+  }
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
   for (int64_t kt = kt_begin; kt < kt_end; kt += kUnroll) {
     // Every load of the step first (weights from DRAM, activations from L1 or, on first touch, L2), so
     // that their latencies overlap; then the arithmetic.
@@ -178,6 +188,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
 #pragma unroll
   for (int i = 0; i < 4; ++i) c[0][i] += c[1][i];
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // The weights are read: the next kernel in the stream may begin its own prefetch.
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
   // Split-K over the block's warps: sum the partial tiles in shared memory.
   __shared__ float partial[kWarps][32][4];
 #pragma unroll
@@ -227,6 +241,14 @@ void require(bool ok, const std::string& what) {
 
 bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
+// Programmatic dependent launch needs sm_90 or newer.
+bool programmatic_launch() {
+  int device = 0, major = 0;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  return major >= 9;
+}
+
 int multiprocessors() {
   int device = 0, count = 0;
   ADALLM_CUDA_CHECK(cudaGetDevice(&device));
@@ -270,16 +292,22 @@ void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(p.shape.row_tiles());
   for (int64_t token0 = 0; token0 < p.tokens; token0 += kNvfp4GemvMaxTokens) {
     const int pass = static_cast<int>(p.tokens - token0 < kNvfp4GemvMaxTokens ? p.tokens - token0 : kNvfp4GemvMaxTokens);
-    if (wide && vector_x) {
-      gemv_kernel<16, 2, 2, true><<<blocks, 16 * 32, 0, stream>>>(p, token0, pass);
-    } else if (wide) {
-      gemv_kernel<16, 2, 2, false><<<blocks, 16 * 32, 0, stream>>>(p, token0, pass);
-    } else if (vector_x) {
-      gemv_kernel<8, 2, 4, true><<<blocks, 8 * 32, 0, stream>>>(p, token0, pass);
+    void (*kernel)(Nvfp4GemvParams, int64_t, int) = nullptr;
+    if (wide) {
+      kernel = vector_x ? gemv_kernel<16, 2, 2, true> : gemv_kernel<16, 2, 2, false>;
     } else {
-      gemv_kernel<8, 2, 4, false><<<blocks, 8 * 32, 0, stream>>>(p, token0, pass);
+      kernel = vector_x ? gemv_kernel<8, 2, 4, true> : gemv_kernel<8, 2, 4, false>;
     }
-    ADALLM_CUDA_CHECK_LAUNCH("nvfp4 gemv");
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(blocks);
+    config.blockDim = dim3(wide ? 16 * 32 : 8 * 32);
+    config.stream = stream;
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[0].val.programmaticStreamSerializationAllowed = p.dependent_launch && programmatic_launch() ? 1 : 0;
+    config.attrs = attribute;
+    config.numAttrs = 1;
+    ADALLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, token0, pass));
   }
 }
 

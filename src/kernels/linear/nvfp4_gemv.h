@@ -81,6 +81,9 @@ struct Nvfp4GemvParams {
   int64_t out_stride = 0;
   // 0: chosen from the shape; benchmarks force 1 (16 warps per block) or 2 (8 warps, 4 blocks per SM).
   int variant = 0;
+  // sm_90: launch as a programmatic dependent of the previous kernel in the stream, which then overlaps
+  // this one's weight prefetch (weights never depend on it; activations are read after it completes).
+  bool dependent_launch = true;
 };
 
 // out = x W^T (or act(x Gᵀ) · x Uᵀ for a gate_up shape) for any token count, in passes of up to 8 tokens
