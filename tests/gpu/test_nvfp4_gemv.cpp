@@ -314,6 +314,40 @@ TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {
   test::expect_error([&] { nvfp4_gemv(p, nullptr); }, "activation goes with a gate_up weight");
 }
 
+// The bf16 output is the fp32 output rounded to nearest even, bit for bit.
+TEST(Nvfp4Gemv, Bf16OutputIsTheRoundedFp32Output) {
+  std::mt19937 rng(77);
+  const int64_t n = 300, k = 1040, tokens = 5;
+  const Weight w = make_weight(n, k, rng);
+  const Repacked r(w);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
+  for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
+  DeviceArray<uint16_t> x(x_bits);
+  DeviceArray<float> out32(static_cast<size_t>(tokens * n));
+  DeviceArray<uint16_t> out16(static_cast<size_t>(tokens * n));
+  Nvfp4GemvParams p;
+  p.shape = r.shape;
+  p.tiles = r.tiles.ptr;
+  p.tile_scales = r.tile_scales.ptr;
+  p.row_scale = r.row_scale.ptr;
+  p.x = reinterpret_cast<const __nv_bfloat16*>(x.ptr);
+  p.x_stride = k;
+  p.tokens = tokens;
+  p.out_stride = n;
+  p.out = out32.ptr;
+  nvfp4_gemv(p, nullptr);
+  p.out = nullptr;
+  p.out_bf16 = reinterpret_cast<__nv_bfloat16*>(out16.ptr);
+  nvfp4_gemv(p, nullptr);
+  ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<float> f = out32.to_host();
+  const std::vector<uint16_t> h = out16.to_host();
+  for (size_t i = 0; i < f.size(); ++i) ASSERT_EQ(h[i], f32_to_bf16(f[i])) << "element " << i;
+  p.out = out32.ptr;  // both given: refused
+  test::expect_error([&] { nvfp4_gemv(p, nullptr); }, "exactly one of out and out_bf16");
+}
+
 TEST(Nvfp4Gemv, RepackCountsNanAndNegativeScales) {
   std::mt19937 rng(7);
   Weight w = make_weight(16, 64, rng);

@@ -117,6 +117,14 @@ __device__ __forceinline__ void block_mma(float (&c)[4], uint32_t q, uint32_t sc
            b0, b1);
 }
 
+__device__ __forceinline__ void store(const Nvfp4GemvParams& p, int64_t index, float value) {
+  if (p.out_bf16 != nullptr) {
+    p.out_bf16[index] = __float2bfloat16_rn(value);
+  } else {
+    p.out[index] = value;
+  }
+}
+
 // A block owns one 16-row tile and splits K over its kWarps warps; each warp issues the loads of kUnroll
 // tiles before using the first. kMinBlocks caps registers so that that many blocks share an SM.
 template <int kWarps, int kUnroll, int kMinBlocks, bool kVectorX>
@@ -221,7 +229,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
       } else {
         act = 0.5f * gate * (1.0f + tanhf(0.7978845608028654f * (gate + 0.044715f * gate * gate * gate)));
       }
-      p.out[(token0 + token) * p.out_stride + pair] = act * up;
+      store(p, (token0 + token) * p.out_stride + pair, act * up);
     }
     return;
   }
@@ -230,7 +238,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
     const int64_t row = rt * kNvfp4TileRows + g + (i >= 2 ? 8 : 0);
     const int token = 2 * t + (i % 2);
     if (row < p.shape.n && token < pass) {
-      p.out[(token0 + token) * p.out_stride + row] = sum[i] * 0x1p63f * p.row_scale[row];
+      store(p, (token0 + token) * p.out_stride + row, sum[i] * 0x1p63f * p.row_scale[row]);
     }
   }
 }
@@ -274,7 +282,8 @@ void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape 
 void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
   const std::string shape = "[" + std::to_string(p.shape.n) + ", " + std::to_string(p.shape.k) + "]";
   require(p.shape.n > 0 && p.shape.k > 0 && p.shape.k % 16 == 0, "weight " + shape + ": K must be a positive multiple of 16");
-  require(p.tiles && p.tile_scales && p.row_scale && p.out && (p.x || p.tokens == 0), "null pointer for weight " + shape);
+  require(p.tiles && p.tile_scales && p.row_scale && (p.x || p.tokens == 0), "null pointer for weight " + shape);
+  require((p.out != nullptr) != (p.out_bf16 != nullptr), "weight " + shape + ": give exactly one of out and out_bf16");
   require(aligned(p.tiles, 16) && aligned(p.tile_scales, 2), "repacked weight " + shape + " is misaligned");
   require(aligned(p.x, 4) && p.x_stride % 2 == 0 && p.x_stride >= p.shape.k,
           "activations need 4-byte alignment and an even row stride >= K");

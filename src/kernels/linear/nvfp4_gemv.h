@@ -75,7 +75,11 @@ struct Nvfp4GemvParams {
   const __nv_bfloat16* x = nullptr;
   int64_t x_stride = 0;
   int64_t tokens = 0;
-  float* out = nullptr;  // [tokens, n] fp32, row stride out_stride; [tokens, n / 2] for a gate_up shape
+  // [tokens, n] (or [tokens, n / 2] for a gate_up shape), row stride out_stride: fp32 into `out`, or bf16
+  // (round to nearest even) into `out_bf16` — exactly one of the two — for a consumer that reads bf16
+  // activations (the next GEMV).
+  float* out = nullptr;
+  __nv_bfloat16* out_bf16 = nullptr;
   // gate_up shapes only (and required there): out = act(gate) · up, gelu_tanh being PyTorch's tanh form.
   Nvfp4GemvActivation activation = Nvfp4GemvActivation::none;
   int64_t out_stride = 0;
