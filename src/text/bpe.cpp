@@ -36,9 +36,9 @@ bool bool_field(const json& node, const char* key, const std::string& json_path)
 
 BpeModel::BpeModel(const json& node, Vocab vocab, const Merges& merges, const std::string& json_path) {
   if (node.value("type", "BPE") != "BPE")
-    throw Error(json_path + ".type: model \"" + node.value("type", "") + "\" is not implemented (supported: BPE)");
+    throw Error(json_path + ".type: model \"" + node.value("type", "") + "\" is not supported (supported: BPE)");
   if (node.contains("dropout") && !node["dropout"].is_null())
-    throw Error(json_path + ".dropout: BPE dropout " + node["dropout"].dump() + " is not implemented (expected null)");
+    throw Error(json_path + ".dropout: BPE dropout " + node["dropout"].dump() + " is not supported (expected null)");
   vocab_.reserve(vocab.size());
   for (auto& [token, id] : vocab) {
     if (static_cast<size_t>(id) >= id_to_token_.size()) id_to_token_.resize(static_cast<size_t>(id) + 1);

@@ -185,7 +185,7 @@ std::unique_ptr<Decoder> make_decoder(const json& node, const std::string& json_
     return std::make_unique<SequenceDecoder>(std::move(steps));
   }
   throw Error(json_path + ".type: decoder \"" + type +
-              "\" is not implemented (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Sequence)");
+              "\" is not supported (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Sequence)");
 }
 
 }  // namespace adallm::text

@@ -93,7 +93,7 @@ std::unique_ptr<Normalizer> make_normalizer(const json& node, const std::string&
     return std::make_unique<SequenceNormalizer>(std::move(steps));
   }
   throw Error(json_path + ".type: normalizer \"" + type +
-              "\" is not implemented (supported: NFC, Replace, Prepend, Sequence)");
+              "\" is not supported (supported: NFC, Replace, Prepend, Sequence)");
 }
 
 }  // namespace adallm::text

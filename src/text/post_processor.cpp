@@ -85,7 +85,7 @@ std::unique_ptr<PostProcessor> make_post_processor(const json& node, const std::
     return std::make_unique<SequencePostProcessor>(std::move(steps));
   }
   throw Error(json_path + ".type: post-processor \"" + type +
-              "\" is not implemented (supported: TemplateProcessing, ByteLevel, Sequence)");
+              "\" is not supported (supported: TemplateProcessing, ByteLevel, Sequence)");
 }
 
 }  // namespace adallm::text

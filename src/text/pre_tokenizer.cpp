@@ -201,7 +201,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& node, const std::st
     return std::make_unique<SequencePreTokenizer>(std::move(steps));
   }
   throw Error(json_path + ".type: pre-tokenizer \"" + type +
-              "\" is not implemented (supported: Split, ByteLevel, Sequence)");
+              "\" is not supported (supported: Split, ByteLevel, Sequence)");
 }
 
 const std::string& byte_to_unicode(uint8_t byte) { return byte_map().to_unicode[byte]; }

@@ -29,7 +29,7 @@ class JsonTokenizer final : public Tokenizer {
   JsonTokenizer(const json& root, std::unique_ptr<BpeModel> model) : model_(std::move(model)) {
     for (const char* key : {"truncation", "padding"})
       if (root.contains(key) && !root[key].is_null())
-        throw Error(std::string(key) + ": " + key + " is not implemented (expected null), got " +
+        throw Error(std::string(key) + ": " + key + " is not supported (expected null), got " +
                     root[key].dump().substr(0, 120));
     normalizer_ = make_normalizer(root.value("normalizer", json()), "normalizer");
     pre_tokenizer_ = make_pre_tokenizer(root.value("pre_tokenizer", json()), "pre_tokenizer");

@@ -17,7 +17,7 @@ namespace adallm::text {
 
 class Tokenizer {
  public:
-  // Loads and validates tokenizer.json; a component or option the file uses that is not implemented is
+  // Loads and validates tokenizer.json; a component or option the file uses that is not supported is
   // an adallm::Error naming it (JSON path) and the file.
   static std::unique_ptr<Tokenizer> load(const std::filesystem::path& tokenizer_json);
   virtual ~Tokenizer() = default;

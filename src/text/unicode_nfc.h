@@ -1,5 +1,5 @@
 // Unicode Normalization Form C for the NFC normalizer of tokenizer.json (Qwen3). Only canonical
-// (de)composition; compatibility forms (NFKC/NFKD) are not implemented and are rejected at load.
+// (de)composition; compatibility forms (NFKC/NFKD) are not supported and are rejected at load.
 #pragma once
 
 #include <string>

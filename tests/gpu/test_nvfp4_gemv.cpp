@@ -101,8 +101,8 @@ struct Repacked {
   DeviceArray<float> row_scale;
   int bad_scales = 0;
 
-  explicit Repacked(const Weight& w)
-      : shape{w.n, w.k},
+  explicit Repacked(const Weight& w, bool gate_up = false)
+      : shape{w.n, w.k, gate_up},
         tiles(static_cast<size_t>(shape.tile_bytes())),
         tile_scales(static_cast<size_t>(shape.scale_bytes())),
         row_scale(w.row_scale) {
@@ -111,6 +111,20 @@ struct Repacked {
     nvfp4_repack(packed.ptr, scales.ptr, shape, tiles.ptr, tile_scales.ptr, bad.ptr, nullptr);
     ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
     bad_scales = bad.to_host()[0];
+  }
+
+  // Params for this weight over bf16 activations `x` ([tokens, ·], row stride x_stride); the caller sets
+  // the output.
+  Nvfp4GemvParams params(const void* x, int64_t x_stride, int64_t tokens) const {
+    Nvfp4GemvParams p;
+    p.shape = shape;
+    p.tiles = tiles.ptr;
+    p.tile_scales = tile_scales.ptr;
+    p.row_scale = row_scale.ptr;
+    p.x = static_cast<const __nv_bfloat16*>(x);
+    p.x_stride = x_stride;
+    p.tokens = tokens;
+    return p;
   }
 };
 
@@ -140,14 +154,7 @@ void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant
   std::vector<float> poison(static_cast<size_t>(tokens * out_stride), std::numeric_limits<float>::quiet_NaN());
   DeviceArray<float> out(poison);
 
-  Nvfp4GemvParams p;
-  p.shape = r.shape;
-  p.tiles = r.tiles.ptr;
-  p.tile_scales = r.tile_scales.ptr;
-  p.row_scale = r.row_scale.ptr;
-  p.x = reinterpret_cast<const __nv_bfloat16*>(x_dev.ptr);
-  p.x_stride = x_stride;
-  p.tokens = tokens;
+  Nvfp4GemvParams p = r.params(x_dev.ptr, x_stride, tokens);
   p.variant = variant;
   p.out = out.ptr;
   p.out_stride = out_stride;
@@ -230,17 +237,8 @@ TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
     std::mt19937 rng(seed++);
     const int64_t n = 2 * c.half, k = c.k;
     const Weight w = make_weight(n, k, rng);  // rows [0, half) gate, [half, n) up, each part its own scale
-    Nvfp4TiledShape shape{n, k};
-    shape.gate_up = true;
-    DeviceArray<uint8_t> tiles(static_cast<size_t>(shape.tile_bytes())), tile_scales(static_cast<size_t>(shape.scale_bytes()));
-    DeviceArray<float> row_scale(w.row_scale);
-    {
-      DeviceArray<uint8_t> packed(w.packed), scales(w.scales);
-      DeviceArray<int> bad(std::vector<int>{0});
-      nvfp4_repack(packed.ptr, scales.ptr, shape, tiles.ptr, tile_scales.ptr, bad.ptr, nullptr);
-      ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
-      ASSERT_EQ(bad.to_host()[0], 0);
-    }
+    const Repacked r(w, true);
+    ASSERT_EQ(r.bad_scales, 0);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<uint16_t> x_bits(static_cast<size_t>(c.tokens * k));
     std::vector<double> x(x_bits.size());
@@ -251,14 +249,7 @@ TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
     DeviceArray<uint16_t> x_dev(x_bits);
     std::vector<float> poison(static_cast<size_t>(c.tokens * c.half), std::numeric_limits<float>::quiet_NaN());
     DeviceArray<float> out(poison);
-    Nvfp4GemvParams p;
-    p.shape = shape;
-    p.tiles = tiles.ptr;
-    p.tile_scales = tile_scales.ptr;
-    p.row_scale = row_scale.ptr;
-    p.x = reinterpret_cast<const __nv_bfloat16*>(x_dev.ptr);
-    p.x_stride = k;
-    p.tokens = c.tokens;
+    Nvfp4GemvParams p = r.params(x_dev.ptr, k, c.tokens);
     p.out = out.ptr;
     p.out_stride = c.half;
     p.activation = c.act;
@@ -326,14 +317,7 @@ TEST(Nvfp4Gemv, Bf16OutputIsTheRoundedFp32Output) {
   DeviceArray<uint16_t> x(x_bits);
   DeviceArray<float> out32(static_cast<size_t>(tokens * n));
   DeviceArray<uint16_t> out16(static_cast<size_t>(tokens * n));
-  Nvfp4GemvParams p;
-  p.shape = r.shape;
-  p.tiles = r.tiles.ptr;
-  p.tile_scales = r.tile_scales.ptr;
-  p.row_scale = r.row_scale.ptr;
-  p.x = reinterpret_cast<const __nv_bfloat16*>(x.ptr);
-  p.x_stride = k;
-  p.tokens = tokens;
+  Nvfp4GemvParams p = r.params(x.ptr, k, tokens);
   p.out_stride = n;
   p.out = out32.ptr;
   nvfp4_gemv(p, nullptr);

@@ -258,23 +258,23 @@ void expect_load_error(const json& j, const std::string& name, const std::vector
 TEST(TokenizerSynthetic, UnsupportedComponentsAreErrorsNamingPathAndFile) {
   json j = synthetic();
   j["normalizer"] = {{"type", "NFKC"}};
-  expect_load_error(j, "nfkc", {"normalizer.type", "normalizer \"NFKC\" is not implemented"});
+  expect_load_error(j, "nfkc", {"normalizer.type", "normalizer \"NFKC\" is not supported"});
   j = synthetic();
   j["pre_tokenizer"] = {{"type", "Sequence"},
                         {"pretokenizers", json::array({{{"type", "ByteLevel"}}, {{"type", "Metaspace"}}})}};
-  expect_load_error(j, "metaspace", {"pre_tokenizer.pretokenizers[1].type", "\"Metaspace\" is not implemented"});
+  expect_load_error(j, "metaspace", {"pre_tokenizer.pretokenizers[1].type", "\"Metaspace\" is not supported"});
   j = synthetic();
   j["model"]["dropout"] = 0.1;
-  expect_load_error(j, "dropout", {"model.dropout", "not implemented"});
+  expect_load_error(j, "dropout", {"model.dropout", "not supported"});
   j = synthetic();
   j["model"]["type"] = "WordPiece";
-  expect_load_error(j, "wordpiece", {"model.type", "\"WordPiece\" is not implemented"});
+  expect_load_error(j, "wordpiece", {"model.type", "\"WordPiece\" is not supported"});
   j = synthetic();
   j["model"]["merges"] = json::array({"a zz"});
   expect_load_error(j, "badmerge", {"model.merges[0]", "missing from the vocab"});
   j = synthetic();
   j["decoder"] = {{"type", "CTC"}};
-  expect_load_error(j, "ctc", {"decoder.type", "\"CTC\" is not implemented"});
+  expect_load_error(j, "ctc", {"decoder.type", "\"CTC\" is not supported"});
   expect_load_error(json::array({1, 2}), "notobject", {"top level"});
   try {
     Tokenizer::load("/nonexistent/tokenizer.json");
