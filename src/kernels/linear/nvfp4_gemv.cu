@@ -1,13 +1,7 @@
-// NVFP4 decode GEMV (see nvfp4_gemv.h). Bit reasoning, all exact:
-// - e2m1 → bf16: with the code's sign at bit 15 and e1 e0 m at bits 14..12 of a 16-bit half,
-//   (h & 0x8000) | ((h & 0x7000) >> 6) puts e1 e0 on the exponent's two low bits and m on the mantissa's
-//   top bit: value × 2^-126 (0.5 becomes the subnormal 2^-127).
-// - scale: the e5m3 byte u (exponent E = exp + 16, no subnormals) gives the bf16 of s × 2^63 as
-//   (u << 4) + (174 << 7). One bf16 multiply gives e2m1 · s · 2^-63: at most 6 significant bits, within
-//   [2^-73, 2^-51.6], so exact and normal; the 2^63 returns in the fp32 epilogue with weight_scale_2.
-// - mma.m16n8k16 bf16 × bf16 → fp32: weights are A (16 rows × 16 k), tokens are B (n = 8); a lane's k
-//   values are its own 16-column block (see the layout in the header), so one scale pair per row serves
-//   four MMA steps and the activations come in two 16-byte loads.
+// NVFP4 decode GEMV (see nvfp4_gemv.h): mma.m16n8k16 bf16 × bf16 → fp32 with weights as A (16 rows ×
+// 16 k) and tokens as B (n = 8). A lane's k values are its own 16-column block (see nvfp4_tiles.h), so
+// one scale pair per row serves four MMA steps and the activations come in two 16-byte loads. The decode
+// arithmetic is in nvfp4_fragment.cuh.
 #include "kernels/linear/nvfp4_gemv.h"
 
 #include <cstdint>
@@ -15,80 +9,10 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/linear/nvfp4_fragment.cuh"
 
 namespace adallm::kernels {
 namespace {
-
-constexpr uint32_t kScaleBias = 174u << 7;
-
-// ---- repack ----
-
-__device__ uint32_t code_at(const uint8_t* packed, const uint8_t* scales, int64_t n, int64_t k, int64_t row,
-                            int64_t col) {
-  if (row >= n || col >= k) return 0;
-  if ((scales[row * (k / 16) + col / 16] & 0x7F) == 0) return 0;  // zero scale: the block is zero
-  const uint8_t b = packed[row * (k / 2) + col / 2];
-  return (col & 1) ? (b >> 4) : (b & 0x0F);
-}
-
-// e4m3 (sign 0, bias 7, subnormals) → e5m3 (E = exp + 16, no subnormals); NaN and negative are counted.
-__device__ uint32_t e5m3_of(uint32_t s, int* bad_scales) {
-  if (s == 0x80) return 0;  // -0 is a zero scale
-  if ((s & 0x80) != 0 || (s & 0x7F) == 0x7F) {
-    atomicAdd(bad_scales, 1);
-    return 0;
-  }
-  const uint32_t e = (s >> 3) & 0x0F;
-  uint32_t m = s & 7;
-  int exp = static_cast<int>(e) - 7;
-  if (e == 0) {
-    if (m == 0) return 0;
-    // m · 2^-9 with m in 1..7: normalize the leading one away.
-    const int p = m >= 4 ? 2 : (m >= 2 ? 1 : 0);
-    exp = p - 9;
-    m = (m - (1u << p)) << (3 - p);
-  }
-  return (static_cast<uint32_t>(exp + 16) << 3) | m;
-}
-
-__global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
-                              Nvfp4TiledShape shape, uint4* __restrict__ tiles, uint16_t* __restrict__ tile_scales,
-                              int* bad_scales) {
-  const int64_t k_tiles = shape.k_tiles();
-  const int64_t tile = blockIdx.x;  // rt * k_tiles + kt
-  const int64_t rt = tile / k_tiles, kt = tile % k_tiles;
-  const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
-  const int64_t r0 = shape.source_row(rt, g), r1 = shape.source_row(rt, g + 8);
-  uint32_t words[4];
-  // Lane t owns the tile's 16-column block t: MMA step kk's k = 2t, 2t+1 are its columns 4kk, 4kk+1 and
-  // k = 2t+8, 2t+9 its columns 4kk+2, 4kk+3 (any k order is right when A and B agree).
-  const int64_t block = kt * (kNvfp4TileCols / 16) + t;
-  for (int kk = 0; kk < 4; ++kk) {
-    const int64_t c = block * 16 + 4 * kk;
-    const auto at = [&](int64_t row, int64_t col) { return code_at(packed, scales, shape.n, shape.k, row, col); };
-    words[kk] = at(r0, c) << 12 | at(r0, c + 1) << 28 | at(r1, c) << 8 | at(r1, c + 1) << 24 |
-                at(r0, c + 2) << 4 | at(r0, c + 3) << 20 | at(r1, c + 2) | at(r1, c + 3) << 16;
-  }
-  tiles[tile * 32 + lane] = make_uint4(words[0], words[1], words[2], words[3]);
-  // Each lane's two scales (block t of rows g and g + 8), 2 bytes per lane in lane order.
-  const bool in_k = block * 16 < shape.k;
-  const auto scale_of = [&](int64_t row) {
-    return (row < shape.n && in_k) ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u;
-  };
-  tile_scales[tile * 32 + lane] = static_cast<uint16_t>(scale_of(r0) | scale_of(r1) << 8);
-}
-
-// ---- GEMV ----
-
-// bf16x2 (s · 2^63, s · 2^63) from an e5m3 byte.
-__device__ __forceinline__ uint32_t scale_pair(uint32_t byte) { return ((byte << 4) + kScaleBias) * 0x10001u; }
-
-__device__ __forceinline__ uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
-  __nv_bfloat162 x = *reinterpret_cast<__nv_bfloat162*>(&a);
-  __nv_bfloat162 y = *reinterpret_cast<__nv_bfloat162*>(&b);
-  __nv_bfloat162 r = __hmul2(x, y);
-  return *reinterpret_cast<uint32_t*>(&r);
-}
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                          uint32_t b0, uint32_t b1) {
@@ -109,15 +33,12 @@ __device__ __forceinline__ uint32_t load_x_pair(const __nv_bfloat16* p) {
 // One MMA step: decode this lane's fragment of 8 codes, scale them, multiply-accumulate.
 __device__ __forceinline__ void block_mma(float (&c)[4], uint32_t q, uint32_t scale_g, uint32_t scale_g8,
                                           uint32_t b0, uint32_t b1) {
-  const uint32_t w0 = (q & 0x80008000u) | ((q >> 6) & 0x01C001C0u);          // row g,   k = 2t, 2t+1
-  const uint32_t w1 = ((q << 4) & 0x80008000u) | ((q >> 2) & 0x01C001C0u);   // row g+8, k = 2t, 2t+1
-  const uint32_t w2 = ((q << 8) & 0x80008000u) | ((q << 2) & 0x01C001C0u);   // row g,   k = 2t+8, 2t+9
-  const uint32_t w3 = ((q << 12) & 0x80008000u) | ((q << 6) & 0x01C001C0u);  // row g+8, k = 2t+8, 2t+9
-  mma_bf16(c, bf16x2_mul(w0, scale_g), bf16x2_mul(w1, scale_g8), bf16x2_mul(w2, scale_g), bf16x2_mul(w3, scale_g8),
-           b0, b1);
+  uint32_t a[4];
+  nvfp4::decode_fragment(q, scale_g, scale_g8, a);
+  mma_bf16(c, a[0], a[1], a[2], a[3], b0, b1);
 }
 
-__device__ __forceinline__ void store(const Nvfp4GemvParams& p, int64_t index, float value) {
+__device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index, float value) {
   if (p.out_bf16 != nullptr) {
     p.out_bf16[index] = __float2bfloat16_rn(value);
   } else {
@@ -128,7 +49,7 @@ __device__ __forceinline__ void store(const Nvfp4GemvParams& p, int64_t index, f
 // A block owns one 16-row tile and splits K over its kWarps warps; each warp issues the loads of kUnroll
 // tiles before using the first. kMinBlocks caps registers so that that many blocks share an SM.
 template <int kWarps, int kUnroll, int kMinBlocks, bool kVectorX>
-__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4GemvParams p, int64_t token0, int pass) {
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4LinearParams p, int64_t token0, int pass) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t = lane % 4;
   const int64_t rt = blockIdx.x;
@@ -186,7 +107,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
       if (kt + u >= kt_end) break;
       const uint32_t q[4] = {w[u].x, w[u].y, w[u].z, w[u].w};
       // One block per lane per tile: its two scales serve all four steps.
-      const uint32_t scale_g = scale_pair(s[u] & 0xFF), scale_g8 = scale_pair((s[u] >> 8) & 0xFF);
+      const uint32_t scale_g = nvfp4::scale_pair(s[u] & 0xFF), scale_g8 = nvfp4::scale_pair((s[u] >> 8) & 0xFF);
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
         block_mma(c[kk % 2], q[kk], scale_g, scale_g8, b[u][2 * kk], b[u][2 * kk + 1]);
@@ -217,19 +138,13 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
     // Tile row g is gate row `pair`, tile row g + 8 the matching up row.
     const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
     if (pair >= p.shape.n / 2) return;
-    const float gate_scale = 0x1p63f * p.row_scale[pair], up_scale = 0x1p63f * p.row_scale[pair + p.shape.n / 2];
+    const float gate_scale = nvfp4::kDecodeUnscale * p.row_scale[pair], up_scale = nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2];
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int token = 2 * t + i;
       if (token >= pass) continue;
       const float gate = sum[i] * gate_scale, up = sum[i + 2] * up_scale;
-      float act;
-      if (p.activation == Nvfp4GemvActivation::silu) {
-        act = gate / (1.0f + expf(-gate));
-      } else {
-        act = 0.5f * gate * (1.0f + tanhf(0.7978845608028654f * (gate + 0.044715f * gate * gate * gate)));
-      }
-      store(p, (token0 + token) * p.out_stride + pair, act * up);
+      store(p, (token0 + token) * p.out_stride + pair, nvfp4::gated(gate, up, p.activation == Nvfp4Activation::silu));
     }
     return;
   }
@@ -238,7 +153,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Gemv
     const int64_t row = rt * kNvfp4TileRows + g + (i >= 2 ? 8 : 0);
     const int token = 2 * t + (i % 2);
     if (row < p.shape.n && token < pass) {
-      store(p, (token0 + token) * p.out_stride + row, sum[i] * 0x1p63f * p.row_scale[row]);
+      store(p, (token0 + token) * p.out_stride + row, sum[i] * nvfp4::kDecodeUnscale * p.row_scale[row]);
     }
   }
 }
@@ -266,32 +181,8 @@ int multiprocessors() {
 
 }  // namespace
 
-void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
-                  uint8_t* tile_scales, int* bad_scales, cudaStream_t stream) {
-  require(shape.n > 0 && shape.k > 0 && shape.k % 16 == 0,
-          "repack of [" + std::to_string(shape.n) + ", " + std::to_string(shape.k) + "]: K must be a positive multiple of 16");
-  require(!shape.gate_up || shape.n % 2 == 0, "repack of a gate_up weight: N must be even");
-  require(packed && scales && tiles && tile_scales && bad_scales, "repack: null pointer");
-  require(aligned(tiles, 16) && aligned(tile_scales, 2), "repack: output buffers must be 16- and 2-byte aligned");
-  const int64_t blocks = shape.row_tiles() * shape.k_tiles();
-  repack_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape, reinterpret_cast<uint4*>(tiles),
-                                                                  reinterpret_cast<uint16_t*>(tile_scales), bad_scales);
-  ADALLM_CUDA_CHECK_LAUNCH("nvfp4 repack");
-}
-
-void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
-  const std::string shape = "[" + std::to_string(p.shape.n) + ", " + std::to_string(p.shape.k) + "]";
-  require(p.shape.n > 0 && p.shape.k > 0 && p.shape.k % 16 == 0, "weight " + shape + ": K must be a positive multiple of 16");
-  require(p.tiles && p.tile_scales && p.row_scale && (p.x || p.tokens == 0), "null pointer for weight " + shape);
-  require((p.out != nullptr) != (p.out_bf16 != nullptr), "weight " + shape + ": give exactly one of out and out_bf16");
-  require(aligned(p.tiles, 16) && aligned(p.tile_scales, 2), "repacked weight " + shape + " is misaligned");
-  require(aligned(p.x, 4) && p.x_stride % 2 == 0 && p.x_stride >= p.shape.k,
-          "activations need 4-byte alignment and an even row stride >= K");
-  require(!p.shape.gate_up || p.shape.n % 2 == 0, "gate_up weight " + shape + ": N must be even");
-  require(p.out_stride >= (p.shape.gate_up ? p.shape.n / 2 : p.shape.n), "output row stride below the output width");
-  require(p.shape.gate_up == (p.activation != Nvfp4GemvActivation::none),
-          "weight " + shape + ": an activation goes with a gate_up weight, and only there");
-  require(p.tokens >= 0, "negative token count");
+void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
+  nvfp4_check_params(p, "nvfp4 GEMV");
   require(p.variant >= 0 && p.variant <= 2, "variant must be 0, 1 or 2");
   // Measured on the H100 (docs/performance.md): with few row tiles (up to two per SM) 16 warps per block,
   // each with 2 tiles in flight, keep the most loads going; with more, 8 warps per block and 4 blocks per SM.
@@ -301,7 +192,7 @@ void nvfp4_gemv(const Nvfp4GemvParams& p, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(p.shape.row_tiles());
   for (int64_t token0 = 0; token0 < p.tokens; token0 += kNvfp4GemvMaxTokens) {
     const int pass = static_cast<int>(p.tokens - token0 < kNvfp4GemvMaxTokens ? p.tokens - token0 : kNvfp4GemvMaxTokens);
-    void (*kernel)(Nvfp4GemvParams, int64_t, int) = nullptr;
+    void (*kernel)(Nvfp4LinearParams, int64_t, int) = nullptr;
     if (wide) {
       kernel = vector_x ? gemv_kernel<16, 2, 2, true> : gemv_kernel<16, 2, 2, false>;
     } else {

@@ -1,12 +1,14 @@
-// NVFP4 decode GEMV on the GPU (label `gpu`) against an exact fp64 reference on the host: repack + GEMV
-// over a table of shapes (K = 16·odd, N not a multiple of 16, tokens 1…4099 in passes of 8), with the
-// encoder's awkward cases forced in: all-zero blocks, zero scales over non-zero codes, e4m3-subnormal and
-// maximum block scales, negative-zero codes, per-row weight_scale_2 of fused parts.
+// NVFP4 linear kernels on the GPU (label `gpu`) — the decode GEMV and the sm_90a prefill GEMM — against
+// an exact fp64 reference on the host: repack + kernel over a table of shapes (K = 16·odd, N not a
+// multiple of 16, tokens 1…4099), with the encoder's awkward cases forced in: all-zero blocks, zero scales
+// over non-zero codes, e4m3-subnormal and maximum block scales, negative-zero codes, per-row
+// weight_scale_2 of fused parts.
 //
-// Tolerance: the kernel's products are exact (e2m1 · e4m3 in bf16, times bf16 activations, in the MMA's
-// fp32); only fp32 accumulation rounds. A warp adds ≤ K/128 MMA results in sequence, the MMA adds 16
-// products, the block adds 8 warp partials: fewer than K/128 + 32 roundings of 2^-24 relative to Σ|w·x|,
-// so |gpu − ref| ≤ (K/128 + 32) · 2^-24 · Σ|w·x| is a bound, not a fudge (≈ 1e-5 at K = 14336).
+// Tolerance: the kernels' products are exact (e2m1 · e4m3 in bf16, times bf16 activations, in the MMA's
+// fp32); only fp32 accumulation rounds. GEMV: a warp adds ≤ K/128 MMA results in sequence, the MMA adds 16
+// products, the block adds 8 warp partials: fewer than K/128 + 32 roundings of 2^-24 relative to Σ|w·x|.
+// GEMM: one accumulator takes all K/16 MMA steps in sequence, and the tensor core may truncate rather
+// than round (2^-23 per step): (K/16 + 32) · 2^-23. Both are bounds, not fudges (≈ 1e-4 at K = 14336).
 #include <gtest/gtest.h>
 
 #include <cuda_bf16.h>
@@ -22,6 +24,7 @@
 
 #include "core/float_codecs.h"
 #include "kernels/cuda_check.h"
+#include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
 #include "quant/nvfp4.h"
 #include "test_util.h"
@@ -115,8 +118,8 @@ struct Repacked {
 
   // Params for this weight over bf16 activations `x` ([tokens, ·], row stride x_stride); the caller sets
   // the output.
-  Nvfp4GemvParams params(const void* x, int64_t x_stride, int64_t tokens) const {
-    Nvfp4GemvParams p;
+  Nvfp4LinearParams params(const void* x, int64_t x_stride, int64_t tokens) const {
+    Nvfp4LinearParams p;
     p.shape = shape;
     p.tiles = tiles.ptr;
     p.tile_scales = tile_scales.ptr;
@@ -128,8 +131,35 @@ struct Repacked {
   }
 };
 
-void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant, int64_t x_pad) {
-  SCOPED_TRACE("n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens) +
+enum class Kernel { gemv, gemm };
+
+void launch(Kernel kernel, const Nvfp4LinearParams& p) {
+  if (kernel == Kernel::gemv) {
+    nvfp4_gemv(p, nullptr);
+  } else {
+    nvfp4_gemm(p, nullptr);
+  }
+}
+
+// The accumulation bound of the header comment, relative to Σ|w·x|.
+double relative_bound(Kernel kernel, int64_t k) {
+  return kernel == Kernel::gemv ? (double(k) / 128.0 + 32.0) * std::ldexp(1.0, -24)
+                                : (double(k) / 16.0 + 32.0) * std::ldexp(1.0, -23);
+}
+
+// The GEMM runs where the build has sm_90a code and the GPU is an sm_90; elsewhere it must refuse.
+bool gemm_here() {
+  if (nvfp4_gemm_supported()) return true;
+  int device = 0, major = 0, minor = 0;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  EXPECT_FALSE(major == 9 && minor == 0) << "an sm_90 GPU, but this build has no sm_90a code";
+  return false;
+}
+
+void check_linear(Kernel kernel, int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant, int64_t x_pad) {
+  SCOPED_TRACE(std::string(kernel == Kernel::gemv ? "GEMV" : "GEMM") + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens) +
                ", variant " + std::to_string(variant) + ", x row padding " + std::to_string(x_pad));
   std::mt19937 rng(seed);
   const Weight w = make_weight(n, k, rng);
@@ -154,15 +184,15 @@ void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant
   std::vector<float> poison(static_cast<size_t>(tokens * out_stride), std::numeric_limits<float>::quiet_NaN());
   DeviceArray<float> out(poison);
 
-  Nvfp4GemvParams p = r.params(x_dev.ptr, x_stride, tokens);
+  Nvfp4LinearParams p = r.params(x_dev.ptr, x_stride, tokens);
   p.variant = variant;
   p.out = out.ptr;
   p.out_stride = out_stride;
-  nvfp4_gemv(p, nullptr);
+  launch(kernel, p);
   ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> got = out.to_host();
   // A second call gives the same bits.
-  nvfp4_gemv(p, nullptr);
+  launch(kernel, p);
   ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> again = out.to_host();
   ASSERT_EQ(std::memcmp(got.data(), again.data(), got.size() * sizeof(float)), 0) << "not deterministic";
@@ -172,7 +202,7 @@ void check_gemv(int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant
   for (int64_t row = 0; row < n; ++row) {
     for (int64_t c = 0; c < k; ++c) deq[static_cast<size_t>(row * k + c)] = element(w, row, c);
   }
-  const double bound = (double(k) / 128.0 + 32.0) * std::ldexp(1.0, -24);
+  const double bound = relative_bound(kernel, k);
   int failures = 0;
   for (int64_t t = 0; t < tokens && failures < 10; ++t) {
     for (int64_t row = 0; row < n && failures < 10; ++row) {
@@ -213,24 +243,53 @@ TEST(Nvfp4Gemv, MatchesTheExactReferenceOverOddShapes) {
   uint32_t seed = 1;
   for (const Shape& s : shapes) {
     for (int variant : {1, 2}) {  // both block shapes, both activation load widths
-      for (int64_t x_pad : {2, 8}) check_gemv(s.n, s.k, s.tokens, seed, variant, x_pad);
+      for (int64_t x_pad : {2, 8}) check_linear(Kernel::gemv, s.n, s.k, s.tokens, seed, variant, x_pad);
     }
     ++seed;
   }
 }
 
+TEST(Nvfp4Gemm, MatchesTheExactReferenceOverOddShapes) {
+  if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU: the GEMM is refused here (checked above)";
+  struct Shape {
+    int64_t n, k, tokens;
+  };
+  // Tokens around the block's 128, rows around its 256, K past one and two k tiles and 16·odd.
+  const Shape shapes[] = {
+      {1, 16, 1},     {7, 48, 2},      {16, 64, 3},     {33, 80, 7},     {100, 208, 16},  {130, 1040, 33},
+      {257, 4112, 128}, {255, 2048, 129}, {1000, 4096, 300}, {48, 272, 512}, {24, 80, 4099}, {4096, 14336, 64},
+      {512, 3072, 1000},
+  };
+  uint32_t seed = 200;
+  for (const Shape& s : shapes) check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed++, 0, 8);
+}
+
+TEST(Nvfp4Gemm, RefusesActivationRowsItCannotLoad) {
+  if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";
+  std::mt19937 rng(5);
+  const Weight w = make_weight(16, 64, rng);
+  const Repacked r(w);
+  DeviceArray<uint16_t> x(static_cast<size_t>(2 * 66));
+  DeviceArray<float> out(32);
+  Nvfp4LinearParams p = r.params(x.ptr, 66, 2);  // stride 66: rows not 16-byte aligned
+  p.out = out.ptr;
+  p.out_stride = 16;
+  test::expect_error([&] { nvfp4_gemm(p, nullptr); }, "row stride that is a multiple of 8");
+}
+
 // The fused gate/up weight repacked with gate and up rows interleaved per tile: out = act(gate) · up.
 // Tolerance: each of gate and up within the bound above; act' stays below 1.2 for SiLU and tanh-GELU, and
 // the epilogue's few fp32 operations add a few ulps of the product.
-TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
+void check_gate_up(Kernel kernel) {
   struct Case {
     int64_t half, k, tokens;
-    Nvfp4GemvActivation act;
+    Nvfp4Activation act;
   };
-  const Case cases[] = {{7, 48, 3, Nvfp4GemvActivation::silu},
-                        {100, 208, 8, Nvfp4GemvActivation::gelu_tanh},
-                        {1000, 2048, 1, Nvfp4GemvActivation::silu},
-                        {37, 4112, 11, Nvfp4GemvActivation::gelu_tanh}};
+  const Case cases[] = {{7, 48, 3, Nvfp4Activation::silu},
+                        {100, 208, 8, Nvfp4Activation::gelu_tanh},
+                        {1000, 2048, 1, Nvfp4Activation::silu},
+                        {37, 4112, 11, Nvfp4Activation::gelu_tanh},
+                        {300, 1024, 200, Nvfp4Activation::silu}};
   uint32_t seed = 100;
   for (const Case& c : cases) {
     SCOPED_TRACE("half " + std::to_string(c.half) + ", k " + std::to_string(c.k) + ", tokens " + std::to_string(c.tokens));
@@ -249,14 +308,14 @@ TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
     DeviceArray<uint16_t> x_dev(x_bits);
     std::vector<float> poison(static_cast<size_t>(c.tokens * c.half), std::numeric_limits<float>::quiet_NaN());
     DeviceArray<float> out(poison);
-    Nvfp4GemvParams p = r.params(x_dev.ptr, k, c.tokens);
+    Nvfp4LinearParams p = r.params(x_dev.ptr, k, c.tokens);
     p.out = out.ptr;
     p.out_stride = c.half;
     p.activation = c.act;
-    nvfp4_gemv(p, nullptr);
+    launch(kernel, p);
     ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
     const std::vector<float> got = out.to_host();
-    const double bound = (double(k) / 128.0 + 32.0) * std::ldexp(1.0, -24);
+    const double bound = relative_bound(kernel, k);
     int failures = 0;
     for (int64_t t = 0; t < c.tokens && failures < 10; ++t) {
       for (int64_t j = 0; j < c.half && failures < 10; ++j) {
@@ -273,7 +332,7 @@ TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
           tol[part] = bound * mag * w.row_scale[static_cast<size_t>(row)];
         }
         const double g = ref[0], u = ref[1];
-        const double act = c.act == Nvfp4GemvActivation::silu
+        const double act = c.act == Nvfp4Activation::silu
                                ? g / (1.0 + std::exp(-g))
                                : 0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g)));
         const double want = act * u;
@@ -290,8 +349,15 @@ TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
   }
 }
 
+TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) { check_gate_up(Kernel::gemv); }
+
+TEST(Nvfp4Gemm, FusedGateUpActivationMatchesTheReference) {
+  if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";
+  check_gate_up(Kernel::gemm);
+}
+
 TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {
-  Nvfp4GemvParams p;
+  Nvfp4LinearParams p;
   p.shape = {16, 64};
   alignas(16) uint8_t dummy[64] = {};
   float f[16] = {};
@@ -301,7 +367,7 @@ TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {
   p.row_scale = f;
   p.out = f;
   p.out_stride = 16;
-  p.activation = Nvfp4GemvActivation::silu;
+  p.activation = Nvfp4Activation::silu;
   test::expect_error([&] { nvfp4_gemv(p, nullptr); }, "activation goes with a gate_up weight");
 }
 
@@ -317,7 +383,7 @@ TEST(Nvfp4Gemv, Bf16OutputIsTheRoundedFp32Output) {
   DeviceArray<uint16_t> x(x_bits);
   DeviceArray<float> out32(static_cast<size_t>(tokens * n));
   DeviceArray<uint16_t> out16(static_cast<size_t>(tokens * n));
-  Nvfp4GemvParams p = r.params(x.ptr, k, tokens);
+  Nvfp4LinearParams p = r.params(x.ptr, k, tokens);
   p.out_stride = n;
   p.out = out32.ptr;
   nvfp4_gemv(p, nullptr);
@@ -343,7 +409,7 @@ TEST(Nvfp4Gemv, RepackCountsNanAndNegativeScales) {
 }
 
 TEST(Nvfp4Gemv, RefusesBadShapes) {
-  Nvfp4GemvParams p;
+  Nvfp4LinearParams p;
   p.shape = {16, 24};  // K not a multiple of 16
   EXPECT_THROW(nvfp4_gemv(p, nullptr), Error);
 }

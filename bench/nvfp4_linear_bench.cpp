@@ -1,11 +1,12 @@
-// NVFP4 decode GEMV benchmark on the real decode shapes of Qwen3-8B, Llama-3.1-8B, Gemma3-27B and
-// Qwen3-30B-A3B: time per call, effective bandwidth, and the ratios to the device-to-device copy bandwidth
-// and to BF16 cuBLAS on the same shape, all measured in the same run. Weights rotate through enough copies
-// (≥ 4× L2) that every call reads them from DRAM. Our kernel is timed as CUDA-graph replays of many calls
-// (the engine replays graphs), cuBLAS as back-to-back stream launches (which favours us slightly on the
-// shortest calls).
+// NVFP4 linear benchmark on the real layer shapes of Qwen3-8B, Llama-3.1-8B, Gemma3-27B and Qwen3-30B-A3B:
+// the decode GEMV (up to 64 tokens) and the sm_90a prefill GEMM (16 tokens and up) — time per call,
+// effective bandwidth, TFLOP/s, and the ratios to the device-to-device copy bandwidth and to BF16 cuBLAS
+// on the same shape, all measured in the same run. Weights rotate through enough copies (≥ 4× L2) that
+// every call reads them from DRAM. Our kernels are timed as CUDA-graph replays of many calls (the engine
+// replays graphs), cuBLAS as back-to-back stream launches (which favours us slightly on the shortest
+// calls).
 //
-// usage: nvfp4_gemv_bench [--json FILE] [--tokens 1,2,4,8] [--only NAME]
+// usage: nvfp4_linear_bench [--json FILE] [--tokens 1,2,4,8] [--only NAME]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -19,11 +20,12 @@
 #include <vector>
 
 #include "kernels/cuda_check.h"
+#include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
 
 namespace {
 
-using adallm::kernels::Nvfp4GemvParams;
+using adallm::kernels::Nvfp4LinearParams;
 using adallm::kernels::Nvfp4TiledShape;
 
 #define CUBLAS_CHECK(call)                                                                  \
@@ -137,8 +139,9 @@ int main(int argc, char** argv) {
   const double copy_gbs = copy_bandwidth_gbs(stream);
   std::printf("GPU %s, %d SMs, L2 %d MB; device-to-device copy %.0f GB/s (read + write)\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize >> 20, copy_gbs);
-  std::printf("%-13s %-8s %6s %6s %3s | %8s %8s %6s | %9s %6s | %s\n", "model", "layer", "N", "K", "T", "us",
-              "GB/s", "%copy", "cublas us", "x bf16", "repeat, forced variants (us)");
+  const bool gemm_ok = adallm::kernels::nvfp4_gemm_supported();
+  std::printf("%-13s %-8s %6s %6s %4s | %8s %8s | %7s %6s %6s | %9s %6s %6s | %s\n", "model", "layer", "N", "K", "T",
+              "gemv us", "gemm us", "GB/s", "%copy", "TF/s", "cublas us", "TF/s", "x bf16", "GEMV: repeat, no PDL, forced variants (us)");
   std::string json = "{\"gpu\": \"" + std::string(prop.name) + "\", \"copy_gbs\": " + std::to_string(copy_gbs) +
                      ", \"rows\": [";
   bool first_row = true;
@@ -204,11 +207,12 @@ int main(int argc, char** argv) {
         ADALLM_CUDA_CHECK(cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice));
       }
       const int calls = copies * std::max(1, 64 / copies);
+      enum class Path { gemv, gemm } path = Path::gemv;
       int variant = 0;
       bool dependent = true;
       auto launch_ours = [&] {
         for (int i = 0; i < calls; ++i) {
-          Nvfp4GemvParams p;
+          Nvfp4LinearParams p;
           p.shape = shape;
           p.tiles = tiles[i % copies];
           p.tile_scales = tscales[i % copies];
@@ -220,11 +224,16 @@ int main(int argc, char** argv) {
           p.out_stride = s.n;
           p.variant = variant;
           p.dependent_launch = dependent;
-          adallm::kernels::nvfp4_gemv(p, stream);
+          if (path == Path::gemv) {
+            adallm::kernels::nvfp4_gemv(p, stream);
+          } else {
+            adallm::kernels::nvfp4_gemm(p, stream);
+          }
         }
       };
       // Graph of `calls` launches: what the engine replays.
-      auto time_graph = [&](int v) {
+      auto time_graph = [&](Path which, int v) {
+        path = which;
         variant = v;
         cudaGraph_t graph;
         cudaGraphExec_t exec;
@@ -237,17 +246,24 @@ int main(int argc, char** argv) {
         cudaGraphDestroy(graph);
         return us;
       };
-      const double ours_us = time_graph(0);
-      const double again_us = time_graph(0);  // the run-to-run spread
-      dependent = false;
-      const double independent_us = time_graph(0);
-      dependent = true;
+      // The GEMV up to 64 tokens (past that it is 8-token passes: never the right kernel), the GEMM from 16.
+      const bool run_gemv = tokens <= 64, run_gemm = gemm_ok && tokens >= 16;
+      double gemv_us = -1, gemm_us = -1, again_us = -1, independent_us = -1;
       std::string sweep;
-      for (int v : {1, 2}) {
-        char cell[32];
-        std::snprintf(cell, sizeof(cell), " v%d %.2f", v, time_graph(v));
-        sweep += cell;
+      if (run_gemv) {
+        gemv_us = time_graph(Path::gemv, 0);
+        again_us = time_graph(Path::gemv, 0);  // the run-to-run spread
+        dependent = false;
+        independent_us = time_graph(Path::gemv, 0);
+        dependent = true;
+        for (int v : {1, 2}) {
+          char cell[32];
+          std::snprintf(cell, sizeof(cell), " v%d %.2f", v, time_graph(Path::gemv, v));
+          sweep += cell;
+        }
       }
+      if (run_gemm) gemm_us = time_graph(Path::gemm, 0);
+      const double ours_us = gemm_us < 0 ? gemv_us : (gemv_us < 0 ? gemm_us : std::min(gemv_us, gemm_us));
 
       const int cublas_calls = bf16_copies * std::max(1, 32 / bf16_copies);
       const float alpha = 1.0f, beta = 0.0f;
@@ -264,17 +280,31 @@ int main(int argc, char** argv) {
       const double bytes = double(tile_bytes + scale_bytes) + double(s.n) * 4 + double(tokens * s.k) * 2 +
                            double(tokens * s.n) * 4;
       const double gbs = bytes / (ours_us * 1e-6) / 1e9;
-      std::printf("%-13s %-8s %6lld %6lld %3lld | %8.2f %8.0f %5.1f%% | %9.2f %5.2fx | again %.2f no-PDL %.2f |%s\n", s.model,
+      const double flop = 2.0 * double(s.n) * double(s.k) * double(tokens);
+      const auto cell = [](double us) {
+        char c[16];
+        if (us < 0) return std::string("       -");
+        std::snprintf(c, sizeof(c), "%8.2f", us);
+        return std::string(c);
+      };
+      if (run_gemv) {
+        char extra[96];
+        std::snprintf(extra, sizeof(extra), " again %.2f no-PDL %.2f |", again_us, independent_us);
+        sweep = extra + sweep;
+      }
+      std::printf("%-13s %-8s %6lld %6lld %4lld | %s %s | %7.0f %5.1f%% %6.1f | %9.2f %6.1f %5.2fx |%s\n", s.model,
                   s.layer, static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(tokens),
-                  ours_us, gbs, 100.0 * gbs / copy_gbs, cublas_us, cublas_us / ours_us, again_us, independent_us, sweep.c_str());
+                  cell(gemv_us).c_str(), cell(gemm_us).c_str(), gbs, 100.0 * gbs / copy_gbs, flop / (ours_us * 1e6),
+                  cublas_us, flop / (cublas_us * 1e6), cublas_us / ours_us, sweep.c_str());
       std::fflush(stdout);
       char row[1024];
       std::snprintf(row, sizeof(row),
                     "%s{\"model\": \"%s\", \"layer\": \"%s\", \"n\": %lld, \"k\": %lld, \"tokens\": %lld, "
-                    "\"us\": %.3f, \"us_repeat\": %.3f, \"bytes\": %.0f, \"gbs\": %.1f, \"ratio_copy\": %.4f, \"cublas_bf16_us\": %.3f, "
-                    "\"speedup_vs_cublas\": %.3f}",
+                    "\"us\": %.3f, \"gemv_us\": %.3f, \"gemv_us_repeat\": %.3f, \"gemm_us\": %.3f, \"bytes\": %.0f, "
+                    "\"gbs\": %.1f, \"ratio_copy\": %.4f, \"tflops\": %.1f, \"cublas_bf16_us\": %.3f, \"speedup_vs_cublas\": %.3f}",
                     first_row ? "" : ", ", s.model, s.layer, static_cast<long long>(s.n), static_cast<long long>(s.k),
-                    static_cast<long long>(tokens), ours_us, again_us, bytes, gbs, gbs / copy_gbs, cublas_us, cublas_us / ours_us);
+                    static_cast<long long>(tokens), ours_us, gemv_us, again_us, gemm_us, bytes, gbs, gbs / copy_gbs,
+                    flop / (ours_us * 1e6), cublas_us, cublas_us / ours_us);
       json += row;
       first_row = false;
       cudaFree(x);

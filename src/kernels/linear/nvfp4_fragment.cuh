@@ -1,0 +1,47 @@
+// Device helpers shared by the NVFP4 linear kernels: one lane's 16-byte word of a repacked tile (see
+// nvfp4_tiles.h) decoded into the bf16 A fragment of an m16n8k16 MMA step (the same fragment serves a
+// wgmma m64nNk16 warp slice). Bit reasoning, all exact:
+// - e2m1 → bf16: with the code's sign at bit 15 and e1 e0 m at bits 14..12 of a 16-bit half,
+//   (h & 0x8000) | ((h & 0x7000) >> 6) puts e1 e0 on the exponent's two low bits and m on the mantissa's
+//   top bit: value × 2^-126 (0.5 becomes the subnormal 2^-127).
+// - scale: the e5m3 byte u (exponent E = exp + 16, no subnormals) gives the bf16 of s × 2^63 as
+//   (u << 4) + (174 << 7). One bf16 multiply gives e2m1 · s · 2^-63: at most 6 significant bits, within
+//   [2^-73, 2^-51.6], so exact and normal; the 2^63 returns in the fp32 epilogue with weight_scale_2.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+namespace adallm::kernels::nvfp4 {
+
+// What the epilogue multiplies by, with the row's weight_scale_2, to undo the decode's 2^-63.
+inline constexpr float kDecodeUnscale = 0x1p63f;
+
+// bf16x2 (s · 2^63, s · 2^63) from an e5m3 byte.
+__device__ __forceinline__ uint32_t scale_pair(uint32_t byte) { return ((byte << 4) + (174u << 7)) * 0x10001u; }
+
+__device__ __forceinline__ uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
+  __nv_bfloat162 x = *reinterpret_cast<__nv_bfloat162*>(&a);
+  __nv_bfloat162 y = *reinterpret_cast<__nv_bfloat162*>(&b);
+  __nv_bfloat162 r = __hmul2(x, y);
+  return *reinterpret_cast<uint32_t*>(&r);
+}
+
+// The A fragment of one MMA step from the step's code word q and the lane's scale pairs of rows g, g + 8:
+// a[0] row g, k = 2t, 2t+1; a[1] row g+8, same k; a[2] row g, k = 2t+8, 2t+9; a[3] row g+8, same k.
+__device__ __forceinline__ void decode_fragment(uint32_t q, uint32_t scale_g, uint32_t scale_g8, uint32_t (&a)[4]) {
+  a[0] = bf16x2_mul((q & 0x80008000u) | ((q >> 6) & 0x01C001C0u), scale_g);
+  a[1] = bf16x2_mul(((q << 4) & 0x80008000u) | ((q >> 2) & 0x01C001C0u), scale_g8);
+  a[2] = bf16x2_mul(((q << 8) & 0x80008000u) | ((q << 2) & 0x01C001C0u), scale_g);
+  a[3] = bf16x2_mul(((q << 12) & 0x80008000u) | ((q << 6) & 0x01C001C0u), scale_g8);
+}
+
+// act(gate) · up, gelu_tanh being PyTorch's tanh form.
+__device__ __forceinline__ float gated(float gate, float up, bool silu) {
+  const float act = silu ? gate / (1.0f + expf(-gate))
+                         : 0.5f * gate * (1.0f + tanhf(0.7978845608028654f * (gate + 0.044715f * gate * gate * gate)));
+  return act * up;
+}
+
+}  // namespace adallm::kernels::nvfp4

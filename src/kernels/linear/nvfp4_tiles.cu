@@ -1,0 +1,105 @@
+// The NVFP4 repack kernel and the checks every NVFP4 linear kernel makes of its parameters (see
+// nvfp4_tiles.h).
+#include "kernels/linear/nvfp4_tiles.h"
+
+#include <cstdint>
+#include <string>
+
+#include "core/error.h"
+#include "kernels/cuda_check.h"
+
+namespace adallm::kernels {
+namespace {
+
+__device__ uint32_t code_at(const uint8_t* packed, const uint8_t* scales, int64_t n, int64_t k, int64_t row,
+                            int64_t col) {
+  if (row >= n || col >= k) return 0;
+  if ((scales[row * (k / 16) + col / 16] & 0x7F) == 0) return 0;  // zero scale: the block is zero
+  const uint8_t b = packed[row * (k / 2) + col / 2];
+  return (col & 1) ? (b >> 4) : (b & 0x0F);
+}
+
+// e4m3 (sign 0, bias 7, subnormals) → e5m3 (E = exp + 16, no subnormals); NaN and negative are counted.
+__device__ uint32_t e5m3_of(uint32_t s, int* bad_scales) {
+  if (s == 0x80) return 0;  // -0 is a zero scale
+  if ((s & 0x80) != 0 || (s & 0x7F) == 0x7F) {
+    atomicAdd(bad_scales, 1);
+    return 0;
+  }
+  const uint32_t e = (s >> 3) & 0x0F;
+  uint32_t m = s & 7;
+  int exp = static_cast<int>(e) - 7;
+  if (e == 0) {
+    if (m == 0) return 0;
+    // m · 2^-9 with m in 1..7: normalize the leading one away.
+    const int p = m >= 4 ? 2 : (m >= 2 ? 1 : 0);
+    exp = p - 9;
+    m = (m - (1u << p)) << (3 - p);
+  }
+  return (static_cast<uint32_t>(exp + 16) << 3) | m;
+}
+
+__global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
+                              Nvfp4TiledShape shape, uint4* __restrict__ tiles, uint16_t* __restrict__ tile_scales,
+                              int* bad_scales) {
+  const int64_t k_tiles = shape.k_tiles();
+  const int64_t tile = blockIdx.x;  // rt * k_tiles + kt
+  const int64_t rt = tile / k_tiles, kt = tile % k_tiles;
+  const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
+  const int64_t r0 = shape.source_row(rt, g), r1 = shape.source_row(rt, g + 8);
+  uint32_t words[4];
+  // Lane t owns the tile's 16-column block t: MMA step kk's k = 2t, 2t+1 are its columns 4kk, 4kk+1 and
+  // k = 2t+8, 2t+9 its columns 4kk+2, 4kk+3 (any k order is right when A and B agree).
+  const int64_t block = kt * (kNvfp4TileCols / 16) + t;
+  for (int kk = 0; kk < 4; ++kk) {
+    const int64_t c = block * 16 + 4 * kk;
+    const auto at = [&](int64_t row, int64_t col) { return code_at(packed, scales, shape.n, shape.k, row, col); };
+    words[kk] = at(r0, c) << 12 | at(r0, c + 1) << 28 | at(r1, c) << 8 | at(r1, c + 1) << 24 |
+                at(r0, c + 2) << 4 | at(r0, c + 3) << 20 | at(r1, c + 2) | at(r1, c + 3) << 16;
+  }
+  tiles[tile * 32 + lane] = make_uint4(words[0], words[1], words[2], words[3]);
+  // Each lane's two scales (block t of rows g and g + 8), 2 bytes per lane in lane order.
+  const bool in_k = block * 16 < shape.k;
+  const auto scale_of = [&](int64_t row) {
+    return (row < shape.n && in_k) ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u;
+  };
+  tile_scales[tile * 32 + lane] = static_cast<uint16_t>(scale_of(r0) | scale_of(r1) << 8);
+}
+
+void require(const char* kernel, bool ok, const std::string& what) {
+  if (!ok) throw Error(std::string(kernel) + ": " + what);
+}
+
+bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+}  // namespace
+
+void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
+                  uint8_t* tile_scales, int* bad_scales, cudaStream_t stream) {
+  require("nvfp4 repack", shape.n > 0 && shape.k > 0 && shape.k % 16 == 0,
+          "repack of [" + std::to_string(shape.n) + ", " + std::to_string(shape.k) + "]: K must be a positive multiple of 16");
+  require("nvfp4 repack", !shape.gate_up || shape.n % 2 == 0, "repack of a gate_up weight: N must be even");
+  require("nvfp4 repack", packed && scales && tiles && tile_scales && bad_scales, "null pointer");
+  require("nvfp4 repack", aligned(tiles, 16) && aligned(tile_scales, 2), "output buffers must be 16- and 2-byte aligned");
+  const int64_t blocks = shape.row_tiles() * shape.k_tiles();
+  repack_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape, reinterpret_cast<uint4*>(tiles),
+                                                                  reinterpret_cast<uint16_t*>(tile_scales), bad_scales);
+  ADALLM_CUDA_CHECK_LAUNCH("nvfp4 repack");
+}
+
+void nvfp4_check_params(const Nvfp4LinearParams& p, const char* kernel) {
+  const std::string shape = "[" + std::to_string(p.shape.n) + ", " + std::to_string(p.shape.k) + "]";
+  require(kernel, p.shape.n > 0 && p.shape.k > 0 && p.shape.k % 16 == 0, "weight " + shape + ": K must be a positive multiple of 16");
+  require(kernel, p.tiles && p.tile_scales && p.row_scale && (p.x || p.tokens == 0), "null pointer for weight " + shape);
+  require(kernel, (p.out != nullptr) != (p.out_bf16 != nullptr), "weight " + shape + ": give exactly one of out and out_bf16");
+  require(kernel, aligned(p.tiles, 16) && aligned(p.tile_scales, 2), "repacked weight " + shape + " is misaligned");
+  require(kernel, aligned(p.x, 4) && p.x_stride % 2 == 0 && p.x_stride >= p.shape.k,
+          "activations need 4-byte alignment and an even row stride >= K");
+  require(kernel, !p.shape.gate_up || p.shape.n % 2 == 0, "gate_up weight " + shape + ": N must be even");
+  require(kernel, p.out_stride >= (p.shape.gate_up ? p.shape.n / 2 : p.shape.n), "output row stride below the output width");
+  require(kernel, p.shape.gate_up == (p.activation != Nvfp4Activation::none),
+          "weight " + shape + ": an activation goes with a gate_up weight, and only there");
+  require(kernel, p.tokens >= 0, "negative token count");
+}
+
+}  // namespace adallm::kernels

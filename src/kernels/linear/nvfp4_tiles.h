@@ -1,0 +1,96 @@
+// NVFP4 weights repacked at load into the layout every NVFP4 linear kernel reads (the decode GEMV and the
+// prefill GEMM), and the parameters those kernels share. Device pointers only; the kernels themselves
+// live in nvfp4_gemv.h and nvfp4_gemm.h.
+//
+// Repacked layout ("tile16x64"): the weight [N, K] is cut into tiles of 16 rows × 64 columns, N padded to
+// 16 and K to 64 with zeros. Tiles are stored row-tile-major, K-contiguous within a row tile, so one warp
+// streams 512 contiguous bytes per tile. Lane L (g = L / 4, t = L % 4) owns the tile's 16-column block t
+// of rows g and g + 8: its 16 bytes hold, for each of four mma.m16n8k16 steps, the eight e2m1 codes of its
+// A fragment — columns 4kk, 4kk+1 as the MMA's k = 2t, 2t+1 and 4kk+2, 4kk+3 as k = 2t+8, 2t+9 (any k
+// order is exact when the activations follow it) — placed so that shifts and masks yield bf16 pairs.
+// So a lane needs one block scale per row per tile, and its activations are 16 contiguous columns.
+// Block scales are re-encoded at load from e4m3 into an unsigned e5m3 byte with no subnormals (every e4m3
+// value is exact in it): 2 bytes per lane (rows g, g + 8), 64 bytes per tile. A block whose e4m3 scale is
+// zero has its codes zeroed, so its scale byte may decode to anything finite.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define ADALLM_HOST_DEVICE __host__ __device__
+#else
+#define ADALLM_HOST_DEVICE
+#endif
+
+namespace adallm::kernels {
+
+inline constexpr int64_t kNvfp4TileRows = 16;
+inline constexpr int64_t kNvfp4TileCols = 64;
+inline constexpr int64_t kNvfp4TileBytes = 512;       // e2m1 codes of one tile
+inline constexpr int64_t kNvfp4TileScaleBytes = 64;   // e5m3 scales of one tile
+
+struct Nvfp4TiledShape {
+  int64_t n = 0;  // output features (rows of W)
+  int64_t k = 0;  // input features, a multiple of 16
+  // A fused gate/up weight ([gate; up], n even) repacked so that tile rows 0-7 are gate rows 8·tile + 0-7
+  // and rows 8-15 the matching up rows: a lane then holds gate and up of the same output in its
+  // accumulators, and the GEMV can write act(gate) · up ([tokens, n / 2]) directly.
+  bool gate_up = false;
+  ADALLM_HOST_DEVICE int64_t row_tiles() const {
+    return gate_up ? (n / 2 + kNvfp4TileRows / 2 - 1) / (kNvfp4TileRows / 2) : (n + kNvfp4TileRows - 1) / kNvfp4TileRows;
+  }
+  // The checkpoint row held by tile row r (0-15) of row tile rt; n or more for padding.
+  ADALLM_HOST_DEVICE int64_t source_row(int64_t rt, int64_t r) const {
+    if (!gate_up) return rt * kNvfp4TileRows + r;
+    const int64_t pair = rt * (kNvfp4TileRows / 2) + r % (kNvfp4TileRows / 2);
+    if (pair >= n / 2) return n;
+    return r < kNvfp4TileRows / 2 ? pair : pair + n / 2;
+  }
+  ADALLM_HOST_DEVICE int64_t k_tiles() const { return (k + kNvfp4TileCols - 1) / kNvfp4TileCols; }
+  ADALLM_HOST_DEVICE int64_t tile_bytes() const { return row_tiles() * k_tiles() * kNvfp4TileBytes; }
+  ADALLM_HOST_DEVICE int64_t scale_bytes() const { return row_tiles() * k_tiles() * kNvfp4TileScaleBytes; }
+};
+
+// Repacks a checkpoint-layout NVFP4 weight already on the device: packed [n, k/2] u8 (low nibble = even
+// column), scales [n, k/16] e4m3, both row-major. Writes tiles (shape.tile_bytes()) and tile_scales
+// (shape.scale_bytes()). Counts into *bad_scales (device int, zeroed by the caller) every scale that is
+// negative or NaN: such a weight is invalid and the caller must refuse it.
+void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
+                  uint8_t* tile_scales, int* bad_scales, cudaStream_t stream);
+
+enum class Nvfp4Activation { none, silu, gelu_tanh };
+
+struct Nvfp4LinearParams {
+  Nvfp4TiledShape shape;
+  const uint8_t* tiles = nullptr;        // repacked codes, 16-byte aligned
+  const uint8_t* tile_scales = nullptr;  // repacked scales, 2-byte aligned
+  const float* row_scale = nullptr;      // [n] per-row weight_scale_2 (ModelOpt multiplier convention)
+  // [tokens, k] activations, row stride x_stride (even), 4-byte aligned; rows that start 16-byte aligned
+  // (x 16-byte aligned, x_stride a multiple of 8) are read in 16-byte loads.
+  const __nv_bfloat16* x = nullptr;
+  int64_t x_stride = 0;
+  int64_t tokens = 0;
+  // [tokens, n] (or [tokens, n / 2] for a gate_up shape), row stride out_stride: fp32 into `out`, or bf16
+  // (round to nearest even) into `out_bf16` — exactly one of the two — for a consumer that reads bf16
+  // activations (the next GEMV).
+  float* out = nullptr;
+  __nv_bfloat16* out_bf16 = nullptr;
+  // gate_up shapes only (and required there): out = act(gate) · up, gelu_tanh being PyTorch's tanh form.
+  Nvfp4Activation activation = Nvfp4Activation::none;
+  int64_t out_stride = 0;
+  // GEMV only. 0: chosen from the shape; benchmarks force 1 (16 warps per block) or 2 (8 warps, 4 blocks
+  // per SM).
+  int variant = 0;
+  // GEMV only. sm_90: launch as a programmatic dependent of the previous kernel in the stream, which then
+  // overlaps this one's weight prefetch (weights never depend on it; activations are read after it
+  // completes).
+  bool dependent_launch = true;
+};
+
+// Throws adallm::Error, prefixed with `kernel`, for a bad shape, pointer, alignment, stride or activation.
+void nvfp4_check_params(const Nvfp4LinearParams& params, const char* kernel);
+
+}  // namespace adallm::kernels
