@@ -137,7 +137,9 @@ void launch(Kernel kernel, const Nvfp4LinearParams& p) {
   if (kernel == Kernel::gemv) {
     nvfp4_gemv(p, nullptr);
   } else {
-    nvfp4_gemm(p, nullptr);
+    DeviceArray<uint8_t> workspace(static_cast<size_t>(nvfp4_gemm_workspace_bytes(p.shape, p.tokens)));
+    nvfp4_gemm(p, workspace.ptr, nullptr);
+    ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
   }
 }
 
@@ -264,17 +266,49 @@ TEST(Nvfp4Gemm, MatchesTheExactReferenceOverOddShapes) {
   for (const Shape& s : shapes) check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed++, 0, 8);
 }
 
-TEST(Nvfp4Gemm, RefusesActivationRowsItCannotLoad) {
+// Activations permuted beforehand (as a producer kernel may write them) give the same bits; the GEMM
+// refuses permuted rows it cannot load, and unpermuted ones without a workspace.
+TEST(Nvfp4Gemm, TakesActivationsPermutedBeforehand) {
   if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";
   std::mt19937 rng(5);
-  const Weight w = make_weight(16, 64, rng);
+  const int64_t n = 300, k = 1040, tokens = 150, padded = 1088;  // K rounded up to 64
+  const Weight w = make_weight(n, k, rng);
   const Repacked r(w);
-  DeviceArray<uint16_t> x(static_cast<size_t>(2 * 66));
-  DeviceArray<float> out(32);
-  Nvfp4LinearParams p = r.params(x.ptr, 66, 2);  // stride 66: rows not 16-byte aligned
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
+  for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
+  DeviceArray<uint16_t> x(x_bits), permuted(static_cast<size_t>(tokens * padded));
+  DeviceArray<float> out(static_cast<size_t>(tokens * n)), out_permuted(static_cast<size_t>(tokens * n));
+  Nvfp4LinearParams p = r.params(x.ptr, k, tokens);
   p.out = out.ptr;
-  p.out_stride = 16;
-  test::expect_error([&] { nvfp4_gemm(p, nullptr); }, "row stride that is a multiple of 8");
+  p.out_stride = n;
+  launch(Kernel::gemm, p);
+  nvfp4_permute_activations(reinterpret_cast<const __nv_bfloat16*>(x.ptr), k, tokens, k,
+                            reinterpret_cast<__nv_bfloat16*>(permuted.ptr), nullptr);
+  // The permutation itself: pair 8t + c of each 64-column group lands at 4c + t, zeros past K.
+  const std::vector<uint16_t> perm = permuted.to_host();
+  for (int64_t tok = 0; tok < tokens; tok += 37) {
+    for (int64_t col = 0; col < padded; col += 2) {
+      const int64_t group = col / 64, pair = (col % 64) / 2, t = pair / 8, c = pair % 8;
+      const int64_t dst = tok * padded + group * 64 + 2 * (4 * c + t);
+      const uint16_t want0 = col < k ? x_bits[static_cast<size_t>(tok * k + col)] : 0;
+      const uint16_t want1 = col < k ? x_bits[static_cast<size_t>(tok * k + col + 1)] : 0;
+      ASSERT_EQ(perm[static_cast<size_t>(dst)], want0) << "token " << tok << " column " << col;
+      ASSERT_EQ(perm[static_cast<size_t>(dst + 1)], want1) << "token " << tok << " column " << col + 1;
+    }
+  }
+  Nvfp4LinearParams q = r.params(permuted.ptr, padded, tokens);
+  q.x_permuted = true;
+  q.out = out_permuted.ptr;
+  q.out_stride = n;
+  nvfp4_gemm(q, nullptr, nullptr);
+  ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<float> a = out.to_host(), b = out_permuted.to_host();
+  ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+
+  q.x_stride = k;  // below K rounded up to 64
+  test::expect_error([&] { nvfp4_gemm(q, nullptr, nullptr); }, "at least K rounded up to 64");
+  test::expect_error([&] { nvfp4_gemm(p, nullptr, nullptr); }, "needs a workspace");
 }
 
 // The fused gate/up weight repacked with gate and up rows interleaved per tile: out = act(gate) · up.

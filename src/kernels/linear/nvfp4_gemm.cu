@@ -1,18 +1,25 @@
 // NVFP4 prefill GEMM on sm_90a (see nvfp4_gemm.h).
 //
-// A block computes 256 weight rows × 128 tokens with four warpgroups; warp w of the block owns row tile
-// w (16 rows) and, inside its warpgroup, the wgmma m64n128k16 A slice of those rows. Per 64-column k tile:
-// - A: each lane loads its 16-byte code word and 2 scale bytes of the tile (nvfp4_tiles.h) and decodes
-//   them exactly into the bf16 A fragments of four k16 steps (nvfp4_fragment.cuh).
-// - B: the block's 128 token rows × 64 columns (16 KB) go through registers into shared memory in the
-//   128-byte-swizzled K-major layout wgmma reads, with the tiles' k order: step kk's k = 2t + j and
-//   2t + 8 + j are column 16t + 4kk + j and 16t + 4kk + 2 + j (j = 0, 1). So the 16-byte chunk c = 2kk + h
-//   of a row holds the column pairs 8t + c (t = 0..3) in order, and the thread that loaded block t of a
-//   row (32 contiguous bytes = pairs 8t..8t+7) writes pair 8t + c into slot t of chunk c.
-// Two shared stages and a register prefetch: while the MMAs of tile kt run, the thread stores tile kt+1
-// (loaded one step earlier) into the other stage, decodes its A, and issues the loads of tile kt+2.
-// Blocks along grid x share a weight slab and walk the tokens, so each weight byte leaves DRAM once.
+// A block computes 256 weight rows × 128 tokens with eight warps (two warpgroups); each warp owns two row
+// tiles (16 rows each) — inside its warpgroup, the A slices of two wgmma m64n128k16:
+// - A: per 64-column k tile each lane loads its 16-byte code word and 2 scale bytes per row tile (three k
+//   tiles ahead, in registers) and decodes them exactly into the bf16 A fragments of four k16 steps
+//   (nvfp4_fragment.cuh) while the MMAs of the current k tile run; one batch of MMAs stays queued behind
+//   the one executing.
+// - B: TMA copies [128 tokens × 64 columns] of the permuted activations (see nvfp4_permute_activations)
+//   into a ring of four shared stages in the 128-byte-swizzled K-major layout wgmma reads; rows past the
+//   token count and columns past K arrive as zeros. Full/empty mbarriers hand stages over: one thread
+//   refills a stage once every warp has released it, so the two warpgroups run unsynchronized and keep
+//   the tensor cores fed while the other decodes. (A separate producer warp would cap the registers at
+//   168 per thread, too few for 128 accumulators.)
+// The permuted k order makes each k16 step's B rows match the A fragment: step kk's k = 2t + j and
+// 2t + 8 + j are columns 16t + 4kk + j and 16t + 4kk + 2 + j (j = 0, 1) of the 64-column group (the
+// tiles' order, nvfp4_tiles.h), i.e. logical 16-byte chunk c = 2kk + h holds the column pairs 8t + c,
+// t = 0..3. Blocks along grid x share a weight slab and walk the tokens, so weights leave DRAM once.
 #include "kernels/linear/nvfp4_gemm.h"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
 
 #include <cstdint>
 #include <mutex>
@@ -26,16 +33,40 @@
 namespace adallm::kernels {
 namespace {
 
-constexpr int kWarpgroups = 4;
-constexpr int kThreads = kWarpgroups * 128;
-constexpr int kRowTilesPerBlock = kWarpgroups * 4;
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kTilesPerWarp = 2;                     // row tiles: one per m64 half of its warpgroup's rows
+constexpr int kRowTilesPerBlock = kWarps * kTilesPerWarp;
 constexpr int kTokensPerBlock = 128;
 constexpr int kStageBytes = kTokensPerBlock * 128;  // 128 tokens × 64 bf16
-constexpr int kSmemBytes = 2 * kStageBytes + 1024;  // two stages, and slack to align them to 1024 bytes
+constexpr int kStages = 4;  // a power of two: stage and phase are bit operations
+// The stages (1024-byte aligned for the swizzle), then the full and empty barriers.
+constexpr int kSmemBytes = 1024 + kStages * kStageBytes + 2 * kStages * 8;
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define ADALLM_WGMMA 1
 #endif
+
+// ---- activation permutation (any architecture) ----
+
+// One thread per 16-byte chunk of the output row: chunk c of 64-column group G holds the column pairs
+// 8t + c (t = 0..3) of that group, zeros past K.
+__global__ void permute_kernel(const __nv_bfloat16* __restrict__ x, int64_t x_stride, int64_t tokens, int64_t k,
+                               __nv_bfloat16* __restrict__ out, int64_t out_stride) {
+  const int64_t chunks = out_stride / 8;
+  const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (index >= tokens * chunks) return;
+  const int64_t token = index / chunks, chunk = index % chunks;
+  const int64_t group = chunk / 8, c = chunk % 8;
+  const uint32_t* row = reinterpret_cast<const uint32_t*>(x + token * x_stride);
+  uint32_t pair[4];
+#pragma unroll
+  for (int t = 0; t < 4; ++t) {
+    const int64_t col = group * 64 + 16 * t + 2 * c;
+    pair[t] = col < k ? __ldg(row + col / 2) : 0u;
+  }
+  reinterpret_cast<uint4*>(out + token * out_stride)[chunk] = make_uint4(pair[0], pair[1], pair[2], pair[3]);
+}
 
 #if defined(ADALLM_WGMMA)
 // d += A · B for one warpgroup: A the m64 × k16 bf16 fragment in registers, B = [128 tokens × k16] bf16 in
@@ -65,6 +96,7 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const uint32_t 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 
 // Ties the accumulators to this point: the compiler may not move their uses across it.
 __device__ __forceinline__ void fence_accumulators(float (&d)[64]) {
@@ -82,13 +114,39 @@ __device__ __forceinline__ void fence_fragments(uint32_t (&a)[4][4]) {
   }
 }
 
-// Shared-memory writes of ordinary stores become visible to wgmma (the async proxy).
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
 // wgmma matrix descriptor: K-major, 128-byte swizzle, rows of 128 bytes in groups of 8 (1024 bytes apart).
 __device__ __forceinline__ uint64_t b_descriptor(uint32_t smem_address) {
   return static_cast<uint64_t>((smem_address & 0x3FFFF) >> 4) | (static_cast<uint64_t>(1) << 16) |
          (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
+}
+
+__device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_expect_bytes(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+// TMA: the [128 × 64] box at (column, token) into shared memory, completing on `bar`.
+__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, int32_t column, int32_t token, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(column), "r"(token), "r"(bar)
+      : "memory");
 }
 
 __device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index, float value) {
@@ -98,96 +156,11 @@ __device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index,
     p.out[index] = value;
   }
 }
-#endif
 
-__global__ void __launch_bounds__(kThreads, 1) gemm_kernel(Nvfp4LinearParams p) {
-#if defined(ADALLM_WGMMA)
-  extern __shared__ uint8_t smem_raw[];
-  const uint32_t smem_base = (static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) + 1023u) & ~1023u;
-  uint8_t* const smem = smem_raw + (smem_base - static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)));
-
-  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  const int g = lane / 4, t = lane % 4;
-  const int64_t k_tiles = p.shape.k_tiles();
-  const int64_t token0 = static_cast<int64_t>(blockIdx.x) * kTokensPerBlock;
-
-  // This warp's row tile (a padding warp past the last one multiplies zeros).
-  const int64_t rt = static_cast<int64_t>(blockIdx.y) * kRowTilesPerBlock + warp;
-  const bool has_rows = rt < p.shape.row_tiles();
-  const uint4* tiles = reinterpret_cast<const uint4*>(p.tiles) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
-  const uint16_t* scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
-
-  // The B row this thread stages, and its 16-column block within each k tile.
-  const int b_row = tid / 4, b_block = tid % 4;
-  const bool has_token = token0 + b_row < p.tokens;
-  const __nv_bfloat16* x = p.x + (has_token ? token0 + b_row : 0) * p.x_stride + 16 * b_block;
-  const uint32_t b_store = static_cast<uint32_t>(b_row * 128 + b_block * 4);
-  const int b_swizzle = b_row % 8;
-
-  uint4 w_raw = make_uint4(0, 0, 0, 0), b_raw[2] = {make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
-  uint32_t s_raw = 0;
-  const auto load = [&](int64_t kt) {
-    if (has_rows) {
-      w_raw = __ldg(tiles + kt * 32);
-      s_raw = __ldg(scales + kt * 32);
-    }
-    const bool ok = has_token && kt * 64 + 16 * b_block < p.shape.k;
-    b_raw[0] = ok ? __ldg(reinterpret_cast<const uint4*>(x + kt * 64)) : make_uint4(0, 0, 0, 0);
-    b_raw[1] = ok ? __ldg(reinterpret_cast<const uint4*>(x + kt * 64 + 8)) : make_uint4(0, 0, 0, 0);
-  };
-  const auto stage_b = [&](int stage) {
-    const uint32_t pairs[8] = {b_raw[0].x, b_raw[0].y, b_raw[0].z, b_raw[0].w,
-                               b_raw[1].x, b_raw[1].y, b_raw[1].z, b_raw[1].w};
-    uint8_t* base = smem + stage * kStageBytes + b_store;
-#pragma unroll
-    for (int c = 0; c < 8; ++c) *reinterpret_cast<uint32_t*>(base + ((c ^ b_swizzle) << 4)) = pairs[c];
-  };
-  const auto decode = [&](uint32_t (&a)[4][4]) {
-    const uint32_t scale_g = nvfp4::scale_pair(s_raw & 0xFF), scale_g8 = nvfp4::scale_pair((s_raw >> 8) & 0xFF);
-    const uint32_t q[4] = {w_raw.x, w_raw.y, w_raw.z, w_raw.w};
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) nvfp4::decode_fragment(q[kk], scale_g, scale_g8, a[kk]);
-  };
-
-  float d[64];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) d[i] = 0.0f;
-  uint32_t a_cur[4][4], a_next[4][4];
-
-  load(0);
-  stage_b(0);
-  fence_proxy_async();
-  decode(a_cur);
-  if (k_tiles > 1) load(1);
-  __syncthreads();
-  for (int64_t kt = 0; kt < k_tiles; ++kt) {
-    const int stage = static_cast<int>(kt % 2);
-    const uint64_t desc = b_descriptor(smem_base + stage * kStageBytes);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) wgmma_m64n128k16(d, a_cur[kk], desc + 2 * kk, 1);  // + 32 bytes per k16 step
-    wgmma_commit();
-    if (kt + 1 < k_tiles) {
-      stage_b(stage ^ 1);
-      // The proxy fence waits for this thread's outstanding memory operations: before the next loads are
-      // issued, so that it does not wait for them.
-      fence_proxy_async();
-      decode(a_next);
-    }
-    if (kt + 2 < k_tiles) load(kt + 2);
-    wgmma_wait_all();
-    fence_accumulators(d);
-    fence_fragments(a_cur);
-    __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) a_cur[kk][i] = a_next[kk][i];
-    }
-  }
-  if (!has_rows) return;
-
-  // d[4j + i]: tile row g + 8 (i / 2), token 8j + 2t + i % 2 of the block's 128.
+// The epilogue of one row tile: d[4j + i] is tile row g + 8 (i / 2), token 8j + 2t + i % 2 of the block's
+// 128.
+__device__ __forceinline__ void store_tile(const Nvfp4LinearParams& p, int64_t rt, int64_t token0, int g, int t,
+                                           const float (&d)[64]) {
   if (p.shape.gate_up) {
     const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
     if (pair >= p.shape.n / 2) return;
@@ -199,7 +172,9 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(Nvfp4LinearParams p) 
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const int64_t token = token0 + 8 * j + 2 * t + i;
-        if (token < p.tokens) store(p, token * p.out_stride + pair, nvfp4::gated(d[4 * j + i] * gate_scale, d[4 * j + 2 + i] * up_scale, silu));
+        if (token < p.tokens) {
+          store(p, token * p.out_stride + pair, nvfp4::gated(d[4 * j + i] * gate_scale, d[4 * j + 2 + i] * up_scale, silu));
+        }
       }
     }
     return;
@@ -217,11 +192,138 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(Nvfp4LinearParams p) 
       if (row_g8 < p.shape.n) store(p, token * p.out_stride + row_g8, d[4 * j + 2 + i] * scale_g8);
     }
   }
+}
+
+struct WeightWord {
+  uint4 codes;
+  uint32_t scales;
+};
+#endif
+
+__global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant__ CUtensorMap x_map, Nvfp4LinearParams p) {
+#if defined(ADALLM_WGMMA)
+  extern __shared__ uint8_t smem_raw[];
+  const uint32_t raw_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  const uint32_t stages = (raw_base + 1023u) & ~1023u;
+  const uint32_t full_bar = stages + kStages * kStageBytes, empty_bar = full_bar + kStages * 8;
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int k_tiles = static_cast<int>(p.shape.k_tiles());
+  const int64_t token0 = static_cast<int64_t>(blockIdx.x) * kTokensPerBlock;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier_init(full_bar + 8 * s, 1);         // the refilling thread's arrival, plus the TMA's bytes
+      mbarrier_init(empty_bar + 8 * s, kWarps);  // one arrival per warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  const auto fill = [&](int kt) {  // tile kt into stage kt % kStages (thread 0 only)
+    const uint32_t bar = full_bar + 8 * (kt % kStages);
+    mbarrier_expect_bytes(bar, kStageBytes);
+    tma_load(stages + (kt % kStages) * kStageBytes, &x_map, kt * 64, static_cast<int32_t>(token0), bar);
+  };
+  if (tid == 0) {
+    for (int kt = 0; kt < kStages && kt < k_tiles; ++kt) fill(kt);
+  }
+
+  // Warp w of warpgroup v owns row tiles 8v + w and 8v + 4 + w of the block. A padding tile past the last
+  // one reads row tile 0 instead (its products are never stored), and reads past the last k tile repeat
+  // it, so that no load needs a branch.
+  const int g = lane / 4, t = lane % 4;
+  int64_t rt[kTilesPerWarp];
+  bool has_rows[kTilesPerWarp];
+  const uint4* tiles[kTilesPerWarp];
+  const uint16_t* scales[kTilesPerWarp];
+#pragma unroll
+  for (int h = 0; h < kTilesPerWarp; ++h) {
+    rt[h] = static_cast<int64_t>(blockIdx.y) * kRowTilesPerBlock + (warp / 4) * 8 + h * 4 + warp % 4;
+    has_rows[h] = rt[h] < p.shape.row_tiles();
+    tiles[h] = reinterpret_cast<const uint4*>(p.tiles) + (has_rows[h] ? rt[h] : 0) * k_tiles * 32 + lane;
+    scales[h] = reinterpret_cast<const uint16_t*>(p.tile_scales) + (has_rows[h] ? rt[h] : 0) * k_tiles * 32 + lane;
+  }
+  const auto load = [&](int h, int kt, WeightWord& w) {
+    const int at = (kt < k_tiles ? kt : k_tiles - 1) * 32;
+    w.codes = __ldg(tiles[h] + at);
+    w.scales = __ldg(scales[h] + at);
+  };
+
+  float d[kTilesPerWarp][64];
+#pragma unroll
+  for (int h = 0; h < kTilesPerWarp; ++h) {
+#pragma unroll
+    for (int i = 0; i < 64; ++i) d[h][i] = 0.0f;
+  }
+  // Two sets of A fragments: the MMAs of k tile kt (set kt % 2) are issued before those of kt - 1 are
+  // waited for, so the tensor cores always have a batch queued, and tile kt + 1 is decoded into the set
+  // that kt - 1 used. Two sets of raw words: tile kt + 1's (loaded two steps earlier) is decoded, then its
+  // registers take the load of tile kt + 3 — nothing moves a register a load is still writing.
+  uint32_t a0[kTilesPerWarp][4][4], a1[kTilesPerWarp][4][4];
+  WeightWord raw0[kTilesPerWarp], raw1[kTilesPerWarp];
+  const auto decode = [&](const WeightWord& w, uint32_t (&frag)[4][4]) {
+    const uint32_t scale_g = nvfp4::scale_pair(w.scales & 0xFF), scale_g8 = nvfp4::scale_pair((w.scales >> 8) & 0xFF);
+    const uint32_t q[4] = {w.codes.x, w.codes.y, w.codes.z, w.codes.w};
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) nvfp4::decode_fragment(q[kk], scale_g, scale_g8, frag[kk]);
+  };
+#pragma unroll
+  for (int h = 0; h < kTilesPerWarp; ++h) {
+    load(h, 0, raw0[h]);
+    decode(raw0[h], a0[h]);
+    load(h, 1, raw1[h]);
+    load(h, 2, raw0[h]);
+  }
+  // Step kt: A set `cur`, tile kt + 1's raw words in `raw_next`.
+  const auto step = [&](int kt, uint32_t (&cur)[kTilesPerWarp][4][4], uint32_t (&nxt)[kTilesPerWarp][4][4],
+                        WeightWord (&raw_next)[kTilesPerWarp]) {
+    const int s = kt % kStages;
+    mbarrier_wait(full_bar + 8 * s, (kt / kStages) & 1);
+    const uint64_t desc = b_descriptor(stages + s * kStageBytes);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+      for (int h = 0; h < kTilesPerWarp; ++h) wgmma_m64n128k16(d[h], cur[h][kk], desc + 2 * kk, 1);  // + 32 bytes per k16 step
+    }
+    wgmma_commit();
+    wgmma_wait_one();  // the MMAs of tile kt - 1 are done: its fragments and its stage are free
+#pragma unroll
+    for (int h = 0; h < kTilesPerWarp; ++h) fence_fragments(nxt[h]);
+    if (kt > 0) {
+      const int prev = (kt - 1) % kStages;
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(empty_bar + 8 * prev);
+      if (tid == 0 && kt - 1 + kStages < k_tiles) {
+        mbarrier_wait(empty_bar + 8 * prev, ((kt - 1) / kStages) & 1);  // every warp is done with it
+        fill(kt - 1 + kStages);
+      }
+      __syncwarp();
+    }
+#pragma unroll
+    for (int h = 0; h < kTilesPerWarp; ++h) {
+      decode(raw_next[h], nxt[h]);
+      load(h, kt + 3, raw_next[h]);
+    }
+  };
+  for (int kt = 0; kt < k_tiles; kt += 2) {
+    step(kt, a0, a1, raw1);
+    if (kt + 1 < k_tiles) step(kt + 1, a1, a0, raw0);
+  }
+  wgmma_wait_all();
+#pragma unroll
+  for (int h = 0; h < kTilesPerWarp; ++h) {
+    fence_accumulators(d[h]);
+    fence_fragments(a0[h]);
+    fence_fragments(a1[h]);
+  }
+#pragma unroll
+  for (int h = 0; h < kTilesPerWarp; ++h) {
+    if (has_rows[h]) store_tile(p, rt[h], token0, g, t, d[h]);
+  }
 #else
   __trap();  // nvfp4_gemm() launches this only where nvfp4_gemm_supported() holds
 #endif
 }
-
 __global__ void probe_kernel(int* supported) {
 #if defined(ADALLM_WGMMA)
   *supported = 1;
@@ -251,6 +353,34 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw Error("nvfp4 GEMM: " + what);
 }
 
+// The driver's tensor-map encoder, found through the runtime (no link against libcuda).
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    ADALLM_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    require(found == cudaDriverEntryPointSuccess && fn != nullptr, "the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
+}
+
+// [tokens, columns] bf16 rows `stride` elements apart, read in [128 × 64] boxes with the 128-byte swizzle.
+CUtensorMap activation_map(const __nv_bfloat16* x, int64_t columns, int64_t stride, int64_t tokens) {
+  CUtensorMap map{};
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(tokens)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride * 2)};
+  const cuuint32_t box[2] = {64, kTokensPerBlock};
+  const cuuint32_t element_strides[2] = {1, 1};
+  const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(x), dims,
+                                          strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                          CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  require(r == CUDA_SUCCESS, "cuTensorMapEncodeTiled failed with error " + std::to_string(static_cast<int>(r)) +
+                                 " for activations [" + std::to_string(tokens) + ", " + std::to_string(columns) + "]");
+  return map;
+}
+
 }  // namespace
 
 bool nvfp4_gemm_supported() {
@@ -264,17 +394,51 @@ bool nvfp4_gemm_supported() {
   return known[device] == 1;
 }
 
-void nvfp4_gemm(const Nvfp4LinearParams& p, cudaStream_t stream) {
-  nvfp4_check_params(p, "nvfp4 GEMM");
-  require(reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && p.x_stride % 8 == 0,
-          "activations must start 16-byte aligned with a row stride that is a multiple of 8 (got stride " +
-              std::to_string(p.x_stride) + ")");
+int64_t nvfp4_gemm_workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens) {
+  return tokens * shape.k_tiles() * kNvfp4TileCols * 2;
+}
+
+void nvfp4_permute_activations(const __nv_bfloat16* x, int64_t x_stride, int64_t tokens, int64_t k,
+                               __nv_bfloat16* out, cudaStream_t stream) {
+  require(k > 0 && k % 16 == 0 && tokens >= 0, "permute: K must be a positive multiple of 16");
+  require(x != nullptr && out != nullptr, "permute: null pointer");
+  require(reinterpret_cast<uintptr_t>(x) % 4 == 0 && x_stride % 2 == 0 && x_stride >= k,
+          "permute: activations need 4-byte alignment and an even row stride >= K");
+  require(reinterpret_cast<uintptr_t>(out) % 16 == 0, "permute: the output must be 16-byte aligned");
+  if (tokens == 0) return;
+  const int64_t out_stride = (k + kNvfp4TileCols - 1) / kNvfp4TileCols * kNvfp4TileCols;
+  const int64_t threads = tokens * out_stride / 8;
+  permute_kernel<<<static_cast<unsigned>((threads + 255) / 256), 256, 0, stream>>>(x, x_stride, tokens, k, out, out_stride);
+  ADALLM_CUDA_CHECK_LAUNCH("nvfp4 activation permute");
+}
+
+void nvfp4_gemm(const Nvfp4LinearParams& params, void* workspace, cudaStream_t stream) {
+  nvfp4_check_params(params, "nvfp4 GEMM");
   require(nvfp4_gemm_supported(), "needs an sm_90 GPU and a build with sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)");
-  if (p.tokens == 0) return;
+  if (params.tokens == 0) return;
+  Nvfp4LinearParams p = params;
+  const int64_t columns = p.shape.k_tiles() * kNvfp4TileCols;
+  if (!p.x_permuted) {
+    require(workspace != nullptr, "needs a workspace of nvfp4_gemm_workspace_bytes() for the permuted activations");
+    auto* permuted = static_cast<__nv_bfloat16*>(workspace);
+    nvfp4_permute_activations(p.x, p.x_stride, p.tokens, p.shape.k, permuted, stream);
+    p.x = permuted;
+    p.x_stride = columns;
+  } else {
+    require(reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && p.x_stride % 8 == 0 && p.x_stride >= columns,
+            "permuted activations must start 16-byte aligned, with a row stride that is a multiple of 8 and at "
+            "least K rounded up to 64 (got stride " + std::to_string(p.x_stride) + ")");
+  }
+  const CUtensorMap map = activation_map(p.x, columns, p.x_stride, p.tokens);
   const dim3 grid(static_cast<unsigned>((p.tokens + kTokensPerBlock - 1) / kTokensPerBlock),
                   static_cast<unsigned>((p.shape.row_tiles() + kRowTilesPerBlock - 1) / kRowTilesPerBlock));
   require(grid.y <= 65535, "weight has too many rows for one launch");
-  gemm_kernel<<<grid, kThreads, kSmemBytes, stream>>>(p);
+  static const bool configured = [] {
+    ADALLM_CUDA_CHECK(cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)configured;
+  gemm_kernel<<<grid, kThreads, kSmemBytes, stream>>>(map, p);
   ADALLM_CUDA_CHECK_LAUNCH("nvfp4 GEMM");
 }
 

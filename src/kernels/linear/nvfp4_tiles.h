@@ -73,6 +73,9 @@ struct Nvfp4LinearParams {
   const __nv_bfloat16* x = nullptr;
   int64_t x_stride = 0;
   int64_t tokens = 0;
+  // GEMM only: x is already in the tiles' k order ([tokens, k rounded up to 64], 16-byte aligned rows;
+  // see nvfp4_permute_activations in nvfp4_gemm.h).
+  bool x_permuted = false;
   // [tokens, n] (or [tokens, n / 2] for a gate_up shape), row stride out_stride: fp32 into `out`, or bf16
   // (round to nearest even) into `out_bf16` — exactly one of the two — for a consumer that reads bf16
   // activations (the next GEMV).
