@@ -231,7 +231,12 @@ int main(int argc, char** argv) {
           p.x = x;
           p.x_stride = s.k;
           p.tokens = tokens;
-          p.out = out;
+          // The GEMM writes bf16, as cuBLAS does here and as the next layer reads; the GEMV fp32.
+          if (path == Path::gemv) {
+            p.out = out;
+          } else {
+            p.out_bf16 = out_bf16;
+          }
           p.out_stride = s.n;
           p.variant = variant;
           p.dependent_launch = dependent;

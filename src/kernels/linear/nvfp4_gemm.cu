@@ -1,26 +1,28 @@
 // NVFP4 prefill GEMM on sm_90a (see nvfp4_gemm.h).
 //
-// A block computes 256 weight rows × 128 tokens with eight warps (two warpgroups); each warp owns two row
-// tiles (16 rows each) — inside its warpgroup, the A slices of two wgmma m64n128k16:
+// A block computes 128 weight rows × 256 tokens with eight warps (two warpgroups); each warp owns one row
+// tile (16 rows) — inside its warpgroup, the A slice of wgmma m64n256k16. 256 tokens per block halve the
+// decode work per MMA against 128 (measured: the decode, not the tensor cores, bounded that shape):
 // - A: per 64-column k tile each lane loads its 16-byte code word and 2 scale bytes per row tile (three k
 //   tiles ahead, in registers) and decodes them exactly into the bf16 A fragments of four k16 steps
 //   (nvfp4_fragment.cuh) while the MMAs of the current k tile run; one batch of MMAs stays queued behind
 //   the one executing.
-// - B: TMA copies [128 tokens × 64 columns] of the permuted activations (see nvfp4_permute_activations)
+// - B: TMA copies [256 tokens × 64 columns] of the permuted activations (see nvfp4_permute_activations)
 //   into a ring of four shared stages in the 128-byte-swizzled K-major layout wgmma reads; rows past the
-//   token count and columns past K arrive as zeros. Full/empty mbarriers hand stages over: one thread
-//   refills a stage once every warp has released it, so the two warpgroups run unsynchronized and keep
-//   the tensor cores fed while the other decodes. (A separate producer warp would cap the registers at
-//   168 per thread, too few for 128 accumulators.)
+//   token count and columns past K arrive as zeros. A full mbarrier per stage says its bytes landed; a
+//   release counter says how many warps are done with it, and the warp that releases it last issues its
+//   refill, so no warp ever waits for another. (A separate producer warp would cap the registers at 168
+//   per thread, too few for 128 accumulators plus two sets of A fragments.)
 // The permuted k order makes each k16 step's B rows match the A fragment: step kk's k = 2t + j and
 // 2t + 8 + j are columns 16t + 4kk + j and 16t + 4kk + 2 + j (j = 0, 1) of the 64-column group (the
 // tiles' order, nvfp4_tiles.h), i.e. logical 16-byte chunk c = 2kk + h holds the column pairs 8t + c,
-// t = 0..3. Blocks along grid x share a weight slab and walk the tokens, so weights leave DRAM once.
+// t = 0..3.
 #include "kernels/linear/nvfp4_gemm.h"
 
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -35,13 +37,13 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kTilesPerWarp = 2;                     // row tiles: one per m64 half of its warpgroup's rows
+constexpr int kTilesPerWarp = 1;
 constexpr int kRowTilesPerBlock = kWarps * kTilesPerWarp;
-constexpr int kTokensPerBlock = 128;
-constexpr int kStageBytes = kTokensPerBlock * 128;  // 128 tokens × 64 bf16
+constexpr int kTokensPerBlock = 256;
+constexpr int kStageBytes = kTokensPerBlock * 128;  // 256 tokens × 64 bf16
 constexpr int kStages = 4;  // a power of two: stage and phase are bit operations
-// The stages (1024-byte aligned for the swizzle), then the full and empty barriers.
-constexpr int kSmemBytes = 1024 + kStages * kStageBytes + 2 * kStages * 8;
+// The stages (1024-byte aligned for the swizzle), the full barriers, then one release counter per stage.
+constexpr int kSmemBytes = 1024 + kStages * kStageBytes + kStages * 8 + kStages * 4;
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define ADALLM_WGMMA 1
@@ -69,19 +71,23 @@ __global__ void permute_kernel(const __nv_bfloat16* __restrict__ x, int64_t x_st
 }
 
 #if defined(ADALLM_WGMMA)
-// d += A · B for one warpgroup: A the m64 × k16 bf16 fragment in registers, B = [128 tokens × k16] bf16 in
+// d += A · B for one warpgroup: A the m64 × k16 bf16 fragment in registers, B = [256 tokens × k16] bf16 in
 // shared memory (descriptor), accumulate into d unless `accumulate` is 0.
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
   asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
       "{"
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
       "}, "
-      "{%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+      "{%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
         "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
         "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
@@ -89,19 +95,26 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const uint32_t 
         "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
         "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
         "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+        "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+        "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
 }
-
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 
 // Ties the accumulators to this point: the compiler may not move their uses across it.
-__device__ __forceinline__ void fence_accumulators(float (&d)[64]) {
+__device__ __forceinline__ void fence_accumulators(float (&d)[128]) {
 #pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  for (int i = 0; i < 128; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
 // wgmma reads its register A operand asynchronously, which the compiler does not know: this makes the
@@ -133,15 +146,11 @@ __device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
-__device__ __forceinline__ void mbarrier_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-
 __device__ __forceinline__ void mbarrier_expect_bytes(uint32_t bar, uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
 
-// TMA: the [128 × 64] box at (column, token) into shared memory, completing on `bar`.
+// TMA: the [256 × 64] box at (column, token) into shared memory, completing on `bar`.
 __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, int32_t column, int32_t token, uint32_t bar) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
@@ -158,9 +167,9 @@ __device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index,
 }
 
 // The epilogue of one row tile: d[4j + i] is tile row g + 8 (i / 2), token 8j + 2t + i % 2 of the block's
-// 128.
+// 256.
 __device__ __forceinline__ void store_tile(const Nvfp4LinearParams& p, int64_t rt, int64_t token0, int g, int t,
-                                           const float (&d)[64]) {
+                                           const float (&d)[128]) {
   if (p.shape.gate_up) {
     const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
     if (pair >= p.shape.n / 2) return;
@@ -168,7 +177,7 @@ __device__ __forceinline__ void store_tile(const Nvfp4LinearParams& p, int64_t r
     const float up_scale = nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2];
     const bool silu = p.activation == Nvfp4Activation::silu;
 #pragma unroll
-    for (int j = 0; j < 16; ++j) {
+    for (int j = 0; j < 32; ++j) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const int64_t token = token0 + 8 * j + 2 * t + i;
@@ -183,7 +192,7 @@ __device__ __forceinline__ void store_tile(const Nvfp4LinearParams& p, int64_t r
   const float scale_g = row_g < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g] : 0.0f;
   const float scale_g8 = row_g8 < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g8] : 0.0f;
 #pragma unroll
-  for (int j = 0; j < 16; ++j) {
+  for (int j = 0; j < 32; ++j) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int64_t token = token0 + 8 * j + 2 * t + i;
@@ -200,25 +209,35 @@ struct WeightWord {
 };
 #endif
 
-__global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant__ CUtensorMap x_map, Nvfp4LinearParams p) {
+__global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant__ CUtensorMap x_map, Nvfp4LinearParams p, int token_tiles, int group) {
 #if defined(ADALLM_WGMMA)
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t stages = (raw_base + 1023u) & ~1023u;
-  const uint32_t full_bar = stages + kStages * kStageBytes, empty_bar = full_bar + kStages * 8;
+  const uint32_t full_bar = stages + kStages * kStageBytes;
+  unsigned int* const released = reinterpret_cast<unsigned int*>(smem_raw + (full_bar - raw_base) + kStages * 8);
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int k_tiles = static_cast<int>(p.shape.k_tiles());
-  const int64_t token0 = static_cast<int64_t>(blockIdx.x) * kTokensPerBlock;
+  // Blocks run in groups of `group` token tiles: consecutive blocks walk the group's token tiles for one
+  // weight slab, then the next slab. The group's activations stay in L2 while each weight byte is read
+  // from DRAM once per group.
+  const int row_blocks = static_cast<int>((p.shape.row_tiles() + kRowTilesPerBlock - 1) / kRowTilesPerBlock);
+  const int group_index = static_cast<int>(blockIdx.x) / (group * row_blocks);
+  const int within = static_cast<int>(blockIdx.x) % (group * row_blocks);
+  const int first_tile = group_index * group;
+  const int group_size = token_tiles - first_tile < group ? token_tiles - first_tile : group;
+  const int64_t token0 = static_cast<int64_t>(first_tile + within % group_size) * kTokensPerBlock;
+  const int64_t row_block = within / group_size;
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbarrier_init(full_bar + 8 * s, 1);         // the refilling thread's arrival, plus the TMA's bytes
-      mbarrier_init(empty_bar + 8 * s, kWarps);  // one arrival per warp
+      mbarrier_init(full_bar + 8 * s, 1);  // the refilling thread's arrival, plus the TMA's bytes
+      released[s] = 0;
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
-  const auto fill = [&](int kt) {  // tile kt into stage kt % kStages (thread 0 only)
+  const auto fill = [&](int kt) {  // tile kt into stage kt % kStages
     const uint32_t bar = full_bar + 8 * (kt % kStages);
     mbarrier_expect_bytes(bar, kStageBytes);
     tma_load(stages + (kt % kStages) * kStageBytes, &x_map, kt * 64, static_cast<int32_t>(token0), bar);
@@ -227,7 +246,8 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
     for (int kt = 0; kt < kStages && kt < k_tiles; ++kt) fill(kt);
   }
 
-  // Warp w of warpgroup v owns row tiles 8v + w and 8v + 4 + w of the block. A padding tile past the last
+  // Warp w owns row tile w of the block (inside its warpgroup, the A slice of rows 16 (w % 4)). A padding
+  // tile past the last
   // one reads row tile 0 instead (its products are never stored), and reads past the last k tile repeat
   // it, so that no load needs a branch.
   const int g = lane / 4, t = lane % 4;
@@ -237,7 +257,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
   const uint16_t* scales[kTilesPerWarp];
 #pragma unroll
   for (int h = 0; h < kTilesPerWarp; ++h) {
-    rt[h] = static_cast<int64_t>(blockIdx.y) * kRowTilesPerBlock + (warp / 4) * 8 + h * 4 + warp % 4;
+    rt[h] = row_block * kRowTilesPerBlock + warp * kTilesPerWarp + h;
     has_rows[h] = rt[h] < p.shape.row_tiles();
     tiles[h] = reinterpret_cast<const uint4*>(p.tiles) + (has_rows[h] ? rt[h] : 0) * k_tiles * 32 + lane;
     scales[h] = reinterpret_cast<const uint16_t*>(p.tile_scales) + (has_rows[h] ? rt[h] : 0) * k_tiles * 32 + lane;
@@ -248,11 +268,11 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
     w.scales = __ldg(scales[h] + at);
   };
 
-  float d[kTilesPerWarp][64];
+  float d[kTilesPerWarp][128];
 #pragma unroll
   for (int h = 0; h < kTilesPerWarp; ++h) {
 #pragma unroll
-    for (int i = 0; i < 64; ++i) d[h][i] = 0.0f;
+    for (int i = 0; i < 128; ++i) d[h][i] = 0.0f;
   }
   // Two sets of A fragments: the MMAs of k tile kt (set kt % 2) are issued before those of kt - 1 are
   // waited for, so the tensor cores always have a batch queued, and tile kt + 1 is decoded into the set
@@ -283,22 +303,23 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
-      for (int h = 0; h < kTilesPerWarp; ++h) wgmma_m64n128k16(d[h], cur[h][kk], desc + 2 * kk, 1);  // + 32 bytes per k16 step
+      for (int h = 0; h < kTilesPerWarp; ++h) wgmma_m64n256k16(d[h], cur[h][kk], desc + 2 * kk, 1);  // + 32 bytes per k16 step
     }
     wgmma_commit();
     wgmma_wait_one();  // the MMAs of tile kt - 1 are done: its fragments and its stage are free
 #pragma unroll
     for (int h = 0; h < kTilesPerWarp; ++h) fence_fragments(nxt[h]);
-    if (kt > 0) {
+    if (kt > 0 && lane == 0) {
+      // Release the stage of tile kt - 1; the last warp to do so refills it (no warp waits for another).
       const int prev = (kt - 1) % kStages;
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(empty_bar + 8 * prev);
-      if (tid == 0 && kt - 1 + kStages < k_tiles) {
-        mbarrier_wait(empty_bar + 8 * prev, ((kt - 1) / kStages) & 1);  // every warp is done with it
-        fill(kt - 1 + kStages);
+      __threadfence_block();
+      if (atomicAdd(&released[prev], 1u) == kWarps - 1) {
+        released[prev] = 0;
+        __threadfence_block();
+        if (kt - 1 + kStages < k_tiles) fill(kt - 1 + kStages);
       }
-      __syncwarp();
     }
+    __syncwarp();
 #pragma unroll
     for (int h = 0; h < kTilesPerWarp; ++h) {
       decode(raw_next[h], nxt[h]);
@@ -365,7 +386,7 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   return encode;
 }
 
-// [tokens, columns] bf16 rows `stride` elements apart, read in [128 × 64] boxes with the 128-byte swizzle.
+// [tokens, columns] bf16 rows `stride` elements apart, read in [256 × 64] boxes with the 128-byte swizzle.
 CUtensorMap activation_map(const __nv_bfloat16* x, int64_t columns, int64_t stride, int64_t tokens) {
   CUtensorMap map{};
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(tokens)};
@@ -430,15 +451,19 @@ void nvfp4_gemm(const Nvfp4LinearParams& params, void* workspace, cudaStream_t s
             "least K rounded up to 64 (got stride " + std::to_string(p.x_stride) + ")");
   }
   const CUtensorMap map = activation_map(p.x, columns, p.x_stride, p.tokens);
-  const dim3 grid(static_cast<unsigned>((p.tokens + kTokensPerBlock - 1) / kTokensPerBlock),
-                  static_cast<unsigned>((p.shape.row_tiles() + kRowTilesPerBlock - 1) / kRowTilesPerBlock));
-  require(grid.y <= 65535, "weight has too many rows for one launch");
+  const int64_t token_tiles = (p.tokens + kTokensPerBlock - 1) / kTokensPerBlock;
+  const int64_t row_blocks = (p.shape.row_tiles() + kRowTilesPerBlock - 1) / kRowTilesPerBlock;
+  require(token_tiles * row_blocks < (int64_t{1} << 31), "too many tokens × rows for one launch");
+  // Token tiles per group: as many as keep their activations within 24 MB of L2 (half the H100's).
+  const int64_t tile_bytes = kTokensPerBlock * columns * 2;
+  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(token_tiles, (int64_t{24} << 20) / tile_bytes));
   static const bool configured = [] {
     ADALLM_CUDA_CHECK(cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     return true;
   }();
   (void)configured;
-  gemm_kernel<<<grid, kThreads, kSmemBytes, stream>>>(map, p);
+  gemm_kernel<<<static_cast<unsigned>(token_tiles * row_blocks), kThreads, kSmemBytes, stream>>>(
+      map, p, static_cast<int>(token_tiles), static_cast<int>(group));
   ADALLM_CUDA_CHECK_LAUNCH("nvfp4 GEMM");
 }
 
