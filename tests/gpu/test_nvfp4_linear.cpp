@@ -160,7 +160,9 @@ bool gemm_here() {
   return false;
 }
 
-void check_linear(Kernel kernel, int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant, int64_t x_pad) {
+// out_pad 3 gives misaligned output rows; a pad that makes rows 16-byte multiples allows vector stores.
+void check_linear(Kernel kernel, int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant, int64_t x_pad,
+                  int64_t out_pad = 3) {
   SCOPED_TRACE(std::string(kernel == Kernel::gemv ? "GEMV" : "GEMM") + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens) +
                ", variant " + std::to_string(variant) + ", x row padding " + std::to_string(x_pad));
   std::mt19937 rng(seed);
@@ -182,7 +184,7 @@ void check_linear(Kernel kernel, int64_t n, int64_t k, int64_t tokens, uint32_t 
     }
   }
   DeviceArray<uint16_t> x_dev(x_bits);
-  const int64_t out_stride = n + 3;
+  const int64_t out_stride = n + out_pad;
   std::vector<float> poison(static_cast<size_t>(tokens * out_stride), std::numeric_limits<float>::quiet_NaN());
   DeviceArray<float> out(poison);
 
@@ -263,7 +265,11 @@ TEST(Nvfp4Gemm, MatchesTheExactReferenceOverOddShapes) {
       {512, 3072, 1000},
   };
   uint32_t seed = 200;
-  for (const Shape& s : shapes) check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed++, 0, 8);
+  for (const Shape& s : shapes) {
+    check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed, 0, 8);
+    check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed, 0, 8, (4 - s.n % 4) % 4 + 4);  // rows of 16-byte multiples
+    ++seed;
+  }
 }
 
 // Activations permuted beforehand (as a producer kernel may write them) give the same bits; the GEMM
@@ -406,30 +412,48 @@ TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {
 }
 
 // The bf16 output is the fp32 output rounded to nearest even, bit for bit.
-TEST(Nvfp4Gemv, Bf16OutputIsTheRoundedFp32Output) {
+void check_bf16_output(Kernel kernel, int64_t tokens, int64_t out_stride) {
+  SCOPED_TRACE(std::string(kernel == Kernel::gemv ? "GEMV" : "GEMM") + ", out stride " + std::to_string(out_stride));
   std::mt19937 rng(77);
-  const int64_t n = 300, k = 1040, tokens = 5;
+  const int64_t n = 300, k = 1040;
   const Weight w = make_weight(n, k, rng);
   const Repacked r(w);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
   for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
   DeviceArray<uint16_t> x(x_bits);
-  DeviceArray<float> out32(static_cast<size_t>(tokens * n));
-  DeviceArray<uint16_t> out16(static_cast<size_t>(tokens * n));
+  DeviceArray<float> out32(static_cast<size_t>(tokens * out_stride));
+  DeviceArray<uint16_t> out16(std::vector<uint16_t>(static_cast<size_t>(tokens * out_stride), 0x7FC0));
   Nvfp4LinearParams p = r.params(x.ptr, k, tokens);
-  p.out_stride = n;
+  p.out_stride = out_stride;
   p.out = out32.ptr;
-  nvfp4_gemv(p, nullptr);
+  launch(kernel, p);
   p.out = nullptr;
   p.out_bf16 = reinterpret_cast<__nv_bfloat16*>(out16.ptr);
-  nvfp4_gemv(p, nullptr);
+  launch(kernel, p);
   ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> f = out32.to_host();
   const std::vector<uint16_t> h = out16.to_host();
-  for (size_t i = 0; i < f.size(); ++i) ASSERT_EQ(h[i], f32_to_bf16(f[i])) << "element " << i;
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t c = 0; c < out_stride; ++c) {
+      const size_t i = static_cast<size_t>(t * out_stride + c);
+      if (c < n) {
+        ASSERT_EQ(h[i], f32_to_bf16(f[i])) << "token " << t << " output " << c;
+      } else {
+        ASSERT_EQ(h[i], 0x7FC0) << "wrote past N at token " << t;
+      }
+    }
+  }
   p.out = out32.ptr;  // both given: refused
-  test::expect_error([&] { nvfp4_gemv(p, nullptr); }, "exactly one of out and out_bf16");
+  test::expect_error([&] { launch(kernel, p); }, "exactly one of out and out_bf16");
+}
+
+TEST(Nvfp4Gemv, Bf16OutputIsTheRoundedFp32Output) { check_bf16_output(Kernel::gemv, 5, 300); }
+
+TEST(Nvfp4Gemm, Bf16OutputIsTheRoundedFp32Output) {
+  if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";
+  check_bf16_output(Kernel::gemm, 300, 301);  // element stores
+  check_bf16_output(Kernel::gemm, 300, 304);  // 16-byte stores
 }
 
 TEST(Nvfp4Gemv, RepackCountsNanAndNegativeScales) {

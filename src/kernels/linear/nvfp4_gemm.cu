@@ -42,8 +42,12 @@ constexpr int kRowTilesPerBlock = kWarps * kTilesPerWarp;
 constexpr int kTokensPerBlock = 256;
 constexpr int kStageBytes = kTokensPerBlock * 128;  // 256 tokens × 64 bf16
 constexpr int kStages = 4;  // a power of two: stage and phase are bit operations
-// The stages (1024-byte aligned for the swizzle), the full barriers, then one release counter per stage.
-constexpr int kSmemBytes = 1024 + kStages * kStageBytes + kStages * 8 + kStages * 4;
+// The epilogue's staging rows: 256 tokens × 128 fp32 outputs, each row padded by 16 bytes.
+constexpr int kStagingBytes = kTokensPerBlock * (kRowTilesPerBlock * kNvfp4TileRows * 4 + 16);
+// The stages (1024-byte aligned for the swizzle; the epilogue reuses them), the full barriers, then one
+// release counter per stage.
+constexpr int kStageRegion = kStages * kStageBytes > kStagingBytes ? kStages * kStageBytes : kStagingBytes;
+constexpr int kSmemBytes = 1024 + kStageRegion + kStages * 8 + kStages * 4;
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define ADALLM_WGMMA 1
@@ -158,47 +162,80 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, i
       : "memory");
 }
 
-__device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index, float value) {
-  if (p.out_bf16 != nullptr) {
-    p.out_bf16[index] = __float2bfloat16_rn(value);
-  } else {
-    p.out[index] = value;
-  }
+template <typename Out>
+__device__ __forceinline__ Out convert(float value);
+template <>
+__device__ __forceinline__ float convert<float>(float value) {
+  return value;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 convert<__nv_bfloat16>(float value) {
+  return __float2bfloat16_rn(value);
 }
 
-// The epilogue of one row tile: d[4j + i] is tile row g + 8 (i / 2), token 8j + 2t + i % 2 of the block's
-// 256.
-__device__ __forceinline__ void store_tile(const Nvfp4LinearParams& p, int64_t rt, int64_t token0, int g, int t,
-                                           const float (&d)[128]) {
-  if (p.shape.gate_up) {
-    const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
-    if (pair >= p.shape.n / 2) return;
-    const float gate_scale = nvfp4::kDecodeUnscale * p.row_scale[pair];
-    const float up_scale = nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2];
-    const bool silu = p.activation == Nvfp4Activation::silu;
+// The epilogue, in two passes through the (now idle) stage memory: each warp writes its row tile's
+// outputs, scaled (and gated), as [token][feature] rows of the block; then the block copies those rows
+// out in 16-byte stores, each token's features being contiguous in the output. d[4j + i] is tile row
+// g + 8 (i / 2), token 8j + 2t + i % 2 of the block's 256.
+template <typename Out>
+__device__ __forceinline__ void store_block(const Nvfp4LinearParams& p, Out* out, uint8_t* staging, int64_t row_block,
+                                            int64_t token0, int warp, int lane, const float (&d)[128], bool has_rows) {
+  const int g = lane / 4, t = lane % 4;
+  const bool gate_up = p.shape.gate_up;
+  const int features = gate_up ? kRowTilesPerBlock * kNvfp4TileRows / 2 : kRowTilesPerBlock * kNvfp4TileRows;
+  const int64_t feature0 = row_block * features;
+  const int64_t width = gate_up ? p.shape.n / 2 : p.shape.n;
+  // Rows padded by 16 bytes so that the four tokens a warp writes at once fall in different banks.
+  const int pitch = features * static_cast<int>(sizeof(Out)) + 16;
+  const auto put = [&](int token, int feature, float value) {
+    *reinterpret_cast<Out*>(staging + token * pitch + feature * static_cast<int>(sizeof(Out))) = convert<Out>(value);
+  };
+  if (has_rows) {
+    const int64_t rt = row_block * kRowTilesPerBlock + warp;
+    if (gate_up) {
+      const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
+      const bool ok = pair < p.shape.n / 2;
+      const float gate_scale = ok ? nvfp4::kDecodeUnscale * p.row_scale[pair] : 0.0f;
+      const float up_scale = ok ? nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2] : 0.0f;
+      const bool silu = p.activation == Nvfp4Activation::silu;
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
+      for (int j = 0; j < 32; ++j) {
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int64_t token = token0 + 8 * j + 2 * t + i;
-        if (token < p.tokens) {
-          store(p, token * p.out_stride + pair, nvfp4::gated(d[4 * j + i] * gate_scale, d[4 * j + 2 + i] * up_scale, silu));
+        for (int i = 0; i < 2; ++i) {
+          put(8 * j + 2 * t + i, warp * 8 + g, nvfp4::gated(d[4 * j + i] * gate_scale, d[4 * j + 2 + i] * up_scale, silu));
+        }
+      }
+    } else {
+      const int64_t row_g = rt * kNvfp4TileRows + g, row_g8 = row_g + 8;
+      const float scale_g = row_g < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g] : 0.0f;
+      const float scale_g8 = row_g8 < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g8] : 0.0f;
+#pragma unroll
+      for (int j = 0; j < 32; ++j) {
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          put(8 * j + 2 * t + i, warp * 16 + g, d[4 * j + i] * scale_g);
+          put(8 * j + 2 * t + i, warp * 16 + g + 8, d[4 * j + 2 + i] * scale_g8);
         }
       }
     }
-    return;
   }
-  const int64_t row_g = rt * kNvfp4TileRows + g, row_g8 = row_g + 8;
-  const float scale_g = row_g < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g] : 0.0f;
-  const float scale_g8 = row_g8 < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g8] : 0.0f;
-#pragma unroll
-  for (int j = 0; j < 32; ++j) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int64_t token = token0 + 8 * j + 2 * t + i;
-      if (token >= p.tokens) continue;
-      if (row_g < p.shape.n) store(p, token * p.out_stride + row_g, d[4 * j + i] * scale_g);
-      if (row_g8 < p.shape.n) store(p, token * p.out_stride + row_g8, d[4 * j + 2 + i] * scale_g8);
+  __syncthreads();
+  // 16-byte chunks of the staged rows, spread over the block: whole chunks inside the output width go out
+  // as one store where the output rows allow it, the rest element by element.
+  constexpr int kPerChunk = 16 / static_cast<int>(sizeof(Out));
+  const int chunks = features / kPerChunk;
+  const bool vector = reinterpret_cast<uintptr_t>(out) % 16 == 0 && (p.out_stride * static_cast<int64_t>(sizeof(Out))) % 16 == 0;
+  for (int index = threadIdx.x; index < kTokensPerBlock * chunks; index += kThreads) {
+    const int token = index / chunks, chunk = index % chunks;
+    if (token0 + token >= p.tokens) break;
+    const int64_t feature = feature0 + chunk * kPerChunk;
+    if (feature >= width) continue;
+    const uint8_t* src = staging + token * pitch + chunk * 16;
+    Out* dst = out + (token0 + token) * p.out_stride + feature;
+    if (vector && feature + kPerChunk <= width) {
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    } else {
+      for (int e = 0; e < kPerChunk && feature + e < width; ++e) dst[e] = reinterpret_cast<const Out*>(src)[e];
     }
   }
 }
@@ -214,7 +251,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t stages = (raw_base + 1023u) & ~1023u;
-  const uint32_t full_bar = stages + kStages * kStageBytes;
+  const uint32_t full_bar = stages + kStageRegion;
   unsigned int* const released = reinterpret_cast<unsigned int*>(smem_raw + (full_bar - raw_base) + kStages * 8);
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -250,7 +287,6 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
   // tile past the last
   // one reads row tile 0 instead (its products are never stored), and reads past the last k tile repeat
   // it, so that no load needs a branch.
-  const int g = lane / 4, t = lane % 4;
   int64_t rt[kTilesPerWarp];
   bool has_rows[kTilesPerWarp];
   const uint4* tiles[kTilesPerWarp];
@@ -337,9 +373,12 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
     fence_fragments(a0[h]);
     fence_fragments(a1[h]);
   }
-#pragma unroll
-  for (int h = 0; h < kTilesPerWarp; ++h) {
-    if (has_rows[h]) store_tile(p, rt[h], token0, g, t, d[h]);
+  __syncthreads();  // every warp's MMAs are done: the stages are free for the epilogue
+  uint8_t* const staging = smem_raw + (stages - raw_base);
+  if (p.out_bf16 != nullptr) {
+    store_block(p, p.out_bf16, staging, row_block, token0, warp, lane, d[0], has_rows[0]);
+  } else {
+    store_block(p, p.out, staging, row_block, token0, warp, lane, d[0], has_rows[0]);
   }
 #else
   __trap();  // nvfp4_gemm() launches this only where nvfp4_gemm_supported() holds
