@@ -1,9 +1,9 @@
 // Device helpers shared by the NVFP4 linear kernels: one lane's 16-byte word of a repacked tile (see
 // nvfp4_tiles.h) decoded into the bf16 A fragment of an m16n8k16 MMA step (the same fragment serves a
 // wgmma m64nNk16 warp slice). Bit reasoning, all exact:
-// - e2m1 → bf16: with the code's sign at bit 15 and e1 e0 m at bits 14..12 of a 16-bit half,
-//   (h & 0x8000) | ((h & 0x7000) >> 6) puts e1 e0 on the exponent's two low bits and m on the mantissa's
-//   top bit: value × 2^-126 (0.5 becomes the subnormal 2^-127).
+// - e2m1 → bf16: the code's sign on bit 15 of a 16-bit half and e1 e0 m on bits 8..6 put e1 e0 on the
+//   exponent's two low bits and m on the mantissa's top bit: value × 2^-126 (0.5 becomes the subnormal
+//   2^-127).
 // - scale: the e5m3 byte u (exponent E = exp + 16, no subnormals) gives the bf16 of s × 2^63 as
 //   (u << 4) + (174 << 7). One bf16 multiply gives e2m1 · s · 2^-63: at most 6 significant bits, within
 //   [2^-73, 2^-51.6], so exact and normal; the 2^63 returns in the fp32 epilogue with weight_scale_2.
@@ -30,11 +30,14 @@ __device__ __forceinline__ uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
 
 // The A fragment of one MMA step from the step's code word q and the lane's scale pairs of rows g, g + 8:
 // a[0] row g, k = 2t, 2t+1; a[1] row g+8, same k; a[2] row g, k = 2t+8, 2t+9; a[3] row g+8, same k.
+// The repack places three of the four code pairs so that one shift and one mask put sign and e1 e0 m on
+// bf16 bits 15 and 8..6 of each half; the fourth pair fills the remaining bits (see nvfp4_tiles.cu).
 __device__ __forceinline__ void decode_fragment(uint32_t q, uint32_t scale_g, uint32_t scale_g8, uint32_t (&a)[4]) {
-  a[0] = bf16x2_mul((q & 0x80008000u) | ((q >> 6) & 0x01C001C0u), scale_g);
-  a[1] = bf16x2_mul(((q << 4) & 0x80008000u) | ((q >> 2) & 0x01C001C0u), scale_g8);
-  a[2] = bf16x2_mul(((q << 8) & 0x80008000u) | ((q << 2) & 0x01C001C0u), scale_g);
-  a[3] = bf16x2_mul(((q << 12) & 0x80008000u) | ((q << 6) & 0x01C001C0u), scale_g8);
+  constexpr uint32_t kPlaces = 0x81C081C0u;  // sign, e1, e0, m of both halves
+  a[0] = bf16x2_mul(q & kPlaces, scale_g);
+  a[1] = bf16x2_mul((q << 3) & kPlaces, scale_g8);
+  a[2] = bf16x2_mul((q << 6) & kPlaces, scale_g);
+  a[3] = bf16x2_mul(((q << 1) & 0x80008000u) | ((q >> 4) & 0x00C000C0u) | ((q >> 5) & 0x01000100u), scale_g8);
 }
 
 // act(gate) · up, gelu_tanh being PyTorch's tanh form.
