@@ -30,14 +30,6 @@ __device__ __forceinline__ uint32_t load_x_pair(const __nv_bfloat16* p) {
   return __ldg(reinterpret_cast<const unsigned int*>(p));
 }
 
-// One MMA step: decode this lane's fragment of 8 codes, scale them, multiply-accumulate.
-__device__ __forceinline__ void block_mma(float (&c)[4], uint32_t q, uint32_t scale_g, uint32_t scale_g8,
-                                          uint32_t b0, uint32_t b1) {
-  uint32_t a[4];
-  nvfp4::decode_fragment(q, scale_g, scale_g8, a);
-  mma_bf16(c, a[0], a[1], a[2], a[3], b0, b1);
-}
-
 __device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index, float value) {
   if (p.out_bf16 != nullptr) {
     p.out_bf16[index] = __float2bfloat16_rn(value);
@@ -47,22 +39,31 @@ __device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index,
 }
 
 // A block owns one 16-row tile and splits K over its kWarps warps; each warp issues the loads of kUnroll
-// tiles before using the first. kMinBlocks caps registers so that that many blocks share an SM.
-template <int kWarps, int kUnroll, int kMinBlocks, bool kVectorX>
+// tiles before using the first. A pass covers kGroups groups of 8 tokens: each decoded weight fragment
+// feeds one MMA per group, so 16 or 32 tokens cost little more than 8. kMinBlocks caps registers so that
+// that many blocks share an SM.
+template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4LinearParams p, int64_t token0, int pass) {
+  // One group has two accumulator sets (even and odd steps) to halve its chain of dependent MMAs; with
+  // several groups their chains interleave anyway.
+  constexpr int kChains = kGroups == 1 ? 2 : 1;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t = lane % 4;
   const int64_t rt = blockIdx.x;
   const int64_t k_tiles = p.shape.k_tiles();
   const uint4* tiles = reinterpret_cast<const uint4*>(p.tiles) + rt * k_tiles * 32 + lane;
   const uint16_t* scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + rt * k_tiles * 32 + lane;
-  // This lane's B column is token g of the pass (tokens past the pass multiply as zeros), and its k
-  // values are the 16 columns of block t of each tile.
-  const bool has_token = g < pass;
-  const __nv_bfloat16* x = p.x + (token0 + (has_token ? g : 0)) * p.x_stride + 16 * t;
+  // This lane's B column in group j is token 8j + g of the pass (tokens past the pass multiply as zeros),
+  // and its k values are the 16 columns of block t of each tile.
+  bool has_token[kGroups];
+  const __nv_bfloat16* x[kGroups];
+#pragma unroll
+  for (int j = 0; j < kGroups; ++j) {
+    has_token[j] = 8 * j + g < pass;
+    x[j] = p.x + (token0 + (has_token[j] ? 8 * j + g : 0)) * p.x_stride + 16 * t;
+  }
 
-  // Two accumulator sets (even and odd steps) halve the chain of dependent MMAs.
-  float c[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+  float c[kGroups][kChains][4] = {};
   const int64_t per_warp = (k_tiles + kWarps - 1) / kWarps;
   const int64_t kt_begin = warp * per_warp;
   const int64_t kt_end = kt_begin + per_warp < k_tiles ? kt_begin + per_warp : k_tiles;
@@ -81,7 +82,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
     // that their latencies overlap; then the arithmetic.
     uint4 w[kUnroll];
     uint32_t s[kUnroll];
-    uint32_t b[kUnroll][8];  // block t's 16 columns as bf16 pairs: step kk uses words 2kk, 2kk + 1
+    uint32_t b[kUnroll][kGroups][8];  // block t's 16 columns as bf16 pairs: step kk uses words 2kk, 2kk + 1
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const bool tile_ok = kt + u < kt_end;
@@ -91,15 +92,19 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
       }
       // A block past K (the last tile's padding) holds zero codes; its activations must not be read.
       const int64_t col = (kt + u) * kNvfp4TileCols + 16 * t;
-      const bool ok = tile_ok && has_token && col < p.shape.k;
-      if (kVectorX) {
-        const uint4 lo = ok ? __ldg(reinterpret_cast<const uint4*>(x + (kt + u) * kNvfp4TileCols)) : make_uint4(0, 0, 0, 0);
-        const uint4 hi = ok ? __ldg(reinterpret_cast<const uint4*>(x + (kt + u) * kNvfp4TileCols + 8)) : make_uint4(0, 0, 0, 0);
-        b[u][0] = lo.x, b[u][1] = lo.y, b[u][2] = lo.z, b[u][3] = lo.w;
-        b[u][4] = hi.x, b[u][5] = hi.y, b[u][6] = hi.z, b[u][7] = hi.w;
-      } else {
 #pragma unroll
-        for (int i = 0; i < 8; ++i) b[u][i] = ok ? load_x_pair(x + (kt + u) * kNvfp4TileCols + 2 * i) : 0u;
+      for (int j = 0; j < kGroups; ++j) {
+        const bool ok = tile_ok && has_token[j] && col < p.shape.k;
+        const __nv_bfloat16* at = x[j] + (kt + u) * kNvfp4TileCols;
+        if (kVectorX) {
+          const uint4 lo = ok ? __ldg(reinterpret_cast<const uint4*>(at)) : make_uint4(0, 0, 0, 0);
+          const uint4 hi = ok ? __ldg(reinterpret_cast<const uint4*>(at + 8)) : make_uint4(0, 0, 0, 0);
+          b[u][j][0] = lo.x, b[u][j][1] = lo.y, b[u][j][2] = lo.z, b[u][j][3] = lo.w;
+          b[u][j][4] = hi.x, b[u][j][5] = hi.y, b[u][j][6] = hi.z, b[u][j][7] = hi.w;
+        } else {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) b[u][j][i] = ok ? load_x_pair(at + 2 * i) : 0u;
+        }
       }
     }
 #pragma unroll
@@ -110,38 +115,51 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
       const uint32_t scale_g = nvfp4::scale_pair(s[u] & 0xFF), scale_g8 = nvfp4::scale_pair((s[u] >> 8) & 0xFF);
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
-        block_mma(c[kk % 2], q[kk], scale_g, scale_g8, b[u][2 * kk], b[u][2 * kk + 1]);
+        uint32_t a[4];
+        nvfp4::decode_fragment(q[kk], scale_g, scale_g8, a);
+#pragma unroll
+        for (int j = 0; j < kGroups; ++j) {
+          mma_bf16(c[j][kk % kChains], a[0], a[1], a[2], a[3], b[u][j][2 * kk], b[u][j][2 * kk + 1]);
+        }
       }
     }
   }
+  if (kChains == 2) {
 #pragma unroll
-  for (int i = 0; i < 4; ++i) c[0][i] += c[1][i];
+    for (int j = 0; j < kGroups; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) c[j][0][i] += c[j][kChains - 1][i];
+    }
+  }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   // The weights are read: the next kernel in the stream may begin its own prefetch.
   asm volatile("griddepcontrol.launch_dependents;");
 #endif
   // Split-K over the block's warps: sum the partial tiles in shared memory.
-  __shared__ float partial[kWarps][32][4];
+  __shared__ float4 partial[kWarps][kGroups][32];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) partial[warp][lane][i] = c[0][i];
+  for (int j = 0; j < kGroups; ++j) partial[warp][j][lane] = make_float4(c[j][0][0], c[j][0][1], c[j][0][2], c[j][0][3]);
   __syncthreads();
-  if (warp != 0) return;
+  if (warp >= kGroups) return;
+  // Warp j reduces and stores group j. c0, c1: tile row g, tokens 8j + 2t and 8j + 2t + 1; c2, c3: tile
+  // row g + 8.
+  const int j = warp;
   float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
   for (int wp = 0; wp < kWarps; ++wp) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) sum[i] += partial[wp][lane][i];
+    const float4 v = partial[wp][j][lane];
+    sum[0] += v.x, sum[1] += v.y, sum[2] += v.z, sum[3] += v.w;
   }
-  // c0, c1: tile row g, tokens 2t and 2t+1; c2, c3: tile row g + 8.
   if (p.shape.gate_up) {
     // Tile row g is gate row `pair`, tile row g + 8 the matching up row.
     const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
     if (pair >= p.shape.n / 2) return;
-    const float gate_scale = nvfp4::kDecodeUnscale * p.row_scale[pair], up_scale = nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2];
+    const float gate_scale = nvfp4::kDecodeUnscale * p.row_scale[pair];
+    const float up_scale = nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2];
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      const int token = 2 * t + i;
+      const int token = 8 * j + 2 * t + i;
       if (token >= pass) continue;
       const float gate = sum[i] * gate_scale, up = sum[i + 2] * up_scale;
       store(p, (token0 + token) * p.out_stride + pair, nvfp4::gated(gate, up, p.activation == Nvfp4Activation::silu));
@@ -151,7 +169,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int64_t row = rt * kNvfp4TileRows + g + (i >= 2 ? 8 : 0);
-    const int token = 2 * t + (i % 2);
+    const int token = 8 * j + 2 * t + (i % 2);
     if (row < p.shape.n && token < pass) {
       store(p, (token0 + token) * p.out_stride + row, sum[i] * nvfp4::kDecodeUnscale * p.row_scale[row]);
     }
@@ -190,17 +208,27 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
   // Activation rows that start 16-byte aligned are read 16 bytes at a time.
   const bool vector_x = aligned(p.x, 16) && p.x_stride % 8 == 0;
   const unsigned blocks = static_cast<unsigned>(p.shape.row_tiles());
-  for (int64_t token0 = 0; token0 < p.tokens; token0 += kNvfp4GemvMaxTokens) {
-    const int pass = static_cast<int>(p.tokens - token0 < kNvfp4GemvMaxTokens ? p.tokens - token0 : kNvfp4GemvMaxTokens);
+  // Passes of up to 32 tokens (four groups of 8); the last takes as few groups as its tokens need.
+  for (int64_t token0 = 0; token0 < p.tokens;) {
+    const int64_t left = p.tokens - token0;
+    const int groups = left > 16 ? 4 : (left > 8 ? 2 : 1);
+    const int pass = static_cast<int>(left < 8 * groups ? left : 8 * groups);
     void (*kernel)(Nvfp4LinearParams, int64_t, int) = nullptr;
-    if (wide) {
-      kernel = vector_x ? gemv_kernel<16, 2, 2, true> : gemv_kernel<16, 2, 2, false>;
+    int warps = 8;
+    if (groups == 1 && wide) {
+      kernel = vector_x ? gemv_kernel<16, 2, 2, 1, true> : gemv_kernel<16, 2, 2, 1, false>;
+      warps = 16;
+    } else if (groups == 1) {
+      kernel = vector_x ? gemv_kernel<8, 2, 4, 1, true> : gemv_kernel<8, 2, 4, 1, false>;
+    } else if (groups == 2) {
+      // More activations per tile: 8 warps and 2 blocks per SM leave each thread 128 registers.
+      kernel = vector_x ? gemv_kernel<8, 2, 2, 2, true> : gemv_kernel<8, 2, 2, 2, false>;
     } else {
-      kernel = vector_x ? gemv_kernel<8, 2, 4, true> : gemv_kernel<8, 2, 4, false>;
+      kernel = vector_x ? gemv_kernel<8, 2, 2, 4, true> : gemv_kernel<8, 2, 2, 4, false>;
     }
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(blocks);
-    config.blockDim = dim3(wide ? 16 * 32 : 8 * 32);
+    config.blockDim = dim3(warps * 32);
     config.stream = stream;
     cudaLaunchAttribute attribute[1];
     attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -208,6 +236,7 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
     config.attrs = attribute;
     config.numAttrs = 1;
     ADALLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, token0, pass));
+    token0 += pass;
   }
 }
 

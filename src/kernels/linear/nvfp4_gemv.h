@@ -7,10 +7,10 @@
 
 namespace adallm::kernels {
 
-inline constexpr int64_t kNvfp4GemvMaxTokens = 8;  // tokens per pass (the MMA's N)
+inline constexpr int64_t kNvfp4GemvMaxTokens = 32;  // tokens per pass: four groups of the MMA's N = 8
 
-// out = x W^T (or act(x Gᵀ) · x Uᵀ for a gate_up shape) for any token count, in passes of up to 8 tokens
-// (decode: tokens <= 8 is one pass, and costs about what one token does). Needs sm_80 or newer. Throws
+// out = x W^T (or act(x Gᵀ) · x Uᵀ for a gate_up shape) for any token count, in passes of up to 32 tokens
+// (decode: one pass; 8 tokens cost about what one does, 32 a little more). Needs sm_80 or newer. Throws
 // adallm::Error for a bad shape, alignment or activation.
 void nvfp4_gemv(const Nvfp4LinearParams& params, cudaStream_t stream);
 
