@@ -22,6 +22,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
+#include "kernels/linear/nvfp4_linear.h"
 
 namespace {
 
@@ -140,6 +141,10 @@ int main(int argc, char** argv) {
   std::printf("GPU %s, %d SMs, L2 %d MB; device-to-device copy %.0f GB/s (read + write)\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize >> 20, copy_gbs);
   const bool gemm_ok = adallm::kernels::nvfp4_gemm_supported();
+  std::printf("%s (the engine's choice; both kernels are timed below)\n",
+              adallm::kernels::plan_nvfp4_linear(adallm::kernels::current_nvfp4_device(), adallm::kernels::LinearPath::automatic)
+                  .describe()
+                  .c_str());
   std::printf("%-13s %-8s %6s %6s %4s | %8s %8s %8s | %7s %6s %6s | %9s %6s %6s %6s | %s\n", "model", "layer", "N", "K",
               "T", "gemv us", "gemm us", "gemm-p", "GB/s", "%copy", "TF/s", "cublas us", "TF/s", "x bf16", "p x bf16",
               "GEMV: repeat, no PDL, forced variants (us)");

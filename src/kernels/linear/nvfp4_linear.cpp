@@ -1,0 +1,77 @@
+// NVFP4 linear kernel plan and dispatch (see nvfp4_linear.h).
+#include "kernels/linear/nvfp4_linear.h"
+
+#include <string>
+
+#include "core/error.h"
+#include "kernels/cuda_check.h"
+#include "kernels/linear/nvfp4_gemm.h"
+#include "kernels/linear/nvfp4_gemv.h"
+
+namespace adallm::kernels {
+
+LinearPath parse_linear_path(std::string_view text) {
+  if (text == "auto") return LinearPath::automatic;
+  if (text == "w4a16") return LinearPath::w4a16;
+  if (text == "w4a8") return LinearPath::w4a8;
+  throw Error("--linear-path: unknown path '" + std::string(text) + "' (expected auto, w4a16 or w4a8)");
+}
+
+const char* linear_path_name(LinearPath path) {
+  switch (path) {
+    case LinearPath::automatic: return "auto";
+    case LinearPath::w4a16: return "w4a16";
+    case LinearPath::w4a8: return "w4a8";
+  }
+  return "?";
+}
+
+Nvfp4LinearPlan plan_nvfp4_linear(const Nvfp4Device& device, LinearPath requested) {
+  const int arch = device.major * 10 + device.minor;
+  const std::string sm = "sm_" + std::to_string(arch);
+  if (device.major < 8) {
+    throw Error("NVFP4 linear layers need an sm_80 or newer GPU (Ampere, Ada, Hopper); this one is " + sm);
+  }
+  if (requested == LinearPath::w4a8) {
+    throw Error("--linear-path w4a8 is not available on " + sm +
+                ": the FP8-activation kernels are not built yet (planned for sm_89; on sm_90 an exact W4A8 "
+                "cannot beat w4a16, see docs/performance.md). Use --linear-path w4a16 or auto.");
+  }
+  Nvfp4LinearPlan plan;
+  plan.path = LinearPath::w4a16;
+  plan.arch = arch;
+  plan.gemm = device.wgmma_gemm;
+  return plan;
+}
+
+std::string Nvfp4LinearPlan::describe() const {
+  std::string line = "NVFP4 linear layers on sm_" + std::to_string(arch) + ": " + linear_path_name(path) +
+                     ", decode GEMV up to " + std::to_string(kNvfp4GemvMaxBatch) + " tokens, ";
+  if (gemm) return line + "wgmma GEMM above";
+  return line + "the GEMV in 32-token passes above too (no prefill GEMM for sm_" + std::to_string(arch) + " yet)";
+}
+
+int64_t Nvfp4LinearPlan::workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens) const {
+  if (!gemm || tokens <= kNvfp4GemvMaxBatch) return 0;
+  return nvfp4_gemm_workspace_bytes(shape, tokens);
+}
+
+Nvfp4Device current_nvfp4_device() {
+  int device = 0;
+  Nvfp4Device d;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&d.minor, cudaDevAttrComputeCapabilityMinor, device));
+  d.wgmma_gemm = nvfp4_gemm_supported();
+  return d;
+}
+
+void nvfp4_linear(const Nvfp4LinearPlan& plan, const Nvfp4LinearParams& params, void* workspace, cudaStream_t stream) {
+  if (plan.gemm && params.tokens > kNvfp4GemvMaxBatch) {
+    nvfp4_gemm(params, workspace, stream);
+  } else {
+    nvfp4_gemv(params, stream);
+  }
+}
+
+}  // namespace adallm::kernels

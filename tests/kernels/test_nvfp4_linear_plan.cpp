@@ -1,0 +1,49 @@
+// The NVFP4 linear kernel plan (no GPU needed): which kernel serves which batch per GPU generation, the
+// log line, the workspace, and the refusals.
+#include <gtest/gtest.h>
+
+#include "kernels/linear/nvfp4_linear.h"
+#include "test_util.h"
+
+namespace adallm::kernels {
+namespace {
+
+TEST(Nvfp4LinearPlan, ParsesThePathFlag) {
+  EXPECT_EQ(parse_linear_path("auto"), LinearPath::automatic);
+  EXPECT_EQ(parse_linear_path("w4a16"), LinearPath::w4a16);
+  EXPECT_EQ(parse_linear_path("w4a8"), LinearPath::w4a8);
+  test::expect_error([] { parse_linear_path("fp8"); }, "unknown path 'fp8' (expected auto, w4a16 or w4a8)");
+}
+
+TEST(Nvfp4LinearPlan, HopperWithWgmmaUsesTheGemmAbove64Tokens) {
+  const Nvfp4LinearPlan plan = plan_nvfp4_linear({9, 0, true}, LinearPath::automatic);
+  EXPECT_EQ(plan.path, LinearPath::w4a16);
+  EXPECT_TRUE(plan.gemm);
+  EXPECT_EQ(plan.describe(), "NVFP4 linear layers on sm_90: w4a16, decode GEMV up to 64 tokens, wgmma GEMM above");
+  const Nvfp4TiledShape shape{4096, 4112};  // K rounded up to 4160 for the permuted activations
+  EXPECT_EQ(plan.workspace_bytes(shape, 64), 0);
+  EXPECT_EQ(plan.workspace_bytes(shape, 65), 65 * 4160 * 2);
+}
+
+TEST(Nvfp4LinearPlan, OtherGenerationsUseTheGemvForEveryBatchAndSaySo) {
+  for (const Nvfp4Device device : {Nvfp4Device{8, 0, false}, Nvfp4Device{8, 9, false}, Nvfp4Device{9, 0, false}}) {
+    const Nvfp4LinearPlan plan = plan_nvfp4_linear(device, LinearPath::w4a16);
+    EXPECT_FALSE(plan.gemm);
+    const std::string sm = "sm_" + std::to_string(device.major * 10 + device.minor);
+    EXPECT_EQ(plan.describe(), "NVFP4 linear layers on " + sm +
+                                   ": w4a16, decode GEMV up to 64 tokens, the GEMV in 32-token passes above too "
+                                   "(no prefill GEMM for " + sm + " yet)");
+    EXPECT_EQ(plan.workspace_bytes({4096, 4096}, 4096), 0);
+  }
+}
+
+TEST(Nvfp4LinearPlan, RefusesWhatCannotRun) {
+  test::expect_error([] { plan_nvfp4_linear({7, 5, false}, LinearPath::automatic); },
+                     "need an sm_80 or newer GPU (Ampere, Ada, Hopper); this one is sm_75");
+  test::expect_error([] { plan_nvfp4_linear({8, 9, false}, LinearPath::w4a8); },
+                     "--linear-path w4a8 is not available on sm_89");
+  test::expect_error([] { plan_nvfp4_linear({9, 0, true}, LinearPath::w4a8); }, "Use --linear-path w4a16 or auto");
+}
+
+}  // namespace
+}  // namespace adallm::kernels
