@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
       const int calls = copies * std::max(1, 64 / copies);
       // The GEMM either permutes the activations itself (into `workspace`) or takes them permuted, as a
       // producer kernel can write them (into `permuted`, once, outside the timing).
-      enum class Path { gemv, gemm, gemm_permuted } path = Path::gemv;
+      enum class Path { gemv, gemm, gemm_permuted, gemm_mma } path = Path::gemv;
       void* workspace = nullptr;
       __nv_bfloat16* permuted = nullptr;
       const int64_t padded_k = shape.k_tiles() * 64;
@@ -249,6 +249,8 @@ int main(int argc, char** argv) {
             adallm::kernels::nvfp4_gemv(p, stream);
           } else if (path == Path::gemm) {
             adallm::kernels::nvfp4_gemm(p, workspace, stream);
+          } else if (path == Path::gemm_mma) {
+            adallm::kernels::nvfp4_gemm_mma(p, stream);
           } else {
             p.x = permuted;
             p.x_stride = padded_k;
@@ -274,7 +276,7 @@ int main(int argc, char** argv) {
       };
       // The GEMV up to 64 tokens (past that it is 8-token passes: never the right kernel), the GEMM from 16.
       const bool run_gemv = tokens <= 64, run_gemm = gemm_ok && tokens >= 16;
-      double gemv_us = -1, gemm_us = -1, gemm_permuted_us = -1, again_us = -1, independent_us = -1;
+      double gemv_us = -1, gemm_us = -1, gemm_permuted_us = -1, mma_us = -1, again_us = -1, independent_us = -1;
       std::string sweep;
       if (run_gemv) {
         gemv_us = time_graph(Path::gemv, 0);
@@ -292,6 +294,8 @@ int main(int argc, char** argv) {
         gemm_us = time_graph(Path::gemm, 0);
         gemm_permuted_us = time_graph(Path::gemm_permuted, 0);
       }
+      // The mma.sync GEMM (Ampere and Ada's prefill path), for comparison on any GPU.
+      if (tokens >= 16) mma_us = time_graph(Path::gemm_mma, 0);
       // The best complete path: the GEMV or the GEMM with its own permutation.
       const double ours_us = gemm_us < 0 ? gemv_us : (gemv_us < 0 ? gemm_us : std::min(gemv_us, gemm_us));
 
@@ -317,6 +321,11 @@ int main(int argc, char** argv) {
         std::snprintf(c, sizeof(c), "%8.2f", us);
         return std::string(c);
       };
+      if (mma_us > 0) {
+        char extra[64];
+        std::snprintf(extra, sizeof(extra), " mma GEMM %.2f (%.2fx) |", mma_us, cublas_us / mma_us);
+        sweep = extra + sweep;
+      }
       if (run_gemv) {
         char extra[96];
         std::snprintf(extra, sizeof(extra), " again %.2f no-PDL %.2f |", again_us, independent_us);
@@ -331,10 +340,10 @@ int main(int argc, char** argv) {
       char row[1024];
       std::snprintf(row, sizeof(row),
                     "%s{\"model\": \"%s\", \"layer\": \"%s\", \"n\": %lld, \"k\": %lld, \"tokens\": %lld, "
-                    "\"us\": %.3f, \"gemv_us\": %.3f, \"gemv_us_repeat\": %.3f, \"gemm_us\": %.3f, \"gemm_permuted_us\": %.3f, \"bytes\": %.0f, "
+                    "\"us\": %.3f, \"gemv_us\": %.3f, \"gemv_us_repeat\": %.3f, \"gemm_us\": %.3f, \"gemm_permuted_us\": %.3f, \"gemm_mma_us\": %.3f, \"bytes\": %.0f, "
                     "\"gbs\": %.1f, \"ratio_copy\": %.4f, \"tflops\": %.1f, \"cublas_bf16_us\": %.3f, \"speedup_vs_cublas\": %.3f}",
                     first_row ? "" : ", ", s.model, s.layer, static_cast<long long>(s.n), static_cast<long long>(s.k),
-                    static_cast<long long>(tokens), ours_us, gemv_us, again_us, gemm_us, gemm_permuted_us, bytes, gbs, gbs / copy_gbs,
+                    static_cast<long long>(tokens), ours_us, gemv_us, again_us, gemm_us, gemm_permuted_us, mma_us, bytes, gbs, gbs / copy_gbs,
                     flop / (ours_us * 1e6), cublas_us, cublas_us / ours_us);
       json += row;
       first_row = false;

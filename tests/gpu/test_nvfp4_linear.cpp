@@ -26,6 +26,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
+#include "kernels/linear/nvfp4_linear.h"
 #include "quant/nvfp4.h"
 #include "test_util.h"
 
@@ -131,11 +132,17 @@ struct Repacked {
   }
 };
 
-enum class Kernel { gemv, gemm };
+enum class Kernel { gemv, gemm, gemm_mma };
+
+const char* kernel_name(Kernel kernel) {
+  return kernel == Kernel::gemv ? "GEMV" : (kernel == Kernel::gemm ? "GEMM" : "mma GEMM");
+}
 
 void launch(Kernel kernel, const Nvfp4LinearParams& p) {
   if (kernel == Kernel::gemv) {
     nvfp4_gemv(p, nullptr);
+  } else if (kernel == Kernel::gemm_mma) {
+    nvfp4_gemm_mma(p, nullptr);
   } else {
     DeviceArray<uint8_t> workspace(static_cast<size_t>(nvfp4_gemm_workspace_bytes(p.shape, p.tokens)));
     nvfp4_gemm(p, workspace.ptr, nullptr);
@@ -163,7 +170,7 @@ bool gemm_here() {
 // out_pad 3 gives misaligned output rows; a pad that makes rows 16-byte multiples allows vector stores.
 void check_linear(Kernel kernel, int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant, int64_t x_pad,
                   int64_t out_pad = 3) {
-  SCOPED_TRACE(std::string(kernel == Kernel::gemv ? "GEMV" : "GEMM") + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens) +
+  SCOPED_TRACE(std::string(kernel_name(kernel)) + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens) +
                ", variant " + std::to_string(variant) + ", x row padding " + std::to_string(x_pad));
   std::mt19937 rng(seed);
   const Weight w = make_weight(n, k, rng);
@@ -413,7 +420,7 @@ TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {
 
 // The bf16 output is the fp32 output rounded to nearest even, bit for bit.
 void check_bf16_output(Kernel kernel, int64_t tokens, int64_t out_stride) {
-  SCOPED_TRACE(std::string(kernel == Kernel::gemv ? "GEMV" : "GEMM") + ", out stride " + std::to_string(out_stride));
+  SCOPED_TRACE(std::string(kernel_name(kernel)) + ", out stride " + std::to_string(out_stride));
   std::mt19937 rng(77);
   const int64_t n = 300, k = 1040;
   const Weight w = make_weight(n, k, rng);
@@ -470,6 +477,59 @@ TEST(Nvfp4Gemv, RefusesBadShapes) {
   Nvfp4LinearParams p;
   p.shape = {16, 24};  // K not a multiple of 16
   EXPECT_THROW(nvfp4_gemv(p, nullptr), Error);
+}
+
+// The mma.sync GEMM (Ampere and Ada's prefill path) runs on every sm_80+ GPU, this one included.
+TEST(Nvfp4GemmMma, MatchesTheExactReferenceOverOddShapes) {
+  struct Shape {
+    int64_t n, k, tokens;
+  };
+  const Shape shapes[] = {
+      {1, 16, 1},     {7, 48, 2},       {16, 64, 3},       {33, 80, 7},    {100, 208, 16}, {130, 1040, 33},
+      {257, 4112, 128}, {255, 2048, 129}, {1000, 4096, 300}, {48, 272, 512}, {24, 80, 4099}, {4096, 14336, 64},
+  };
+  uint32_t seed = 300;
+  for (const Shape& s : shapes) {
+    check_linear(Kernel::gemm_mma, s.n, s.k, s.tokens, seed, 0, 8);
+    check_linear(Kernel::gemm_mma, s.n, s.k, s.tokens, seed, 0, 8, (4 - s.n % 4) % 4 + 4);
+    ++seed;
+  }
+}
+
+TEST(Nvfp4GemmMma, FusedGateUpAndBf16Output) {
+  check_gate_up(Kernel::gemm_mma);
+  check_bf16_output(Kernel::gemm_mma, 300, 301);
+}
+
+// The plan's dispatch gives exactly the bits of the kernel it names for each batch size.
+TEST(Nvfp4Linear, DispatchesByTokenCount) {
+  const Nvfp4LinearPlan plan = plan_nvfp4_linear(current_nvfp4_device(), LinearPath::automatic);
+  std::mt19937 rng(11);
+  const int64_t n = 200, k = 1040;
+  const Weight w = make_weight(n, k, rng);
+  const Repacked r(w);
+  for (const int64_t tokens : {kNvfp4GemvMaxBatch, kNvfp4GemvMaxBatch + 1, int64_t{300}}) {
+    SCOPED_TRACE("tokens " + std::to_string(tokens));
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
+    for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
+    DeviceArray<uint16_t> x(x_bits);
+    DeviceArray<float> via_plan(static_cast<size_t>(tokens * n)), direct(static_cast<size_t>(tokens * n));
+    DeviceArray<uint8_t> workspace(static_cast<size_t>(plan.workspace_bytes(r.shape, tokens)));
+    Nvfp4LinearParams p = r.params(x.ptr, k, tokens);
+    p.out_stride = n;
+    p.out = via_plan.ptr;
+    nvfp4_linear(plan, p, workspace.ptr, nullptr);
+    p.out = direct.ptr;
+    if (tokens <= kNvfp4GemvMaxBatch) {
+      launch(Kernel::gemv, p);
+    } else {
+      launch(plan.gemm == Nvfp4Gemm::wgmma ? Kernel::gemm : Kernel::gemm_mma, p);
+    }
+    ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<float> a = via_plan.to_host(), b = direct.to_host();
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  }
 }
 
 }  // namespace

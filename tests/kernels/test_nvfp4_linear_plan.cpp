@@ -18,21 +18,21 @@ TEST(Nvfp4LinearPlan, ParsesThePathFlag) {
 TEST(Nvfp4LinearPlan, HopperWithWgmmaUsesTheGemmAbove64Tokens) {
   const Nvfp4LinearPlan plan = plan_nvfp4_linear({9, 0, true}, LinearPath::automatic);
   EXPECT_EQ(plan.path, LinearPath::w4a16);
-  EXPECT_TRUE(plan.gemm);
+  EXPECT_EQ(plan.gemm, Nvfp4Gemm::wgmma);
   EXPECT_EQ(plan.describe(), "NVFP4 linear layers on sm_90: w4a16, decode GEMV up to 64 tokens, wgmma GEMM above");
   const Nvfp4TiledShape shape{4096, 4112};  // K rounded up to 4160 for the permuted activations
   EXPECT_EQ(plan.workspace_bytes(shape, 64), 0);
   EXPECT_EQ(plan.workspace_bytes(shape, 65), 65 * 4160 * 2);
 }
 
-TEST(Nvfp4LinearPlan, OtherGenerationsUseTheGemvForEveryBatchAndSaySo) {
+// Ampere, Ada, and Hopper in a build without sm_90a code: the mma.sync GEMM.
+TEST(Nvfp4LinearPlan, OtherGenerationsUseTheMmaGemm) {
   for (const Nvfp4Device device : {Nvfp4Device{8, 0, false}, Nvfp4Device{8, 9, false}, Nvfp4Device{9, 0, false}}) {
     const Nvfp4LinearPlan plan = plan_nvfp4_linear(device, LinearPath::w4a16);
-    EXPECT_FALSE(plan.gemm);
+    EXPECT_EQ(plan.gemm, Nvfp4Gemm::mma);
     const std::string sm = "sm_" + std::to_string(device.major * 10 + device.minor);
-    EXPECT_EQ(plan.describe(), "NVFP4 linear layers on " + sm +
-                                   ": w4a16, decode GEMV up to 64 tokens, the GEMV in 32-token passes above too "
-                                   "(no prefill GEMM for " + sm + " yet)");
+    EXPECT_EQ(plan.describe(),
+              "NVFP4 linear layers on " + sm + ": w4a16, decode GEMV up to 64 tokens, mma.sync GEMM above");
     EXPECT_EQ(plan.workspace_bytes({4096, 4096}, 4096), 0);
   }
 }

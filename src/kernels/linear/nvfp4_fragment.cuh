@@ -40,6 +40,16 @@ __device__ __forceinline__ void decode_fragment(uint32_t q, uint32_t scale_g, ui
   a[3] = bf16x2_mul(((q << 1) & 0x80008000u) | ((q >> 4) & 0x00C000C0u) | ((q >> 5) & 0x01000100u), scale_g8);
 }
 
+// c += A · B: mma.m16n8k16 bf16 × bf16 → fp32 (A the fragment above, B two bf16 pairs of one token).
+__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
 // act(gate) · up, gelu_tanh being PyTorch's tanh form.
 __device__ __forceinline__ float gated(float gate, float up, bool silu) {
   const float act = silu ? gate / (1.0f + expf(-gate))

@@ -1,4 +1,4 @@
-// NVFP4 weights × BF16 activations for many tokens (prefill) on sm_90a: warpgroup MMA (wgmma) with the
+// NVFP4 weights × BF16 activations for many tokens (prefill). nvfp4_gemm, on sm_90a: warpgroup MMA (wgmma) with the
 // weights decoded exactly into bf16 registers as the A operand and the activations brought by TMA into
 // shared memory as B, FP32 accumulation (W4A16). Reads the tiles of nvfp4_tiles.h, and the activations in
 // the tiles' k order (nvfp4_permute_activations, or a producer kernel that writes that order itself).
@@ -25,5 +25,10 @@ int64_t nvfp4_gemm_workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens)
 // first permutes x into `workspace` (16-byte aligned, nvfp4_gemm_workspace_bytes()). Throws adallm::Error
 // for bad parameters or a device nvfp4_gemm_supported() refuses.
 void nvfp4_gemm(const Nvfp4LinearParams& params, void* workspace, cudaStream_t stream);
+
+// The same product on mma.sync for sm_80 and newer (the prefill path of Ampere and Ada; slower than
+// nvfp4_gemm on Hopper). Activations in natural order, 16-byte aligned rows with a stride that is a
+// multiple of 8. Throws adallm::Error for bad parameters or an older GPU.
+void nvfp4_gemm_mma(const Nvfp4LinearParams& params, cudaStream_t stream);
 
 }  // namespace adallm::kernels

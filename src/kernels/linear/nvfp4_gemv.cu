@@ -14,15 +14,6 @@
 namespace adallm::kernels {
 namespace {
 
-__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                         uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 // Streams a weight tile past L1 and marks it first to leave L2: each byte is used once.
 __device__ __forceinline__ uint4 load_stream(const uint4* p) { return __ldcs(p); }
 
@@ -119,7 +110,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
         nvfp4::decode_fragment(q[kk], scale_g, scale_g8, a);
 #pragma unroll
         for (int j = 0; j < kGroups; ++j) {
-          mma_bf16(c[j][kk % kChains], a[0], a[1], a[2], a[3], b[u][j][2 * kk], b[u][j][2 * kk + 1]);
+          nvfp4::mma_bf16(c[j][kk % kChains], a[0], a[1], a[2], a[3], b[u][j][2 * kk], b[u][j][2 * kk + 1]);
         }
       }
     }

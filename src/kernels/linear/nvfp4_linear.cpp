@@ -40,19 +40,18 @@ Nvfp4LinearPlan plan_nvfp4_linear(const Nvfp4Device& device, LinearPath requeste
   Nvfp4LinearPlan plan;
   plan.path = LinearPath::w4a16;
   plan.arch = arch;
-  plan.gemm = device.wgmma_gemm;
+  plan.gemm = device.wgmma_gemm ? Nvfp4Gemm::wgmma : Nvfp4Gemm::mma;
   return plan;
 }
 
 std::string Nvfp4LinearPlan::describe() const {
   std::string line = "NVFP4 linear layers on sm_" + std::to_string(arch) + ": " + linear_path_name(path) +
                      ", decode GEMV up to " + std::to_string(kNvfp4GemvMaxBatch) + " tokens, ";
-  if (gemm) return line + "wgmma GEMM above";
-  return line + "the GEMV in 32-token passes above too (no prefill GEMM for sm_" + std::to_string(arch) + " yet)";
+  return line + (gemm == Nvfp4Gemm::wgmma ? "wgmma GEMM above" : "mma.sync GEMM above");
 }
 
 int64_t Nvfp4LinearPlan::workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens) const {
-  if (!gemm || tokens <= kNvfp4GemvMaxBatch) return 0;
+  if (gemm != Nvfp4Gemm::wgmma || tokens <= kNvfp4GemvMaxBatch) return 0;
   return nvfp4_gemm_workspace_bytes(shape, tokens);
 }
 
@@ -67,10 +66,12 @@ Nvfp4Device current_nvfp4_device() {
 }
 
 void nvfp4_linear(const Nvfp4LinearPlan& plan, const Nvfp4LinearParams& params, void* workspace, cudaStream_t stream) {
-  if (plan.gemm && params.tokens > kNvfp4GemvMaxBatch) {
+  if (params.tokens <= kNvfp4GemvMaxBatch) {
+    nvfp4_gemv(params, stream);
+  } else if (plan.gemm == Nvfp4Gemm::wgmma) {
     nvfp4_gemm(params, workspace, stream);
   } else {
-    nvfp4_gemv(params, stream);
+    nvfp4_gemm_mma(params, stream);
   }
 }
 

@@ -29,17 +29,21 @@ struct Nvfp4Device {
   bool wgmma_gemm = false;
 };
 
-// The decode GEMV up to this many tokens: measured on the H100 it beats the GEMM through 64 tokens on
-// every shape of docs/performance.md, and loses from 128 on.
+// The decode GEMV up to this many tokens: measured on the H100 it beats the wgmma GEMM through 64 tokens
+// on every shape of docs/performance.md, and loses from 128 on (the mma.sync GEMM from about 128).
 inline constexpr int64_t kNvfp4GemvMaxBatch = 64;
+
+// The GEMM above kNvfp4GemvMaxBatch tokens: wgmma (nvfp4_gemm) where this build runs it on sm_90, else
+// mma.sync (nvfp4_gemm_mma; about a third of the wgmma GEMM's speed on the H100).
+enum class Nvfp4Gemm { wgmma, mma };
 
 struct Nvfp4LinearPlan {
   LinearPath path = LinearPath::w4a16;
-  int arch = 0;               // compute capability, major * 10 + minor
-  bool gemm = false;          // the sm_90a GEMM serves batches above kNvfp4GemvMaxBatch
+  int arch = 0;  // compute capability, major * 10 + minor
+  Nvfp4Gemm gemm = Nvfp4Gemm::mma;
   std::string describe() const;  // one line for the load log
-  // Workspace nvfp4_linear needs for up to `tokens` tokens of this weight (the GEMM's permuted copy of
-  // the activations; zero when the GEMV serves every batch).
+  // Workspace nvfp4_linear needs for up to `tokens` tokens of this weight (the wgmma GEMM's permuted copy
+  // of the activations; zero otherwise).
   int64_t workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens) const;
 };
 

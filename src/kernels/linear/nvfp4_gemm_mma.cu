@@ -1,0 +1,186 @@
+// NVFP4 prefill GEMM for sm_80 and newer on mma.sync (see nvfp4_gemm.h): the path for Ampere and Ada,
+// which have no wgmma. W4A16: weights decoded exactly into the bf16 A fragments the GEMV uses, bf16
+// activations, fp32 accumulation.
+//
+// A block computes 128 weight rows × 128 tokens with eight warps; warp w owns row tile w (16 rows) and all
+// 128 tokens (16 groups of 8, 64 accumulators per thread). Per 64-column k tile a warp decodes its A
+// fragments once (the raw words two tiles ahead in registers) and runs 64 MMAs against activations that
+// cp.async brings through a 4-stage ring of shared memory in natural k order: lane (g, t) reads its block
+// t's 16 columns of token 8j + g as two 16-byte loads, the tiles' k permutation then matching (as in the
+// GEMV). A row's 16-byte chunks are swizzled by the row's parity so that the two rows a quarter-warp reads
+// fall in different banks.
+#include <cstdint>
+#include <string>
+
+#include "core/error.h"
+#include "kernels/cuda_check.h"
+#include "kernels/linear/nvfp4_fragment.cuh"
+#include "kernels/linear/nvfp4_gemm.h"
+
+namespace adallm::kernels {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kRowTilesPerBlock = kWarps;
+constexpr int kTokensPerBlock = 128;
+constexpr int kGroups = kTokensPerBlock / 8;
+constexpr int kStages = 4;
+constexpr int kStageBytes = kTokensPerBlock * 128;  // 128 tokens × 64 bf16
+constexpr int kSmemBytes = kStages * kStageBytes;
+constexpr int kChunksPerThread = kStageBytes / 16 / kThreads;
+
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool copy) {
+  // A false `copy` reads nothing and fills the 16 bytes with zeros.
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(copy ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+__device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index, float value) {
+  if (p.out_bf16 != nullptr) {
+    p.out_bf16[index] = __float2bfloat16_rn(value);
+  } else {
+    p.out[index] = value;
+  }
+}
+
+struct WeightWord {
+  uint4 codes;
+  uint32_t scales;
+};
+
+__global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  extern __shared__ __align__(16) uint8_t smem[];
+  const uint32_t stages = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int k_tiles = static_cast<int>(p.shape.k_tiles());
+  const int64_t token0 = static_cast<int64_t>(blockIdx.x) * kTokensPerBlock;
+  const int64_t rt = static_cast<int64_t>(blockIdx.y) * kRowTilesPerBlock + warp;
+  const bool has_rows = rt < p.shape.row_tiles();
+  // A padding warp past the last row tile reads row tile 0 (its products are never stored); reads past the
+  // last k tile repeat it: no load needs a branch.
+  const uint4* tiles = reinterpret_cast<const uint4*>(p.tiles) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
+  const auto load = [&](int kt, WeightWord& w) {
+    const int at = (kt < k_tiles ? kt : k_tiles - 1) * 32;
+    w.codes = __ldg(tiles + at);
+    w.scales = __ldg(scales + at);
+  };
+  // Stage kt % kStages gets tile kt: thread tid copies chunks tid + 256 i (row = chunk / 8, chunk % 8 of
+  // the row's 128 bytes); rows past the token count and columns past K are zero-filled.
+  const auto issue = [&](int kt) {
+    if (kt < k_tiles) {
+#pragma unroll
+      for (int i = 0; i < kChunksPerThread; ++i) {
+        const int index = tid + kThreads * i, row = index / 8, chunk = index % 8;
+        const int64_t token = token0 + row, column = static_cast<int64_t>(kt) * 64 + chunk * 8;
+        const bool copy = token < p.tokens && column < p.shape.k;
+        const __nv_bfloat16* src = copy ? p.x + token * p.x_stride + column : p.x;
+        cp_async_16(stages + (kt % kStages) * kStageBytes + row * 128 + ((chunk ^ (row & 1)) << 4), src, copy);
+      }
+    }
+    cp_async_commit();  // an empty group past the end keeps the wait counts uniform
+  };
+
+  float c[kGroups][4] = {};
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) issue(s);
+  WeightWord raw[2];
+  load(0, raw[0]);
+  load(1, raw[1]);
+  const auto step = [&](int kt, WeightWord& w) {
+    cp_async_wait<kStages - 2>();  // tile kt has landed (this thread's part) ...
+    __syncthreads();               // ... everyone's, and stage (kt - 1) % kStages is free again
+    issue(kt + kStages - 1);
+    uint32_t a[4][4];
+    const uint32_t scale_g = nvfp4::scale_pair(w.scales & 0xFF), scale_g8 = nvfp4::scale_pair((w.scales >> 8) & 0xFF);
+    const uint32_t q[4] = {w.codes.x, w.codes.y, w.codes.z, w.codes.w};
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) nvfp4::decode_fragment(q[kk], scale_g, scale_g8, a[kk]);
+    load(kt + 2, w);
+    const uint8_t* stage = smem + (kt % kStages) * kStageBytes;
+#pragma unroll
+    for (int j = 0; j < kGroups; ++j) {
+      const int row = 8 * j + g;
+      const uint4 lo = *reinterpret_cast<const uint4*>(stage + row * 128 + (((2 * t) ^ (row & 1)) << 4));
+      const uint4 hi = *reinterpret_cast<const uint4*>(stage + row * 128 + (((2 * t + 1) ^ (row & 1)) << 4));
+      const uint32_t b[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) nvfp4::mma_bf16(c[j], a[kk][0], a[kk][1], a[kk][2], a[kk][3], b[2 * kk], b[2 * kk + 1]);
+    }
+  };
+  for (int kt = 0; kt < k_tiles; kt += 2) {
+    step(kt, raw[0]);
+    if (kt + 1 < k_tiles) step(kt + 1, raw[1]);
+  }
+  cp_async_wait<0>();
+  if (!has_rows) return;
+
+  // c[j]: c0, c1 tile row g, tokens 8j + 2t and 8j + 2t + 1; c2, c3 tile row g + 8.
+  if (p.shape.gate_up) {
+    const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
+    if (pair >= p.shape.n / 2) return;
+    const float gate_scale = nvfp4::kDecodeUnscale * p.row_scale[pair];
+    const float up_scale = nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2];
+    const bool silu = p.activation == Nvfp4Activation::silu;
+#pragma unroll
+    for (int j = 0; j < kGroups; ++j) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int64_t token = token0 + 8 * j + 2 * t + i;
+        if (token < p.tokens) store(p, token * p.out_stride + pair, nvfp4::gated(c[j][i] * gate_scale, c[j][i + 2] * up_scale, silu));
+      }
+    }
+    return;
+  }
+  const int64_t row_g = rt * kNvfp4TileRows + g, row_g8 = row_g + 8;
+  const float scale_g = row_g < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g] : 0.0f;
+  const float scale_g8 = row_g8 < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g8] : 0.0f;
+#pragma unroll
+  for (int j = 0; j < kGroups; ++j) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int64_t token = token0 + 8 * j + 2 * t + i;
+      if (token >= p.tokens) continue;
+      if (row_g < p.shape.n) store(p, token * p.out_stride + row_g, c[j][i] * scale_g);
+      if (row_g8 < p.shape.n) store(p, token * p.out_stride + row_g8, c[j][i + 2] * scale_g8);
+    }
+  }
+#endif
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw Error("nvfp4 mma GEMM: " + what);
+}
+
+}  // namespace
+
+void nvfp4_gemm_mma(const Nvfp4LinearParams& p, cudaStream_t stream) {
+  nvfp4_check_params(p, "nvfp4 mma GEMM");
+  require(reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && p.x_stride % 8 == 0,
+          "activations must start 16-byte aligned with a row stride that is a multiple of 8 (got stride " +
+              std::to_string(p.x_stride) + ")");
+  int device = 0, major = 0;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  require(major >= 8, "needs an sm_80 or newer GPU");
+  if (p.tokens == 0) return;
+  const dim3 grid(static_cast<unsigned>((p.tokens + kTokensPerBlock - 1) / kTokensPerBlock),
+                  static_cast<unsigned>((p.shape.row_tiles() + kRowTilesPerBlock - 1) / kRowTilesPerBlock));
+  require(grid.y <= 65535, "weight has too many rows for one launch");
+  static const bool configured = [] {
+    ADALLM_CUDA_CHECK(cudaFuncSetAttribute(mma_gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)configured;
+  mma_gemm_kernel<<<grid, kThreads, kSmemBytes, stream>>>(p);
+  ADALLM_CUDA_CHECK_LAUNCH("nvfp4 mma GEMM");
+}
+
+}  // namespace adallm::kernels
