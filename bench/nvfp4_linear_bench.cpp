@@ -294,6 +294,14 @@ int main(int argc, char** argv) {
         gemm_us = time_graph(Path::gemm, 0);
         gemm_permuted_us = time_graph(Path::gemm_permuted, 0);
       }
+      // The wgmma GEMM's two block shapes, forced.
+      std::string gemm_variants;
+      if (run_gemm) {
+        char cell[64];
+        std::snprintf(cell, sizeof(cell), " 256 tokens %.2f, 128 tokens %.2f |", time_graph(Path::gemm_permuted, 1),
+                      time_graph(Path::gemm_permuted, 2));
+        gemm_variants = cell;
+      }
       // The mma.sync GEMM (Ampere and Ada's prefill path), for comparison on any GPU.
       if (tokens >= 16) mma_us = time_graph(Path::gemm_mma, 0);
       // The best complete path: the GEMV or the GEMM with its own permutation.
@@ -321,6 +329,7 @@ int main(int argc, char** argv) {
         std::snprintf(c, sizeof(c), "%8.2f", us);
         return std::string(c);
       };
+      sweep = gemm_variants + sweep;
       if (mma_us > 0) {
         char extra[64];
         std::snprintf(extra, sizeof(extra), " mma GEMM %.2f (%.2fx) |", mma_us, cublas_us / mma_us);

@@ -273,8 +273,10 @@ TEST(Nvfp4Gemm, MatchesTheExactReferenceOverOddShapes) {
   };
   uint32_t seed = 200;
   for (const Shape& s : shapes) {
-    check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed, 0, 8);
-    check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed, 0, 8, (4 - s.n % 4) % 4 + 4);  // rows of 16-byte multiples
+    for (int variant : {1, 2}) {  // 256 and 128 tokens per block
+      check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed, variant, 8);
+      check_linear(Kernel::gemm, s.n, s.k, s.tokens, seed, variant, 8, (4 - s.n % 4) % 4 + 4);  // 16-byte rows
+    }
     ++seed;
   }
 }
@@ -327,7 +329,7 @@ TEST(Nvfp4Gemm, TakesActivationsPermutedBeforehand) {
 // The fused gate/up weight repacked with gate and up rows interleaved per tile: out = act(gate) · up.
 // Tolerance: each of gate and up within the bound above; act' stays below 1.2 for SiLU and tanh-GELU, and
 // the epilogue's few fp32 operations add a few ulps of the product.
-void check_gate_up(Kernel kernel) {
+void check_gate_up(Kernel kernel, int variant = 0) {
   struct Case {
     int64_t half, k, tokens;
     Nvfp4Activation act;
@@ -359,6 +361,7 @@ void check_gate_up(Kernel kernel) {
     p.out = out.ptr;
     p.out_stride = c.half;
     p.activation = c.act;
+    p.variant = variant;
     launch(kernel, p);
     ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
     const std::vector<float> got = out.to_host();
@@ -400,7 +403,8 @@ TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) { check_gate_up(Kernel
 
 TEST(Nvfp4Gemm, FusedGateUpActivationMatchesTheReference) {
   if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";
-  check_gate_up(Kernel::gemm);
+  check_gate_up(Kernel::gemm, 1);  // 256 tokens per block
+  check_gate_up(Kernel::gemm, 2);  // 128
 }
 
 TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {

@@ -1,13 +1,14 @@
 // NVFP4 prefill GEMM on sm_90a (see nvfp4_gemm.h).
 //
-// A block computes 128 weight rows × 256 tokens with eight warps (two warpgroups); each warp owns one row
-// tile (16 rows) — inside its warpgroup, the A slice of wgmma m64n256k16. 256 tokens per block halve the
-// decode work per MMA against 128 (measured: the decode, not the tensor cores, bounded that shape):
+// A block computes 128 weight rows × 256 tokens (128 when that would leave SMs idle) with eight warps (two
+// warpgroups); each warp owns one row tile (16 rows) — inside its warpgroup, the A slice of wgmma
+// m64nNk16. 256 tokens per block halve the decode work per MMA against 128 (measured: the decode, not
+// the tensor cores, bounded the smaller tile):
 // - A: per 64-column k tile each lane loads its 16-byte code word and 2 scale bytes per row tile (three k
 //   tiles ahead, in registers) and decodes them exactly into the bf16 A fragments of four k16 steps
 //   (nvfp4_fragment.cuh) while the MMAs of the current k tile run; one batch of MMAs stays queued behind
 //   the one executing.
-// - B: TMA copies [256 tokens × 64 columns] of the permuted activations (see nvfp4_permute_activations)
+// - B: TMA copies [N tokens × 64 columns] of the permuted activations (see nvfp4_permute_activations)
 //   into a ring of four shared stages in the 128-byte-swizzled K-major layout wgmma reads; rows past the
 //   token count and columns past K arrive as zeros. A full mbarrier per stage says its bytes landed; a
 //   release counter says how many warps are done with it, and the warp that releases it last issues its
@@ -39,15 +40,20 @@ constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kTilesPerWarp = 1;
 constexpr int kRowTilesPerBlock = kWarps * kTilesPerWarp;
-constexpr int kTokensPerBlock = 256;
-constexpr int kStageBytes = kTokensPerBlock * 128;  // 256 tokens × 64 bf16
+// Tokens per block: 256, or 128 when 256 would leave SMs idle (small batches of small weights).
+template <int kTokens>
+constexpr int kStageBytes = kTokens * 128;  // kTokens tokens × 64 bf16
 constexpr int kStages = 4;  // a power of two: stage and phase are bit operations
-// The epilogue's staging rows: 256 tokens × 128 fp32 outputs, each row padded by 16 bytes.
-constexpr int kStagingBytes = kTokensPerBlock * (kRowTilesPerBlock * kNvfp4TileRows * 4 + 16);
+// The epilogue's staging rows: kTokens tokens × 128 fp32 outputs, each row padded by 16 bytes.
+template <int kTokens>
+constexpr int kStagingBytes = kTokens * (kRowTilesPerBlock * kNvfp4TileRows * 4 + 16);
 // The stages (1024-byte aligned for the swizzle; the epilogue reuses them), the full barriers, then one
 // release counter per stage.
-constexpr int kStageRegion = kStages * kStageBytes > kStagingBytes ? kStages * kStageBytes : kStagingBytes;
-constexpr int kSmemBytes = 1024 + kStageRegion + kStages * 8 + kStages * 4;
+template <int kTokens>
+constexpr int kStageRegion = kStages * kStageBytes<kTokens> > kStagingBytes<kTokens> ? kStages * kStageBytes<kTokens>
+                                                                                    : kStagingBytes<kTokens>;
+template <int kTokens>
+constexpr int kSmemBytes = 1024 + kStageRegion<kTokens> + kStages * 8 + kStages * 4;
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define ADALLM_WGMMA 1
@@ -75,9 +81,31 @@ __global__ void permute_kernel(const __nv_bfloat16* __restrict__ x, int64_t x_st
 }
 
 #if defined(ADALLM_WGMMA)
-// d += A · B for one warpgroup: A the m64 × k16 bf16 fragment in registers, B = [256 tokens × k16] bf16 in
-// shared memory (descriptor), accumulate into d unless `accumulate` is 0.
-__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
+// d += A · B for one warpgroup: A the m64 × k16 bf16 fragment in registers, B = [N tokens × k16] bf16 in
+// shared memory (descriptor).
+__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, "
+      "{%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+}
+
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], const uint32_t (&a)[4], uint64_t desc_b) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
@@ -108,17 +136,28 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], const uint32_t
         "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
         "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
         "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
 }
+
+template <int kTokens>
+__device__ __forceinline__ void wgmma_tile(float (&d)[kTokens / 2], const uint32_t (&a)[4], uint64_t desc_b) {
+  if constexpr (kTokens == 128) {
+    wgmma_m64n128k16(d, a, desc_b);
+  } else {
+    wgmma_m64n256k16(d, a, desc_b);
+  }
+}
+
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 
 // Ties the accumulators to this point: the compiler may not move their uses across it.
-__device__ __forceinline__ void fence_accumulators(float (&d)[128]) {
+template <int kCount>
+__device__ __forceinline__ void fence_accumulators(float (&d)[kCount]) {
 #pragma unroll
-  for (int i = 0; i < 128; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  for (int i = 0; i < kCount; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
 // wgmma reads its register A operand asynchronously, which the compiler does not know: this makes the
@@ -154,7 +193,7 @@ __device__ __forceinline__ void mbarrier_expect_bytes(uint32_t bar, uint32_t byt
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
 
-// TMA: the [256 × 64] box at (column, token) into shared memory, completing on `bar`.
+// TMA: the [tokens × 64] box at (column, token) into shared memory, completing on `bar`.
 __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, int32_t column, int32_t token, uint32_t bar) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
@@ -176,10 +215,10 @@ __device__ __forceinline__ __nv_bfloat16 convert<__nv_bfloat16>(float value) {
 // The epilogue, in two passes through the (now idle) stage memory: each warp writes its row tile's
 // outputs, scaled (and gated), as [token][feature] rows of the block; then the block copies those rows
 // out in 16-byte stores, each token's features being contiguous in the output. d[4j + i] is tile row
-// g + 8 (i / 2), token 8j + 2t + i % 2 of the block's 256.
-template <typename Out>
+// g + 8 (i / 2), token 8j + 2t + i % 2 of the block's kTokens.
+template <int kTokens, typename Out>
 __device__ __forceinline__ void store_block(const Nvfp4LinearParams& p, Out* out, uint8_t* staging, int64_t row_block,
-                                            int64_t token0, int warp, int lane, const float (&d)[128], bool has_rows) {
+                                            int64_t token0, int warp, int lane, const float (&d)[kTokens / 2], bool has_rows) {
   const int g = lane / 4, t = lane % 4;
   const bool gate_up = p.shape.gate_up;
   const int features = gate_up ? kRowTilesPerBlock * kNvfp4TileRows / 2 : kRowTilesPerBlock * kNvfp4TileRows;
@@ -199,7 +238,7 @@ __device__ __forceinline__ void store_block(const Nvfp4LinearParams& p, Out* out
       const float up_scale = ok ? nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2] : 0.0f;
       const bool silu = p.activation == Nvfp4Activation::silu;
 #pragma unroll
-      for (int j = 0; j < 32; ++j) {
+      for (int j = 0; j < kTokens / 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 2; ++i) {
           put(8 * j + 2 * t + i, warp * 8 + g, nvfp4::gated(d[4 * j + i] * gate_scale, d[4 * j + 2 + i] * up_scale, silu));
@@ -210,7 +249,7 @@ __device__ __forceinline__ void store_block(const Nvfp4LinearParams& p, Out* out
       const float scale_g = row_g < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g] : 0.0f;
       const float scale_g8 = row_g8 < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g8] : 0.0f;
 #pragma unroll
-      for (int j = 0; j < 32; ++j) {
+      for (int j = 0; j < kTokens / 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 2; ++i) {
           put(8 * j + 2 * t + i, warp * 16 + g, d[4 * j + i] * scale_g);
@@ -225,7 +264,7 @@ __device__ __forceinline__ void store_block(const Nvfp4LinearParams& p, Out* out
   constexpr int kPerChunk = 16 / static_cast<int>(sizeof(Out));
   const int chunks = features / kPerChunk;
   const bool vector = reinterpret_cast<uintptr_t>(out) % 16 == 0 && (p.out_stride * static_cast<int64_t>(sizeof(Out))) % 16 == 0;
-  for (int index = threadIdx.x; index < kTokensPerBlock * chunks; index += kThreads) {
+  for (int index = threadIdx.x; index < kTokens * chunks; index += kThreads) {
     const int token = index / chunks, chunk = index % chunks;
     if (token0 + token >= p.tokens) break;
     const int64_t feature = feature0 + chunk * kPerChunk;
@@ -246,12 +285,13 @@ struct WeightWord {
 };
 #endif
 
+template <int kTokens>
 __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant__ CUtensorMap x_map, Nvfp4LinearParams p, int token_tiles, int group) {
 #if defined(ADALLM_WGMMA)
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t stages = (raw_base + 1023u) & ~1023u;
-  const uint32_t full_bar = stages + kStageRegion;
+  const uint32_t full_bar = stages + kStageRegion<kTokens>;
   unsigned int* const released = reinterpret_cast<unsigned int*>(smem_raw + (full_bar - raw_base) + kStages * 8);
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -264,7 +304,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
   const int within = static_cast<int>(blockIdx.x) % (group * row_blocks);
   const int first_tile = group_index * group;
   const int group_size = token_tiles - first_tile < group ? token_tiles - first_tile : group;
-  const int64_t token0 = static_cast<int64_t>(first_tile + within % group_size) * kTokensPerBlock;
+  const int64_t token0 = static_cast<int64_t>(first_tile + within % group_size) * kTokens;
   const int64_t row_block = within / group_size;
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
@@ -276,8 +316,8 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
   __syncthreads();
   const auto fill = [&](int kt) {  // tile kt into stage kt % kStages
     const uint32_t bar = full_bar + 8 * (kt % kStages);
-    mbarrier_expect_bytes(bar, kStageBytes);
-    tma_load(stages + (kt % kStages) * kStageBytes, &x_map, kt * 64, static_cast<int32_t>(token0), bar);
+    mbarrier_expect_bytes(bar, kStageBytes<kTokens>);
+    tma_load(stages + (kt % kStages) * kStageBytes<kTokens>, &x_map, kt * 64, static_cast<int32_t>(token0), bar);
   };
   if (tid == 0) {
     for (int kt = 0; kt < kStages && kt < k_tiles; ++kt) fill(kt);
@@ -304,11 +344,11 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
     w.scales = __ldg(scales[h] + at);
   };
 
-  float d[kTilesPerWarp][128];
+  float d[kTilesPerWarp][kTokens / 2];
 #pragma unroll
   for (int h = 0; h < kTilesPerWarp; ++h) {
 #pragma unroll
-    for (int i = 0; i < 128; ++i) d[h][i] = 0.0f;
+    for (int i = 0; i < kTokens / 2; ++i) d[h][i] = 0.0f;
   }
   // Two sets of A fragments: the MMAs of k tile kt (set kt % 2) are issued before those of kt - 1 are
   // waited for, so the tensor cores always have a batch queued, and tile kt + 1 is decoded into the set
@@ -334,12 +374,12 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
                         WeightWord (&raw_next)[kTilesPerWarp]) {
     const int s = kt % kStages;
     mbarrier_wait(full_bar + 8 * s, (kt / kStages) & 1);
-    const uint64_t desc = b_descriptor(stages + s * kStageBytes);
+    const uint64_t desc = b_descriptor(stages + s * kStageBytes<kTokens>);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
-      for (int h = 0; h < kTilesPerWarp; ++h) wgmma_m64n256k16(d[h], cur[h][kk], desc + 2 * kk, 1);  // + 32 bytes per k16 step
+      for (int h = 0; h < kTilesPerWarp; ++h) wgmma_tile<kTokens>(d[h], cur[h][kk], desc + 2 * kk);  // + 32 bytes per k16 step
     }
     wgmma_commit();
     wgmma_wait_one();  // the MMAs of tile kt - 1 are done: its fragments and its stage are free
@@ -376,9 +416,9 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
   __syncthreads();  // every warp's MMAs are done: the stages are free for the epilogue
   uint8_t* const staging = smem_raw + (stages - raw_base);
   if (p.out_bf16 != nullptr) {
-    store_block(p, p.out_bf16, staging, row_block, token0, warp, lane, d[0], has_rows[0]);
+    store_block<kTokens>(p, p.out_bf16, staging, row_block, token0, warp, lane, d[0], has_rows[0]);
   } else {
-    store_block(p, p.out, staging, row_block, token0, warp, lane, d[0], has_rows[0]);
+    store_block<kTokens>(p, p.out, staging, row_block, token0, warp, lane, d[0], has_rows[0]);
   }
 #else
   __trap();  // nvfp4_gemm() launches this only where nvfp4_gemm_supported() holds
@@ -413,6 +453,13 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw Error("nvfp4 GEMM: " + what);
 }
 
+int multiprocessors() {
+  int device = 0, count = 0;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
+
 // The driver's tensor-map encoder, found through the runtime (no link against libcuda).
 PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
@@ -425,12 +472,13 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   return encode;
 }
 
-// [tokens, columns] bf16 rows `stride` elements apart, read in [256 × 64] boxes with the 128-byte swizzle.
-CUtensorMap activation_map(const __nv_bfloat16* x, int64_t columns, int64_t stride, int64_t tokens) {
+// [tokens, columns] bf16 rows `stride` elements apart, read in [box_tokens × 64] boxes with the 128-byte
+// swizzle.
+CUtensorMap activation_map(const __nv_bfloat16* x, int64_t columns, int64_t stride, int64_t tokens, int box_tokens) {
   CUtensorMap map{};
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(tokens)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride * 2)};
-  const cuuint32_t box[2] = {64, kTokensPerBlock};
+  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(box_tokens)};
   const cuuint32_t element_strides[2] = {1, 1};
   const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(x), dims,
                                           strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
@@ -489,20 +537,35 @@ void nvfp4_gemm(const Nvfp4LinearParams& params, void* workspace, cudaStream_t s
             "permuted activations must start 16-byte aligned, with a row stride that is a multiple of 8 and at "
             "least K rounded up to 64 (got stride " + std::to_string(p.x_stride) + ")");
   }
-  const CUtensorMap map = activation_map(p.x, columns, p.x_stride, p.tokens);
-  const int64_t token_tiles = (p.tokens + kTokensPerBlock - 1) / kTokensPerBlock;
+  // 256 tokens per block, or 128 where the waves of blocks say so: a 128-token block takes about 0.77 of a
+  // 256-token one (half the MMAs, the same decode; H100, docs/performance.md), so 128 wins only where 256
+  // leaves SMs idle.
+  require(p.variant >= 0 && p.variant <= 2, "variant must be 0, 1 (256 tokens per block) or 2 (128)");
   const int64_t row_blocks = (p.shape.row_tiles() + kRowTilesPerBlock - 1) / kRowTilesPerBlock;
+  const int64_t sms = multiprocessors();
+  const auto waves = [&](int64_t tokens_per_block) {
+    return ((p.tokens + tokens_per_block - 1) / tokens_per_block * row_blocks + sms - 1) / sms;
+  };
+  const bool wide = p.variant == 1 || (p.variant == 0 && 100 * waves(256) <= 77 * waves(128));
+  const int block_tokens = wide ? 256 : 128;
+  const CUtensorMap map = activation_map(p.x, columns, p.x_stride, p.tokens, block_tokens);
+  const int64_t token_tiles = (p.tokens + block_tokens - 1) / block_tokens;
   require(token_tiles * row_blocks < (int64_t{1} << 31), "too many tokens × rows for one launch");
   // Token tiles per group: as many as keep their activations within 24 MB of L2 (half the H100's).
-  const int64_t tile_bytes = kTokensPerBlock * columns * 2;
+  const int64_t tile_bytes = block_tokens * columns * 2;
   const int64_t group = std::max<int64_t>(1, std::min<int64_t>(token_tiles, (int64_t{24} << 20) / tile_bytes));
   static const bool configured = [] {
-    ADALLM_CUDA_CHECK(cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    ADALLM_CUDA_CHECK(cudaFuncSetAttribute(gemm_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes<128>));
+    ADALLM_CUDA_CHECK(cudaFuncSetAttribute(gemm_kernel<256>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes<256>));
     return true;
   }();
   (void)configured;
-  gemm_kernel<<<static_cast<unsigned>(token_tiles * row_blocks), kThreads, kSmemBytes, stream>>>(
-      map, p, static_cast<int>(token_tiles), static_cast<int>(group));
+  const unsigned blocks = static_cast<unsigned>(token_tiles * row_blocks);
+  if (wide) {
+    gemm_kernel<256><<<blocks, kThreads, kSmemBytes<256>, stream>>>(map, p, static_cast<int>(token_tiles), static_cast<int>(group));
+  } else {
+    gemm_kernel<128><<<blocks, kThreads, kSmemBytes<128>, stream>>>(map, p, static_cast<int>(token_tiles), static_cast<int>(group));
+  }
   ADALLM_CUDA_CHECK_LAUNCH("nvfp4 GEMM");
 }
 

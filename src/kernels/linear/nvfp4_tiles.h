@@ -85,8 +85,8 @@ struct Nvfp4LinearParams {
   // gate_up shapes only (and required there): out = act(gate) · up, gelu_tanh being PyTorch's tanh form.
   Nvfp4Activation activation = Nvfp4Activation::none;
   int64_t out_stride = 0;
-  // GEMV only. 0: chosen from the shape; benchmarks force 1 (16 warps per block) or 2 (8 warps, 4 blocks
-  // per SM).
+  // 0: chosen from the shape. Benchmarks force the GEMV's 1 (16 warps per block) or 2 (8 warps, 4 blocks
+  // per SM), the wgmma GEMM's 1 (256 tokens per block) or 2 (128).
   int variant = 0;
   // GEMV only. sm_90: launch as a programmatic dependent of the previous kernel in the stream, which then
   // overlaps this one's weight prefetch (weights never depend on it; activations are read after it
