@@ -38,8 +38,7 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kTilesPerWarp = 1;
-constexpr int kRowTilesPerBlock = kWarps * kTilesPerWarp;
+constexpr int kRowTilesPerBlock = kWarps;  // one 16-row tile per warp
 // Tokens per block: 256, or 128 when 256 would leave SMs idle (small batches of small weights).
 template <int kTokens>
 constexpr int kStageBytes = kTokens * 128;  // kTokens tokens × 64 bf16
@@ -324,67 +323,48 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
   }
 
   // Warp w owns row tile w of the block (inside its warpgroup, the A slice of rows 16 (w % 4)). A padding
-  // tile past the last
-  // one reads row tile 0 instead (its products are never stored), and reads past the last k tile repeat
-  // it, so that no load needs a branch.
-  int64_t rt[kTilesPerWarp];
-  bool has_rows[kTilesPerWarp];
-  const uint4* tiles[kTilesPerWarp];
-  const uint16_t* scales[kTilesPerWarp];
-#pragma unroll
-  for (int h = 0; h < kTilesPerWarp; ++h) {
-    rt[h] = row_block * kRowTilesPerBlock + warp * kTilesPerWarp + h;
-    has_rows[h] = rt[h] < p.shape.row_tiles();
-    tiles[h] = reinterpret_cast<const uint4*>(p.tiles) + (has_rows[h] ? rt[h] : 0) * k_tiles * 32 + lane;
-    scales[h] = reinterpret_cast<const uint16_t*>(p.tile_scales) + (has_rows[h] ? rt[h] : 0) * k_tiles * 32 + lane;
-  }
-  const auto load = [&](int h, int kt, WeightWord& w) {
+  // tile past the last one reads row tile 0 instead (its products are never stored), and reads past the
+  // last k tile repeat it, so that no load needs a branch.
+  const int64_t rt = row_block * kRowTilesPerBlock + warp;
+  const bool has_rows = rt < p.shape.row_tiles();
+  const uint4* tiles = reinterpret_cast<const uint4*>(p.tiles) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
+  const auto load = [&](int kt, WeightWord& w) {
     const int at = (kt < k_tiles ? kt : k_tiles - 1) * 32;
-    w.codes = __ldg(tiles[h] + at);
-    w.scales = __ldg(scales[h] + at);
+    w.codes = __ldg(tiles + at);
+    w.scales = __ldg(scales + at);
   };
 
-  float d[kTilesPerWarp][kTokens / 2];
+  float d[kTokens / 2];
 #pragma unroll
-  for (int h = 0; h < kTilesPerWarp; ++h) {
-#pragma unroll
-    for (int i = 0; i < kTokens / 2; ++i) d[h][i] = 0.0f;
-  }
+  for (int i = 0; i < kTokens / 2; ++i) d[i] = 0.0f;
   // Two sets of A fragments: the MMAs of k tile kt (set kt % 2) are issued before those of kt - 1 are
   // waited for, so the tensor cores always have a batch queued, and tile kt + 1 is decoded into the set
   // that kt - 1 used. Two sets of raw words: tile kt + 1's (loaded two steps earlier) is decoded, then its
   // registers take the load of tile kt + 3 — nothing moves a register a load is still writing.
-  uint32_t a0[kTilesPerWarp][4][4], a1[kTilesPerWarp][4][4];
-  WeightWord raw0[kTilesPerWarp], raw1[kTilesPerWarp];
+  uint32_t a0[4][4], a1[4][4];
+  WeightWord raw0, raw1;
   const auto decode = [&](const WeightWord& w, uint32_t (&frag)[4][4]) {
     const uint32_t scale_g = nvfp4::scale_pair(w.scales & 0xFF), scale_g8 = nvfp4::scale_pair((w.scales >> 8) & 0xFF);
     const uint32_t q[4] = {w.codes.x, w.codes.y, w.codes.z, w.codes.w};
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) nvfp4::decode_fragment(q[kk], scale_g, scale_g8, frag[kk]);
   };
-#pragma unroll
-  for (int h = 0; h < kTilesPerWarp; ++h) {
-    load(h, 0, raw0[h]);
-    decode(raw0[h], a0[h]);
-    load(h, 1, raw1[h]);
-    load(h, 2, raw0[h]);
-  }
+  load(0, raw0);
+  decode(raw0, a0);
+  load(1, raw1);
+  load(2, raw0);
   // Step kt: A set `cur`, tile kt + 1's raw words in `raw_next`.
-  const auto step = [&](int kt, uint32_t (&cur)[kTilesPerWarp][4][4], uint32_t (&nxt)[kTilesPerWarp][4][4],
-                        WeightWord (&raw_next)[kTilesPerWarp]) {
+  const auto step = [&](int kt, uint32_t (&cur)[4][4], uint32_t (&nxt)[4][4], WeightWord& raw_next) {
     const int s = kt % kStages;
     mbarrier_wait(full_bar + 8 * s, (kt / kStages) & 1);
     const uint64_t desc = b_descriptor(stages + s * kStageBytes<kTokens>);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-#pragma unroll
-      for (int h = 0; h < kTilesPerWarp; ++h) wgmma_tile<kTokens>(d[h], cur[h][kk], desc + 2 * kk);  // + 32 bytes per k16 step
-    }
+    for (int kk = 0; kk < 4; ++kk) wgmma_tile<kTokens>(d, cur[kk], desc + 2 * kk);  // + 32 bytes per k16 step
     wgmma_commit();
     wgmma_wait_one();  // the MMAs of tile kt - 1 are done: its fragments and its stage are free
-#pragma unroll
-    for (int h = 0; h < kTilesPerWarp; ++h) fence_fragments(nxt[h]);
+    fence_fragments(nxt);
     if (kt > 0 && lane == 0) {
       // Release the stage of tile kt - 1; the last warp to do so refills it (no warp waits for another).
       const int prev = (kt - 1) % kStages;
@@ -396,29 +376,23 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
       }
     }
     __syncwarp();
-#pragma unroll
-    for (int h = 0; h < kTilesPerWarp; ++h) {
-      decode(raw_next[h], nxt[h]);
-      load(h, kt + 3, raw_next[h]);
-    }
+    decode(raw_next, nxt);
+    load(kt + 3, raw_next);
   };
   for (int kt = 0; kt < k_tiles; kt += 2) {
     step(kt, a0, a1, raw1);
     if (kt + 1 < k_tiles) step(kt + 1, a1, a0, raw0);
   }
   wgmma_wait_all();
-#pragma unroll
-  for (int h = 0; h < kTilesPerWarp; ++h) {
-    fence_accumulators(d[h]);
-    fence_fragments(a0[h]);
-    fence_fragments(a1[h]);
-  }
+  fence_accumulators(d);
+  fence_fragments(a0);
+  fence_fragments(a1);
   __syncthreads();  // every warp's MMAs are done: the stages are free for the epilogue
   uint8_t* const staging = smem_raw + (stages - raw_base);
   if (p.out_bf16 != nullptr) {
-    store_block<kTokens>(p, p.out_bf16, staging, row_block, token0, warp, lane, d[0], has_rows[0]);
+    store_block<kTokens>(p, p.out_bf16, staging, row_block, token0, warp, lane, d, has_rows);
   } else {
-    store_block<kTokens>(p, p.out, staging, row_block, token0, warp, lane, d[0], has_rows[0]);
+    store_block<kTokens>(p, p.out, staging, row_block, token0, warp, lane, d, has_rows);
   }
 #else
   __trap();  // nvfp4_gemm() launches this only where nvfp4_gemm_supported() holds

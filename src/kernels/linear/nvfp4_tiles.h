@@ -7,9 +7,9 @@
 // streams 512 contiguous bytes per tile. Lane L (g = L / 4, t = L % 4) owns the tile's 16-column block t
 // of rows g and g + 8: its 16 bytes hold, for each of four mma.m16n8k16 steps, the eight e2m1 codes of its
 // A fragment — columns 4kk, 4kk+1 as the MMA's k = 2t, 2t+1 and 4kk+2, 4kk+3 as k = 2t+8, 2t+9 (any k
-// order is exact when the activations follow it) — placed so that a shift and a mask yield a bf16 pair
-// (see nvfp4_fragment.cuh).
-// So a lane needs one block scale per row per tile, and its activations are 16 contiguous columns.
+// order is exact when the activations follow it) — placed so that three of its four bf16 pairs come out
+// of one shift and one mask (see nvfp4_fragment.cuh). So a lane needs one block scale per row per tile,
+// and its activations are 16 contiguous columns.
 // Block scales are re-encoded at load from e4m3 into an unsigned e5m3 byte with no subnormals (every e4m3
 // value is exact in it): 2 bytes per lane (rows g, g + 8), 64 bytes per tile. A block whose e4m3 scale is
 // zero has its codes zeroed, so its scale byte may decode to anything finite.
