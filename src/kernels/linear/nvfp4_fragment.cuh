@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "kernels/linear/nvfp4_tiles.h"
+
 namespace adallm::kernels::nvfp4 {
 
 // What the epilogue multiplies by, with the row's weight_scale_2, to undo the decode's 2^-63.
@@ -48,6 +50,39 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1
       "{%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// One lane's 16-byte code word and two scale bytes of one tile.
+struct WeightWord {
+  uint4 codes;
+  uint32_t scales;
+};
+
+// A lane's words of one row tile, k tile by k tile. A row tile past the last reads row tile 0 instead (a
+// padding warp's products are never stored) and a k tile past the last repeats it, so loads need no
+// branch.
+struct TileStream {
+  const uint4* codes;
+  const uint16_t* scales;
+  int k_tiles;
+  __device__ TileStream(const Nvfp4LinearParams& p, int64_t rt, int lane) : k_tiles(static_cast<int>(p.shape.k_tiles())) {
+    const int64_t source = rt < p.shape.row_tiles() ? rt : 0;
+    codes = reinterpret_cast<const uint4*>(p.tiles) + source * k_tiles * 32 + lane;
+    scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + source * k_tiles * 32 + lane;
+  }
+  __device__ __forceinline__ void load(int kt, WeightWord& w) const {
+    const int at = (kt < k_tiles ? kt : k_tiles - 1) * 32;
+    w.codes = __ldg(codes + at);
+    w.scales = __ldg(scales + at);
+  }
+};
+
+// The A fragments of a tile's four MMA steps.
+__device__ __forceinline__ void decode_tile(const WeightWord& w, uint32_t (&a)[4][4]) {
+  const uint32_t scale_g = scale_pair(w.scales & 0xFF), scale_g8 = scale_pair((w.scales >> 8) & 0xFF);
+  const uint32_t q[4] = {w.codes.x, w.codes.y, w.codes.z, w.codes.w};
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) decode_fragment(q[kk], scale_g, scale_g8, a[kk]);
 }
 
 // act(gate) · up, gelu_tanh being PyTorch's tanh form.

@@ -278,10 +278,6 @@ __device__ __forceinline__ void store_block(const Nvfp4LinearParams& p, Out* out
   }
 }
 
-struct WeightWord {
-  uint4 codes;
-  uint32_t scales;
-};
 #endif
 
 template <int kTokens>
@@ -322,18 +318,10 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
     for (int kt = 0; kt < kStages && kt < k_tiles; ++kt) fill(kt);
   }
 
-  // Warp w owns row tile w of the block (inside its warpgroup, the A slice of rows 16 (w % 4)). A padding
-  // tile past the last one reads row tile 0 instead (its products are never stored), and reads past the
-  // last k tile repeat it, so that no load needs a branch.
+  // Warp w owns row tile w of the block (inside its warpgroup, the A slice of rows 16 (w % 4)).
   const int64_t rt = row_block * kRowTilesPerBlock + warp;
   const bool has_rows = rt < p.shape.row_tiles();
-  const uint4* tiles = reinterpret_cast<const uint4*>(p.tiles) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
-  const uint16_t* scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
-  const auto load = [&](int kt, WeightWord& w) {
-    const int at = (kt < k_tiles ? kt : k_tiles - 1) * 32;
-    w.codes = __ldg(tiles + at);
-    w.scales = __ldg(scales + at);
-  };
+  const nvfp4::TileStream weights(p, rt, lane);
 
   float d[kTokens / 2];
 #pragma unroll
@@ -343,19 +331,13 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
   // that kt - 1 used. Two sets of raw words: tile kt + 1's (loaded two steps earlier) is decoded, then its
   // registers take the load of tile kt + 3 — nothing moves a register a load is still writing.
   uint32_t a0[4][4], a1[4][4];
-  WeightWord raw0, raw1;
-  const auto decode = [&](const WeightWord& w, uint32_t (&frag)[4][4]) {
-    const uint32_t scale_g = nvfp4::scale_pair(w.scales & 0xFF), scale_g8 = nvfp4::scale_pair((w.scales >> 8) & 0xFF);
-    const uint32_t q[4] = {w.codes.x, w.codes.y, w.codes.z, w.codes.w};
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) nvfp4::decode_fragment(q[kk], scale_g, scale_g8, frag[kk]);
-  };
-  load(0, raw0);
-  decode(raw0, a0);
-  load(1, raw1);
-  load(2, raw0);
+  nvfp4::WeightWord raw0, raw1;
+  weights.load(0, raw0);
+  nvfp4::decode_tile(raw0, a0);
+  weights.load(1, raw1);
+  weights.load(2, raw0);
   // Step kt: A set `cur`, tile kt + 1's raw words in `raw_next`.
-  const auto step = [&](int kt, uint32_t (&cur)[4][4], uint32_t (&nxt)[4][4], WeightWord& raw_next) {
+  const auto step = [&](int kt, uint32_t (&cur)[4][4], uint32_t (&nxt)[4][4], nvfp4::WeightWord& raw_next) {
     const int s = kt % kStages;
     mbarrier_wait(full_bar + 8 * s, (kt / kStages) & 1);
     const uint64_t desc = b_descriptor(stages + s * kStageBytes<kTokens>);
@@ -376,8 +358,8 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant
       }
     }
     __syncwarp();
-    decode(raw_next, nxt);
-    load(kt + 3, raw_next);
+    nvfp4::decode_tile(raw_next, nxt);
+    weights.load(kt + 3, raw_next);
   };
   for (int kt = 0; kt < k_tiles; kt += 2) {
     step(kt, a0, a1, raw1);

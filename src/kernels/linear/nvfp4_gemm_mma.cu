@@ -48,10 +48,6 @@ __device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index,
   }
 }
 
-struct WeightWord {
-  uint4 codes;
-  uint32_t scales;
-};
 
 __global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -63,15 +59,7 @@ __global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams
   const int64_t token0 = static_cast<int64_t>(blockIdx.x) * kTokensPerBlock;
   const int64_t rt = static_cast<int64_t>(blockIdx.y) * kRowTilesPerBlock + warp;
   const bool has_rows = rt < p.shape.row_tiles();
-  // A padding warp past the last row tile reads row tile 0 (its products are never stored); reads past the
-  // last k tile repeat it: no load needs a branch.
-  const uint4* tiles = reinterpret_cast<const uint4*>(p.tiles) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
-  const uint16_t* scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + (has_rows ? rt : 0) * k_tiles * 32 + lane;
-  const auto load = [&](int kt, WeightWord& w) {
-    const int at = (kt < k_tiles ? kt : k_tiles - 1) * 32;
-    w.codes = __ldg(tiles + at);
-    w.scales = __ldg(scales + at);
-  };
+  const nvfp4::TileStream weights(p, rt, lane);
   // Stage kt % kStages gets tile kt: thread tid copies chunks tid + 256 i (row = chunk / 8, chunk % 8 of
   // the row's 128 bytes); rows past the token count and columns past K are zero-filled.
   const auto issue = [&](int kt) {
@@ -91,19 +79,16 @@ __global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams
   float c[kGroups][4] = {};
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) issue(s);
-  WeightWord raw[2];
-  load(0, raw[0]);
-  load(1, raw[1]);
-  const auto step = [&](int kt, WeightWord& w) {
+  nvfp4::WeightWord raw[2];
+  weights.load(0, raw[0]);
+  weights.load(1, raw[1]);
+  const auto step = [&](int kt, nvfp4::WeightWord& w) {
     cp_async_wait<kStages - 2>();  // tile kt has landed (this thread's part) ...
     __syncthreads();               // ... everyone's, and stage (kt - 1) % kStages is free again
     issue(kt + kStages - 1);
     uint32_t a[4][4];
-    const uint32_t scale_g = nvfp4::scale_pair(w.scales & 0xFF), scale_g8 = nvfp4::scale_pair((w.scales >> 8) & 0xFF);
-    const uint32_t q[4] = {w.codes.x, w.codes.y, w.codes.z, w.codes.w};
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) nvfp4::decode_fragment(q[kk], scale_g, scale_g8, a[kk]);
-    load(kt + 2, w);
+    nvfp4::decode_tile(w, a);
+    weights.load(kt + 2, w);
     const uint8_t* stage = smem + (kt % kStages) * kStageBytes;
 #pragma unroll
     for (int j = 0; j < kGroups; ++j) {
