@@ -1,13 +1,13 @@
-// NVFP4 linear kernels on the GPU (label `gpu`) — the decode GEMV and the sm_90a prefill GEMM — against
-// an exact fp64 reference on the host: repack + kernel over a table of shapes (K = 16·odd, N not a
-// multiple of 16, tokens 1…4099), with the encoder's awkward cases forced in: all-zero blocks, zero scales
-// over non-zero codes, e4m3-subnormal and maximum block scales, negative-zero codes, per-row
-// weight_scale_2 of fused parts.
+// NVFP4 linear kernels on the GPU (label `gpu`) — the decode GEMV, the sm_90a prefill GEMM and the
+// mma.sync GEMM of Ampere and Ada — against an exact fp64 reference on the host: repack + kernel over a
+// table of shapes (K = 16·odd, N not a multiple of 16, tokens 1…4099), with the encoder's awkward cases
+// forced in: all-zero blocks, zero scales over non-zero codes, e4m3-subnormal and maximum block scales,
+// negative-zero codes, per-row weight_scale_2 of fused parts.
 //
 // Tolerance: the kernels' products are exact (e2m1 · e4m3 in bf16, times bf16 activations, in the MMA's
 // fp32); only fp32 accumulation rounds. GEMV: a warp adds ≤ K/128 MMA results in sequence, the MMA adds 16
 // products, the block adds 8 warp partials: fewer than K/128 + 32 roundings of 2^-24 relative to Σ|w·x|.
-// GEMM: one accumulator takes all K/16 MMA steps in sequence, and the tensor core may truncate rather
+// GEMMs: one accumulator takes all K/16 MMA steps in sequence, and the tensor core may truncate rather
 // than round (2^-23 per step): (K/16 + 32) · 2^-23. Both are bounds, not fudges (≈ 1e-4 at K = 14336).
 #include <gtest/gtest.h>
 
@@ -170,8 +170,9 @@ bool gemm_here() {
 // out_pad 3 gives misaligned output rows; a pad that makes rows 16-byte multiples allows vector stores.
 void check_linear(Kernel kernel, int64_t n, int64_t k, int64_t tokens, uint32_t seed, int variant, int64_t x_pad,
                   int64_t out_pad = 3) {
-  SCOPED_TRACE(std::string(kernel_name(kernel)) + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", tokens " + std::to_string(tokens) +
-               ", variant " + std::to_string(variant) + ", x row padding " + std::to_string(x_pad));
+  SCOPED_TRACE(std::string(kernel_name(kernel)) + ", n " + std::to_string(n) + ", k " + std::to_string(k) +
+               ", tokens " + std::to_string(tokens) + ", variant " + std::to_string(variant) + ", x row padding " +
+               std::to_string(x_pad) + ", output row padding " + std::to_string(out_pad));
   std::mt19937 rng(seed);
   const Weight w = make_weight(n, k, rng);
   const Repacked r(w);

@@ -281,7 +281,8 @@ __device__ __forceinline__ void store_block(const Nvfp4LinearParams& p, Out* out
 #endif
 
 template <int kTokens>
-__global__ void __launch_bounds__(kThreads, 1) gemm_kernel(const __grid_constant__ CUtensorMap x_map, Nvfp4LinearParams p, int token_tiles, int group) {
+__global__ void __launch_bounds__(kThreads, 1)
+    gemm_kernel(const __grid_constant__ CUtensorMap x_map, Nvfp4LinearParams p, int token_tiles, int group) {
 #if defined(ADALLM_WGMMA)
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));

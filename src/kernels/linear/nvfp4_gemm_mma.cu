@@ -119,7 +119,9 @@ __global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const int64_t token = token0 + 8 * j + 2 * t + i;
-        if (token < p.tokens) store(p, token * p.out_stride + pair, nvfp4::gated(c[j][i] * gate_scale, c[j][i + 2] * up_scale, silu));
+        if (token < p.tokens) {
+          store(p, token * p.out_stride + pair, nvfp4::gated(c[j][i] * gate_scale, c[j][i + 2] * up_scale, silu));
+        }
       }
     }
     return;
