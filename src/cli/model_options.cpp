@@ -24,12 +24,18 @@ void add_model_options(CLI::App& command, ModelOptions& o) {
       ->check(CLI::NonNegativeNumber);
   command.add_option("--prefill-chunk", o.prefill_chunk, "tokens per forward step while prefilling (default 256)")
       ->check(CLI::PositiveNumber);
+  command.add_option("--linear-path", o.linear_path,
+                     "NVFP4 layers: w4a16 (bf16 activations), w4a8 (activations per token to FP8 e4m3; emulated on "
+                     "the CPU) or auto (default: w4a16)")
+      ->check(CLI::IsMember({"auto", "w4a16", "w4a8"}));
 }
 
 namespace {
 
 std::unique_ptr<backend::Backend> make_backend(const ModelOptions& o) {
-  if (o.device == "cpu") return backend::make_cpu_backend(o.threads);
+  if (o.device == "cpu") {
+    return backend::make_cpu_backend(o.threads, backend::CpuOptions{.fp8_activations = o.linear_path == "w4a8"});
+  }
 #ifdef ADALLM_WITH_CUDA
   if (cuda::list_devices().empty()) {
     throw Error("--device cuda: no CUDA GPU is visible").hint("use --device cpu");
@@ -47,6 +53,14 @@ LoadedModel load_model(const ModelOptions& o, uint64_t seed) {
   LoadedModel loaded;
   loaded.backend = make_backend(o);
   loaded.model = model::Model::load(o.model, *loaded.backend);
+  if (o.linear_path == "w4a8") {
+    if (!loaded.model->quant().quantized()) {
+      throw Error("--linear-path w4a8: " + o.model + " has no NVFP4 weights (w4a8 quantizes the activations of NVFP4 "
+                  "layers)")
+          .hint("use an NVFP4 checkpoint, or drop --linear-path");
+    }
+    log::info("NVFP4 layers: W4A8 emulated on the CPU (each token's activations rounded to FP8 e4m3 first)");
+  }
   engine::GeneratorOptions g;
   g.max_context = o.max_context;
   g.prefill_chunk = o.prefill_chunk;

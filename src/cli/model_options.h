@@ -1,5 +1,6 @@
 // The options every command that runs a model shares (--device, --kv-cache-dtype, --threads,
-// --max-context) and the one place that turns them into a backend, a loaded model and a generator.
+// --max-context, --prefill-chunk, --linear-path) and the one place that turns them into a backend, a
+// loaded model and a generator.
 // A device that cannot run is an error, never a quiet switch to another.
 #pragma once
 
@@ -24,6 +25,9 @@ struct ModelOptions {
   int threads = 0;  // 0: every core
   int64_t max_context = 0;
   int64_t prefill_chunk = 256;
+  // NVFP4 Linear path: auto and w4a16 run bf16 (here fp32) activations; w4a8 quantizes them per token to
+  // FP8 e4m3 first (on the CPU an emulation, for measuring its accuracy).
+  std::string linear_path = "auto";
 };
 
 // Registers MODEL and the shared options on a subcommand.

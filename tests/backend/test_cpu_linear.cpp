@@ -7,6 +7,7 @@
 
 #include "core/float_codecs.h"
 #include "cpu_test_util.h"
+#include "quant/fp8_activations.h"
 #include "quant/nvfp4.h"
 
 namespace adallm::backend::test {
@@ -134,6 +135,43 @@ TEST(CpuLinear, DenseDtypesAndStridedViews) {
 
 // A tied lm_head reads the uploaded embedding table in place: the same results as a copied Linear, and
 // it follows the table (no private copy).
+// W4A8 emulation: an NVFP4 Linear sees each token's activations after the FP8 e4m3 round trip (bit for bit
+// what the default backend computes on round-tripped input); dense Linears see them unchanged.
+TEST(CpuLinear, Fp8ActivationsQuantizeEachTokenForNvfp4WeightsOnly) {
+  auto plain = cpu();
+  auto w4a8 = make_cpu_backend(0, CpuOptions{.fp8_activations = true});
+  const int64_t rows = 5, in = 80, out = 33;
+  const Weight w = make_nvfp4(out, in, 4);
+  const LinearSource src = nvfp4_source("proj", w);
+  auto xs = random_floats(size_t(rows * in), 12);
+  xs[3] = 40.0f;  // one large value per token row sets its scale
+  xs[in + 7] = -0.001f;
+  std::vector<float> rounded(xs.size());
+  for (int64_t r = 0; r < rows; ++r) quant::fp8_e4m3_round_trip_row(xs.data() + r * in, in, rounded.data() + r * in);
+  ASSERT_NE(rounded, xs);  // the round trip changes this input
+
+  const auto run = [&](Backend& b, const std::vector<float>& input, const LinearSource& source) {
+    auto lin = b.load_linear({&source, 1});
+    auto x = upload_f32(b, input, rows, in);
+    auto y = b.alloc(rows, source.out_features, DType::F32);
+    b.linear(*lin, x->view(), y->view());
+    return read(b, y->view());
+  };
+  EXPECT_EQ(run(*w4a8, xs, src), run(*plain, rounded, src));
+  EXPECT_NE(run(*w4a8, xs, src), run(*plain, xs, src));
+
+  // A BF16 Linear ignores the option.
+  std::vector<uint16_t> dense(size_t(out * in));
+  for (size_t i = 0; i < dense.size(); ++i) dense[i] = f32_to_bf16(w.decoded[i]);
+  LinearSource bf16;
+  bf16.name = "dense";
+  bf16.out_features = out;
+  bf16.in_features = in;
+  bf16.dense = dense.data();
+  bf16.dense_dtype = DType::BF16;
+  EXPECT_EQ(run(*w4a8, xs, bf16), run(*plain, xs, bf16));
+}
+
 TEST(CpuLinear, LinearFromTableReadsTheTableInPlace) {
   auto b = cpu();
   const int64_t out = 37, in = 48, rows = 5;

@@ -384,6 +384,30 @@ TEST(CliPerplexity, DemoMatchesTransformersAndQuantizationCostsLittle) {
   EXPECT_LE(p_fp8, 1.01 * p_nvfp4);
 }
 
+// --linear-path w4a8 emulates FP8 activations on NVFP4 layers: other logits than w4a16 (whose own
+// accuracy the tests above pin down), and a clear refusal on a checkpoint without NVFP4 layers.
+TEST(CliLinearPath, W4a8ChangesNvfp4LogitsAndRefusesDenseCheckpoints) {
+  TempDir dir;
+  const std::string model = quote(kFixtures / "llama" / "nvfp4-modelopt");
+  std::string bytes[2];
+  int i = 0;
+  for (const char* path : {"w4a16", "w4a8"}) {
+    const fs::path out = dir / (std::string(path) + ".npy");
+    const Result r = run("logits " + model + " --token-ids 1,5,9,33,2 --linear-path " + path + " --out " + quote(out));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::ifstream in(out, std::ios::binary);
+    bytes[i++] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_FALSE(bytes[0].empty());
+  EXPECT_EQ(bytes[0].size(), bytes[1].size());
+  EXPECT_NE(bytes[0], bytes[1]);
+  expect_error_line(run("logits " + quote(kFixtures / "llama" / "bf16") + " --token-ids 1 --linear-path w4a8 --out " +
+                        quote(dir / "x.npy")),
+                    "has no NVFP4 weights");
+  expect_error_line(run("logits " + model + " --token-ids 1 --linear-path w4a4 --out " + quote(dir / "x.npy")),
+                    "w4a4");
+}
+
 TEST(CliPerplexity, MissingFile) {
   TempDir dir;
   const fs::path missing = dir / "missing.txt";

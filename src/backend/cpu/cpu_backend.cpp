@@ -14,10 +14,10 @@
 
 namespace adallm::backend {
 
-std::unique_ptr<Backend> make_cpu_backend(int num_threads) {
+std::unique_ptr<Backend> make_cpu_backend(int num_threads, CpuOptions options) {
   if (num_threads < 0) throw Error("CPU backend: num_threads must be >= 0, got " + std::to_string(num_threads));
   set_num_threads(num_threads);
-  return std::make_unique<cpu::CpuBackend>();
+  return std::make_unique<cpu::CpuBackend>(options);
 }
 
 namespace cpu {

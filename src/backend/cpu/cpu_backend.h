@@ -8,8 +8,15 @@
 
 namespace adallm::backend {
 
+struct CpuOptions {
+  // W4A8 emulation: every NVFP4 Linear quantizes its activations per token to FP8 e4m3 first
+  // (quant/fp8_activations.h), as the W4A8 GPU kernels will, so that its accuracy can be measured against
+  // W4A16 (the default). Dense Linears (BF16 weights, a BF16 lm_head) are untouched.
+  bool fp8_activations = false;
+};
+
 // num_threads: the size of the process-wide pool (core/parallel.h) the ops run on; 0 = all hardware
 // threads. The pool is shared, so the last backend made sets it.
-std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0);
+std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0, CpuOptions options = {});
 
 }  // namespace adallm::backend

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
 
 namespace adallm::backend::cpu {
 
@@ -47,9 +48,13 @@ class CpuLinear final : public Linear {
   // for NVFP4 parts and to the exact upcast for dense ones.
   void decode_row(int64_t row, float* out) const;
   const std::vector<LinearPart>& parts() const { return parts_; }
+  // W4A8 emulation (CpuOptions::fp8_activations): set on NVFP4 Linears only.
+  void quantize_activations(bool on) { fp8_activations_ = on && nvfp4(); }
+  bool fp8_activations() const { return fp8_activations_; }
 
  private:
   std::vector<LinearPart> parts_;
+  bool fp8_activations_ = false;
 };
 
 // out[r, :] = x[r, :] W^T for r < rows; x and out are fp32 with row strides in elements; no aliasing.
@@ -60,7 +65,7 @@ void gated_activation_row(const float* gate, const float* up, int64_t n, Activat
 
 class CpuExperts final : public Experts {
  public:
-  explicit CpuExperts(std::span<const ExpertSource> experts);
+  CpuExperts(std::span<const ExpertSource> experts, bool fp8_activations);
   int64_t hidden_size() const { return hidden_size_; }
   const CpuLinear& gate_up(int64_t e) const { return *gate_up_[static_cast<size_t>(e)]; }
   const CpuLinear& down(int64_t e) const { return *down_[static_cast<size_t>(e)]; }
@@ -93,6 +98,7 @@ std::string shape_text(DType dtype, int64_t rows, int64_t cols);
 
 class CpuBackend final : public Backend {
  public:
+  explicit CpuBackend(CpuOptions options) : options_(options) {}
   std::string name() const override { return "cpu"; }
 
   std::unique_ptr<Buffer> alloc(int64_t rows, int64_t cols, DType dtype) override;
@@ -127,6 +133,7 @@ class CpuBackend final : public Backend {
   const CpuKvCache& checked_cache(const KvCache& cache, int64_t layer, const char* op) const;
 
   const ForwardBatch* batch_ = nullptr;
+  CpuOptions options_;
 };
 
 }  // namespace adallm::backend::cpu

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/float_codecs.h"
 #include "core/parallel.h"
+#include "quant/fp8_activations.h"
 
 namespace adallm::backend::cpu {
 namespace {
@@ -200,6 +201,14 @@ void linear_rows(const CpuLinear& w, const float* x, int64_t x_stride, int64_t r
   const int64_t out_features = w.out_features();
   const int64_t tiles = (out_features + kTileRows - 1) / kTileRows;
   if (rows == 0 || tiles == 0) return;
+  // W4A8 emulation: the rows as FP8 e4m3 per token would carry them.
+  std::vector<float> quantized;
+  if (w.fp8_activations()) {
+    quantized.resize(static_cast<size_t>(rows * n));
+    for (int64_t r = 0; r < rows; ++r) quant::fp8_e4m3_round_trip_row(x + r * x_stride, n, quantized.data() + r * n);
+    x = quantized.data();
+    x_stride = n;
+  }
   // Enough multiply-adds per chunk (~256K) to pay for a hand-off.
   const int64_t min_tiles = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, rows * n * kTileRows));
   parallel_for(tiles, min_tiles, [&](int64_t begin, int64_t end) {
@@ -220,7 +229,9 @@ void linear_rows(const CpuLinear& w, const float* x, int64_t x_stride, int64_t r
 }
 
 std::unique_ptr<Linear> CpuBackend::load_linear(std::span<const LinearSource> parts) {
-  return std::make_unique<CpuLinear>(parts);
+  auto linear = std::make_unique<CpuLinear>(parts);
+  linear->quantize_activations(options_.fp8_activations);
+  return linear;
 }
 
 std::unique_ptr<Linear> CpuBackend::linear_from_table(const Tensor& table) {

@@ -28,7 +28,7 @@ void gated_activation_row(const float* gate, const float* up, int64_t n, Activat
   }
 }
 
-CpuExperts::CpuExperts(std::span<const ExpertSource> experts) {
+CpuExperts::CpuExperts(std::span<const ExpertSource> experts, bool fp8_activations) {
   if (experts.empty()) throw Error("load_experts: no experts given");
   const ExpertSource& first = experts.front();
   moe_intermediate_size_ = first.gate_proj.out_features;
@@ -54,12 +54,14 @@ CpuExperts::CpuExperts(std::span<const ExpertSource> experts) {
     const LinearSource fused[] = {e.gate_proj, e.up_proj};
     gate_up_.push_back(std::make_unique<CpuLinear>(fused));
     down_.push_back(std::make_unique<CpuLinear>(std::span<const LinearSource>(&e.down_proj, 1)));
+    gate_up_.back()->quantize_activations(fp8_activations);
+    down_.back()->quantize_activations(fp8_activations);
   }
   num_experts_ = static_cast<int64_t>(experts.size());
 }
 
 std::unique_ptr<Experts> CpuBackend::load_experts(std::span<const ExpertSource> experts) {
-  return std::make_unique<CpuExperts>(experts);
+  return std::make_unique<CpuExperts>(experts, options_.fp8_activations);
 }
 
 void CpuBackend::gated_activation(const Tensor& gate_up, Activation act, Tensor out) {
