@@ -140,6 +140,63 @@ TEST(CpuMoe, ExpertsAgainstFp64) {
   }
 }
 
+// W4A8 emulation reaches the experts: NVFP4 experts see FP8-rounded activations (other outputs than the
+// default backend's), BF16 experts do not (the same outputs).
+TEST(CpuMoe, Fp8ActivationsApplyToNvfp4ExpertsOnly) {
+  auto plain = cpu();
+  auto w4a8 = make_cpu_backend(0, CpuOptions{.fp8_activations = true});
+  const int64_t num_experts = 3, hidden = 32, inter = 48, top_k = 2, tokens = 7;
+  for (bool nvfp4 : {true, false}) {
+    std::vector<std::vector<float>> raw;
+    std::vector<quant::Nvfp4Tensor> q;
+    std::vector<std::vector<uint16_t>> bf16;
+    raw.reserve(3 * num_experts);
+    q.reserve(3 * num_experts);
+    bf16.reserve(3 * num_experts);
+    const auto make = [&](int64_t rows, int64_t cols, uint32_t seed) {
+      raw.push_back(random_floats(size_t(rows * cols), seed, -0.5f, 0.5f));
+      LinearSource s;
+      s.name = "expert";
+      s.out_features = rows;
+      s.in_features = cols;
+      if (nvfp4) {
+        q.push_back(quant::nvfp4_quantize_modelopt(raw.back(), rows, cols,
+                                                   quant::modelopt_weight_scale_2(quant::abs_max(raw.back()))));
+        s.nvfp4 = q.back().view();
+      } else {
+        bf16.emplace_back(raw.back().size());
+        for (size_t i = 0; i < raw.back().size(); ++i) bf16.back()[i] = f32_to_bf16(raw.back()[i]);
+        s.dense = bf16.back().data();
+      }
+      return s;
+    };
+    std::vector<ExpertSource> sources(num_experts);
+    for (int64_t e = 0; e < num_experts; ++e) {
+      sources[size_t(e)].gate_proj = make(inter, hidden, uint32_t(10 * e + 1));
+      sources[size_t(e)].up_proj = make(inter, hidden, uint32_t(10 * e + 2));
+      sources[size_t(e)].down_proj = make(hidden, inter, uint32_t(10 * e + 3));
+    }
+    const auto xs = random_floats(size_t(tokens * hidden), 5, -2, 2);
+    const auto logits = random_floats(size_t(tokens * num_experts), 6, -2, 2);
+    const auto run = [&](Backend& b) {
+      auto experts = b.load_experts(sources);
+      auto x = upload_f32(b, xs, tokens, hidden);
+      auto lg = upload_f32(b, logits, tokens, num_experts);
+      auto ids = b.alloc(tokens, top_k, DType::I32);
+      auto weights = b.alloc(tokens, top_k, DType::F32);
+      b.moe_route(lg->view(), top_k, true, ids->view(), weights->view());
+      auto out = b.alloc(tokens, hidden, DType::F32);
+      b.moe_experts(*experts, x->view(), ids->view(), weights->view(), Activation::silu, out->view());
+      return read(b, out->view());
+    };
+    if (nvfp4) {
+      EXPECT_NE(run(*w4a8), run(*plain));
+    } else {
+      EXPECT_EQ(run(*w4a8), run(*plain));
+    }
+  }
+}
+
 TEST(CpuMoe, ExpertErrors) {
   auto b = cpu();
   std::vector<uint16_t> w(16 * 16);

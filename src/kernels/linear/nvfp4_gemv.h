@@ -7,8 +7,6 @@
 
 namespace adallm::kernels {
 
-inline constexpr int64_t kNvfp4GemvMaxTokens = 32;  // tokens per pass: four groups of the MMA's N = 8
-
 // out = x W^T (or act(x Gᵀ) · x Uᵀ for a gate_up shape) for any token count, in passes of up to 32 tokens
 // (decode: one pass; 8 tokens cost about what one does, 32 a little more). Needs sm_80 or newer. Throws
 // adallm::Error for a bad shape, alignment or activation.
