@@ -6,7 +6,7 @@
 // replays graphs), cuBLAS as back-to-back stream launches (which favours us slightly on the shortest
 // calls).
 //
-// usage: nvfp4_linear_bench [--json FILE] [--tokens 1,2,4,8] [--only NAME]
+// usage: nvfp4_linear_bench [--json FILE] [--tokens 1,2,4,8] [--only MODEL|MODEL:LAYER]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) token_counts = parse_list(argv[++i]);
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--tokens 1,2,4,8] [--only MODEL]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json FILE] [--tokens 1,2,4,8] [--only MODEL|MODEL:LAYER]\n", argv[0]);
       return 2;
     }
   }
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   const size_t rotate_bytes = std::max<size_t>(size_t{4} * prop.l2CacheSize, size_t{256} << 20);
 
   for (const Shape& s : kShapes) {
-    if (!only.empty() && only != "all" && only != s.model) continue;
+    if (!only.empty() && only != "all" && only != s.model && only != std::string(s.model) + ":" + s.layer) continue;
     const Nvfp4TiledShape shape{s.n, s.k};
     // One random checkpoint-layout weight, repacked, then copied until the copies outgrow L2 four times.
     std::vector<uint8_t> packed(static_cast<size_t>(s.n * s.k / 2)), scales(static_cast<size_t>(s.n * s.k / 16));

@@ -400,7 +400,10 @@ void check_gate_up(Kernel kernel, int variant = 0) {
   }
 }
 
-TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) { check_gate_up(Kernel::gemv); }
+TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
+  check_gate_up(Kernel::gemv, 1);  // both block shapes
+  check_gate_up(Kernel::gemv, 2);
+}
 
 TEST(Nvfp4Gemm, FusedGateUpActivationMatchesTheReference) {
   if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";

@@ -33,13 +33,17 @@ __device__ __forceinline__ uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
 // The A fragment of one MMA step from the step's code word q and the lane's scale pairs of rows g, g + 8:
 // a[0] row g, k = 2t, 2t+1; a[1] row g+8, same k; a[2] row g, k = 2t+8, 2t+9; a[3] row g+8, same k.
 // The repack places three of the four code pairs so that one shift and one mask put sign and e1 e0 m on
-// bf16 bits 15 and 8..6 of each half; the fourth pair fills the remaining bits (see nvfp4_tiles.cu).
+// bf16 bits 15 and 8..6 of each half; the fourth pair fills the remaining bits of each half (sign 13,
+// e1 11, e0 10, m 14; see nvfp4_tiles.cu), where no single shift reaches: after a shift by 8 and a mask,
+// one multiply by 1 + 2^5 + 2^10 moves m by 0, e1 e0 by 5 and the sign by 10 at once — its partial
+// products occupy pairwise distinct bits (checked exhaustively when the places were chosen), so the sum
+// has no carries and equals their OR.
 __device__ __forceinline__ void decode_fragment(uint32_t q, uint32_t scale_g, uint32_t scale_g8, uint32_t (&a)[4]) {
   constexpr uint32_t kPlaces = 0x81C081C0u;  // sign, e1, e0, m of both halves
   a[0] = bf16x2_mul(q & kPlaces, scale_g);
   a[1] = bf16x2_mul((q << 3) & kPlaces, scale_g8);
   a[2] = bf16x2_mul((q << 6) & kPlaces, scale_g);
-  a[3] = bf16x2_mul(((q << 1) & 0x80008000u) | ((q >> 4) & 0x00C000C0u) | ((q >> 5) & 0x01000100u), scale_g8);
+  a[3] = bf16x2_mul((((q >> 8) & 0x006C006Cu) * 1057u) & kPlaces, scale_g8);
 }
 
 // c += A · B: mma.m16n8k16 bf16 × bf16 → fp32 (A the fragment above, B two bf16 pairs of one token).

@@ -31,10 +31,15 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/linear/mbarrier.cuh"
 #include "kernels/linear/nvfp4_fragment.cuh"
 
 namespace adallm::kernels {
 namespace {
+
+using async::mbarrier_expect_bytes;
+using async::mbarrier_init;
+using async::mbarrier_wait;
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
@@ -175,23 +180,6 @@ __device__ __forceinline__ uint64_t b_descriptor(uint32_t smem_address) {
          (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
 }
 
-__device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\nWAIT:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT;\n}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_expect_bytes(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-
 // TMA: the [tokens × 64] box at (column, token) into shared memory, completing on `bar`.
 __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, int32_t column, int32_t token, uint32_t bar) {
   asm volatile(
@@ -307,7 +295,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbarrier_init(full_bar + 8 * s, 1);  // the refilling thread's arrival, plus the TMA's bytes
       released[s] = 0;
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    async::fence_barrier_init();
   }
   __syncthreads();
   const auto fill = [&](int kt) {  // tile kt into stage kt % kStages

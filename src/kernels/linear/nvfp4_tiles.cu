@@ -56,13 +56,13 @@ __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t*
     const auto at = [&](int64_t row, int64_t col) { return code_at(packed, scales, shape.n, shape.k, row, col); };
     // Bit places (nvfp4_fragment.cuh decodes them): in each 16-bit half (column c or c + 2 low, c + 1
     // or c + 3 high), row g at c: sign 15, e1 e0 m at 8..6; row g + 8 at c: 12, 5..3; row g at c + 2:
-    // 9, 2..0; row g + 8 at c + 2: sign 14, e1 13, e0 11, m 10.
+    // 9, 2..0; row g + 8 at c + 2: sign 13, e1 11, e0 10, m 14.
     const auto plain = [](uint32_t code, int sign_bit, int magnitude_shift) {
       return (code >> 3) << sign_bit | (code & 7u) << magnitude_shift;
     };
     const auto split = [](uint32_t code, int half) {
-      return (code >> 3) << (14 + half) | ((code >> 2) & 1u) << (13 + half) | ((code >> 1) & 1u) << (11 + half) |
-             (code & 1u) << (10 + half);
+      return (code >> 3) << (13 + half) | ((code >> 2) & 1u) << (11 + half) | ((code >> 1) & 1u) << (10 + half) |
+             (code & 1u) << (14 + half);
     };
     words[kk] = plain(at(r0, c), 15, 6) | plain(at(r0, c + 1), 31, 22) | plain(at(r1, c), 12, 3) |
                 plain(at(r1, c + 1), 28, 19) | plain(at(r0, c + 2), 9, 0) | plain(at(r0, c + 3), 25, 16) |
