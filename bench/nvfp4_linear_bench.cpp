@@ -168,17 +168,15 @@ int main(int argc, char** argv) {
     ADALLM_CUDA_CHECK(cudaMemcpy(d_packed, packed.data(), packed.size(), cudaMemcpyHostToDevice));
     ADALLM_CUDA_CHECK(cudaMemcpy(d_scales, scales.data(), scales.size(), cudaMemcpyHostToDevice));
     ADALLM_CUDA_CHECK(cudaMemset(d_bad, 0, sizeof(int)));
-    const size_t tile_bytes = static_cast<size_t>(shape.tile_bytes()), scale_bytes = static_cast<size_t>(shape.scale_bytes());
+    const size_t tile_bytes = static_cast<size_t>(shape.tile_bytes());
     const int copies = static_cast<int>(std::max<size_t>(2, (rotate_bytes + tile_bytes - 1) / tile_bytes));
-    std::vector<uint8_t*> tiles(copies), tscales(copies);
+    std::vector<uint8_t*> tiles(copies);
     for (int c = 0; c < copies; ++c) {
       ADALLM_CUDA_CHECK(cudaMalloc(&tiles[c], tile_bytes));
-      ADALLM_CUDA_CHECK(cudaMalloc(&tscales[c], scale_bytes));
     }
-    adallm::kernels::nvfp4_repack(d_packed, d_scales, shape, tiles[0], tscales[0], d_bad, stream);
+    adallm::kernels::nvfp4_repack(d_packed, d_scales, shape, tiles[0], d_bad, stream);
     for (int c = 1; c < copies; ++c) {
       ADALLM_CUDA_CHECK(cudaMemcpyAsync(tiles[c], tiles[0], tile_bytes, cudaMemcpyDeviceToDevice, stream));
-      ADALLM_CUDA_CHECK(cudaMemcpyAsync(tscales[c], tscales[0], scale_bytes, cudaMemcpyDeviceToDevice, stream));
     }
     cudaFree(d_packed);
     cudaFree(d_scales);
@@ -231,7 +229,6 @@ int main(int argc, char** argv) {
           Nvfp4LinearParams p;
           p.shape = shape;
           p.tiles = tiles[i % copies];
-          p.tile_scales = tscales[i % copies];
           p.row_scale = row_scale;
           p.x = x;
           p.x_stride = s.k;
@@ -319,7 +316,7 @@ int main(int argc, char** argv) {
       };
       const double cublas_us = time_calls(stream, cublas_calls, 15, launch_cublas);
 
-      const double bytes = double(tile_bytes + scale_bytes) + double(s.n) * 4 + double(tokens * s.k) * 2 +
+      const double bytes = double(tile_bytes) + double(s.n) * 4 + double(tokens * s.k) * 2 +
                            double(tokens * s.n) * 4;
       const double gbs = bytes / (ours_us * 1e-6) / 1e9;
       const double flop = 2.0 * double(s.n) * double(s.k) * double(tokens);
@@ -369,7 +366,6 @@ int main(int argc, char** argv) {
     cudaFree(row_scale);
     for (int c = 0; c < copies; ++c) {
       cudaFree(tiles[c]);
-      cudaFree(tscales[c]);
     }
     for (auto* w : wbf) cudaFree(w);
   }

@@ -101,18 +101,17 @@ double element(const Weight& w, int64_t row, int64_t col) {
 
 struct Repacked {
   Nvfp4TiledShape shape;
-  DeviceArray<uint8_t> tiles, tile_scales;
+  DeviceArray<uint8_t> tiles;
   DeviceArray<float> row_scale;
   int bad_scales = 0;
 
   explicit Repacked(const Weight& w, bool gate_up = false)
       : shape{w.n, w.k, gate_up},
         tiles(static_cast<size_t>(shape.tile_bytes())),
-        tile_scales(static_cast<size_t>(shape.scale_bytes())),
         row_scale(w.row_scale) {
     DeviceArray<uint8_t> packed(w.packed), scales(w.scales);
     DeviceArray<int> bad(std::vector<int>{0});
-    nvfp4_repack(packed.ptr, scales.ptr, shape, tiles.ptr, tile_scales.ptr, bad.ptr, nullptr);
+    nvfp4_repack(packed.ptr, scales.ptr, shape, tiles.ptr, bad.ptr, nullptr);
     ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
     bad_scales = bad.to_host()[0];
   }
@@ -123,7 +122,6 @@ struct Repacked {
     Nvfp4LinearParams p;
     p.shape = shape;
     p.tiles = tiles.ptr;
-    p.tile_scales = tile_scales.ptr;
     p.row_scale = row_scale.ptr;
     p.x = static_cast<const __nv_bfloat16*>(x);
     p.x_stride = x_stride;
@@ -418,7 +416,6 @@ TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {
   float f[16] = {};
   p.x_stride = 64;
   p.tiles = dummy;
-  p.tile_scales = dummy;
   p.row_scale = f;
   p.out = f;
   p.out_stride = 16;

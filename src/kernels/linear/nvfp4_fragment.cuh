@@ -66,18 +66,20 @@ struct WeightWord {
 // padding warp's products are never stored) and a k tile past the last repeats it, so loads need no
 // branch.
 struct TileStream {
+  static constexpr int kRecordWords = static_cast<int>(kNvfp4TileRecordBytes / 16);  // 16-byte words per tile
   const uint4* codes;
   const uint16_t* scales;
   int k_tiles;
   __device__ TileStream(const Nvfp4LinearParams& p, int64_t rt, int lane) : k_tiles(static_cast<int>(p.shape.k_tiles())) {
     const int64_t source = rt < p.shape.row_tiles() ? rt : 0;
-    codes = reinterpret_cast<const uint4*>(p.tiles) + source * k_tiles * 32 + lane;
-    scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + source * k_tiles * 32 + lane;
+    const uint4* const first = reinterpret_cast<const uint4*>(p.tiles) + source * k_tiles * kRecordWords;
+    codes = first + lane;
+    scales = reinterpret_cast<const uint16_t*>(first + kNvfp4TileBytes / 16) + lane;
   }
   __device__ __forceinline__ void load(int kt, WeightWord& w) const {
-    const int at = (kt < k_tiles ? kt : k_tiles - 1) * 32;
-    w.codes = __ldg(codes + at);
-    w.scales = __ldg(scales + at);
+    const int at = kt < k_tiles ? kt : k_tiles - 1;
+    w.codes = __ldg(codes + at * kRecordWords);
+    w.scales = __ldg(scales + at * kRecordWords * 8);
   }
 };
 

@@ -74,7 +74,9 @@ __device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, flo
   }
 }
 
-constexpr int kTileCols = static_cast<int>(kNvfp4TileCols);  // 32-bit index arithmetic in the loops
+// 32-bit index arithmetic in the loops.
+constexpr int kTileCols = static_cast<int>(kNvfp4TileCols);
+constexpr int kRecord = static_cast<int>(kNvfp4TileRecordBytes / 16);  // 16-byte words per tile record
 
 // One tile's products: its four MMA steps, each decoded fragment feeding one MMA per token group.
 template <int kGroups, int kChains>
@@ -125,8 +127,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
   const int g = lane / 4, t = lane % 4;
   const int64_t rt = blockIdx.x;
   const int k_tiles = static_cast<int>(p.shape.k_tiles());
-  const uint4* const tiles = reinterpret_cast<const uint4*>(p.tiles) + rt * k_tiles * 32 + lane;
-  const uint16_t* const scales = reinterpret_cast<const uint16_t*>(p.tile_scales) + rt * k_tiles * 32 + lane;
+  // Tile kt's record: codes at words kRecord · kt + lane, scales right after (kNvfp4TileBytes in).
+  const uint4* const row_tile = reinterpret_cast<const uint4*>(p.tiles) + rt * k_tiles * kRecord;
+  const uint4* const tiles = row_tile + lane;
+  const uint16_t* const scales = reinterpret_cast<const uint16_t*>(row_tile + kNvfp4TileBytes / 16) + lane;
   // This lane's B column in group j is token 8j + g of the pass, and its k values are the 16 columns of
   // block t of each tile. A column past the pass reads token 0 instead: an MMA's output column depends on
   // its B column only, and those outputs are never stored.
@@ -150,13 +154,13 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
   // wait for the previous kernel's writes.
 #pragma unroll
   for (int u = 0; u < kUnroll; ++u) {
-    if (first + u < end) asm volatile("prefetch.global.L2 [%0];" ::"l"(tiles + (first + u) * 32));
+    if (first + u < end) asm volatile("prefetch.global.L2 [%0];" ::"l"(tiles + (first + u) * kRecord));
   }
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
   // Pointers step through the tiles (64-bit adds) rather than being recomputed from an index each step.
-  const uint4* tile = tiles + first * 32;
-  const uint16_t* scale = scales + first * 32;
+  const uint4* tile = tiles + first * kRecord;
+  const uint16_t* scale = scales + first * kRecord * 8;
   const __nv_bfloat16* xs[kGroups];
 #pragma unroll
   for (int j = 0; j < kGroups; ++j) xs[j] = x[j] + first * kTileCols;
@@ -168,13 +172,13 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
     uint32_t b[kUnroll][kGroups][8];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      w[u] = load_stream(tile + u * 32);
-      s[u] = __ldg(scale + u * 32);
+      w[u] = load_stream(tile + u * kRecord);
+      s[u] = __ldg(scale + u * kRecord * 8);
 #pragma unroll
       for (int j = 0; j < kGroups; ++j) load_x<kVectorX>(xs[j] + u * kTileCols, true, b[u][j]);
     }
-    tile += kUnroll * 32;
-    scale += kUnroll * 32;
+    tile += kUnroll * kRecord;
+    scale += kUnroll * kRecord * 8;
 #pragma unroll
     for (int j = 0; j < kGroups; ++j) xs[j] += kUnroll * kTileCols;
 #pragma unroll
@@ -182,8 +186,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
   }
   // The tail, whose blocks past K hold zero codes and must not read their activations.
   for (int kt = end; kt < last; ++kt) {
-    const uint4 w = load_stream(tiles + kt * 32);
-    const uint32_t s = __ldg(scales + kt * 32);
+    const uint4 w = load_stream(tiles + kt * kRecord);
+    const uint32_t s = __ldg(scales + kt * kRecord * 8);
     uint32_t b[kGroups][8];
     const bool ok = static_cast<int64_t>(kt) * kTileCols + 16 * t < p.shape.k;
 #pragma unroll

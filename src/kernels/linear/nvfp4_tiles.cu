@@ -40,8 +40,7 @@ __device__ uint32_t e5m3_of(uint32_t s, int* bad_scales) {
 }
 
 __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
-                              Nvfp4TiledShape shape, uint4* __restrict__ tiles, uint16_t* __restrict__ tile_scales,
-                              int* bad_scales) {
+                              Nvfp4TiledShape shape, uint4* __restrict__ tiles, int* bad_scales) {
   const int64_t k_tiles = shape.k_tiles();
   const int64_t tile = blockIdx.x;  // rt * k_tiles + kt
   const int64_t rt = tile / k_tiles, kt = tile % k_tiles;
@@ -68,13 +67,14 @@ __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t*
                 plain(at(r1, c + 1), 28, 19) | plain(at(r0, c + 2), 9, 0) | plain(at(r0, c + 3), 25, 16) |
                 split(at(r1, c + 2), 0) | split(at(r1, c + 3), 16);
   }
-  tiles[tile * 32 + lane] = make_uint4(words[0], words[1], words[2], words[3]);
+  uint4* const record = tiles + tile * (kNvfp4TileRecordBytes / 16);
+  record[lane] = make_uint4(words[0], words[1], words[2], words[3]);
   // Each lane's two scales (block t of rows g and g + 8), 2 bytes per lane in lane order.
   const bool in_k = block * 16 < shape.k;
   const auto scale_of = [&](int64_t row) {
     return (row < shape.n && in_k) ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u;
   };
-  tile_scales[tile * 32 + lane] = static_cast<uint16_t>(scale_of(r0) | scale_of(r1) << 8);
+  reinterpret_cast<uint16_t*>(record + kNvfp4TileBytes / 16)[lane] = static_cast<uint16_t>(scale_of(r0) | scale_of(r1) << 8);
 }
 
 void require(const char* kernel, bool ok, const std::string& what) {
@@ -86,24 +86,24 @@ bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t
 }  // namespace
 
 void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
-                  uint8_t* tile_scales, int* bad_scales, cudaStream_t stream) {
+                  int* bad_scales, cudaStream_t stream) {
   require("nvfp4 repack", shape.n > 0 && shape.k > 0 && shape.k % 16 == 0,
           "repack of [" + std::to_string(shape.n) + ", " + std::to_string(shape.k) + "]: K must be a positive multiple of 16");
   require("nvfp4 repack", !shape.gate_up || shape.n % 2 == 0, "repack of a gate_up weight: N must be even");
-  require("nvfp4 repack", packed && scales && tiles && tile_scales && bad_scales, "null pointer");
-  require("nvfp4 repack", aligned(tiles, 16) && aligned(tile_scales, 2), "output buffers must be 16- and 2-byte aligned");
+  require("nvfp4 repack", packed && scales && tiles && bad_scales, "null pointer");
+  require("nvfp4 repack", aligned(tiles, 16), "the output buffer must be 16-byte aligned");
   const int64_t blocks = shape.row_tiles() * shape.k_tiles();
   repack_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape, reinterpret_cast<uint4*>(tiles),
-                                                                  reinterpret_cast<uint16_t*>(tile_scales), bad_scales);
+                                                                  bad_scales);
   ADALLM_CUDA_CHECK_LAUNCH("nvfp4 repack");
 }
 
 void nvfp4_check_params(const Nvfp4LinearParams& p, const char* kernel) {
   const std::string shape = "[" + std::to_string(p.shape.n) + ", " + std::to_string(p.shape.k) + "]";
   require(kernel, p.shape.n > 0 && p.shape.k > 0 && p.shape.k % 16 == 0, "weight " + shape + ": K must be a positive multiple of 16");
-  require(kernel, p.tiles && p.tile_scales && p.row_scale && (p.x || p.tokens == 0), "null pointer for weight " + shape);
+  require(kernel, p.tiles && p.row_scale && (p.x || p.tokens == 0), "null pointer for weight " + shape);
   require(kernel, (p.out != nullptr) != (p.out_bf16 != nullptr), "weight " + shape + ": give exactly one of out and out_bf16");
-  require(kernel, aligned(p.tiles, 16) && aligned(p.tile_scales, 2), "repacked weight " + shape + " is misaligned");
+  require(kernel, aligned(p.tiles, 16), "repacked weight " + shape + " is misaligned");
   require(kernel, aligned(p.x, 4) && p.x_stride % 2 == 0 && p.x_stride >= p.shape.k,
           "activations need 4-byte alignment and an even row stride >= K");
   require(kernel, !p.shape.gate_up || p.shape.n % 2 == 0, "gate_up weight " + shape + ": N must be even");
