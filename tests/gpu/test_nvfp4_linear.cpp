@@ -513,7 +513,8 @@ TEST(Nvfp4Linear, DispatchesByTokenCount) {
   const int64_t n = 200, k = 1040;
   const Weight w = make_weight(n, k, rng);
   const Repacked r(w);
-  for (const int64_t tokens : {kNvfp4GemvMaxBatch, kNvfp4GemvMaxBatch + 1, int64_t{300}}) {
+  const int64_t limit = plan.gemv_limit(r.shape);
+  for (const int64_t tokens : {limit, limit + 1, int64_t{300}}) {
     SCOPED_TRACE("tokens " + std::to_string(tokens));
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
@@ -526,7 +527,7 @@ TEST(Nvfp4Linear, DispatchesByTokenCount) {
     p.out = via_plan.ptr;
     nvfp4_linear(plan, p, workspace.ptr, nullptr);
     p.out = direct.ptr;
-    if (tokens <= kNvfp4GemvMaxBatch) {
+    if (tokens <= limit) {
       launch(Kernel::gemv, p);
     } else {
       launch(plan.gemm == Nvfp4Gemm::wgmma ? Kernel::gemm : Kernel::gemm_mma, p);

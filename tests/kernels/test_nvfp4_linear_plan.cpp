@@ -15,25 +15,38 @@ TEST(Nvfp4LinearPlan, ParsesThePathFlag) {
   test::expect_error([] { parse_linear_path("fp8"); }, "unknown path 'fp8' (expected auto, w4a16 or w4a8)");
 }
 
-TEST(Nvfp4LinearPlan, HopperWithWgmmaUsesTheGemmAbove64Tokens) {
-  const Nvfp4LinearPlan plan = plan_nvfp4_linear({9, 0, true}, LinearPath::automatic);
+// The GEMV through 64 tokens where the GEMM's 128-row blocks would not fill the SMs, through 48 where they
+// would (Qwen3-8B gate_up: 1536 row tiles, 192 blocks ≥ 132 SMs; o: 32 blocks).
+TEST(Nvfp4LinearPlan, HopperWithWgmmaUsesTheGemmAboveTheGemvLimit) {
+  const Nvfp4LinearPlan plan = plan_nvfp4_linear({9, 0, true, 132}, LinearPath::automatic);
   EXPECT_EQ(plan.path, LinearPath::w4a16);
   EXPECT_EQ(plan.gemm, Nvfp4Gemm::wgmma);
-  EXPECT_EQ(plan.describe(), "NVFP4 linear layers on sm_90: w4a16, decode GEMV up to 64 tokens, wgmma GEMM above");
-  const Nvfp4TiledShape shape{4096, 4112};  // K rounded up to 4160 for the permuted activations
-  EXPECT_EQ(plan.workspace_bytes(shape, 64), 0);
-  EXPECT_EQ(plan.workspace_bytes(shape, 65), 65 * 4160 * 2);
+  EXPECT_EQ(plan.describe(),
+            "NVFP4 linear layers on sm_90: w4a16, decode GEMV up to 48 tokens (64 where the GEMM would not fill "
+            "the 132 SMs), wgmma GEMM above");
+  const Nvfp4TiledShape narrow{4096, 4112};  // K rounded up to 4160 for the permuted activations
+  EXPECT_EQ(plan.gemv_limit(narrow), 64);
+  EXPECT_EQ(plan.workspace_bytes(narrow, 64), 0);
+  EXPECT_EQ(plan.workspace_bytes(narrow, 65), 65 * 4160 * 2);
+  const Nvfp4TiledShape gate_up{24576, 4096, true};
+  EXPECT_EQ(plan.gemv_limit(gate_up), 48);
+  EXPECT_EQ(plan.workspace_bytes(gate_up, 48), 0);
+  EXPECT_EQ(plan.workspace_bytes(gate_up, 49), 49 * 4096 * 2);
+  EXPECT_EQ(plan.gemv_limit({8 * 131 * 16, 4096}), 64);  // 131 blocks: one SM idle
+  EXPECT_EQ(plan.gemv_limit({8 * 132 * 16, 4096}), 48);
 }
 
 // Ampere, Ada, and Hopper in a build without sm_90a code: the mma.sync GEMM.
 TEST(Nvfp4LinearPlan, OtherGenerationsUseTheMmaGemm) {
-  for (const Nvfp4Device device : {Nvfp4Device{8, 0, false}, Nvfp4Device{8, 9, false}, Nvfp4Device{9, 0, false}}) {
+  for (const Nvfp4Device device :
+       {Nvfp4Device{8, 0, false, 108}, Nvfp4Device{8, 9, false, 128}, Nvfp4Device{9, 0, false, 132}}) {
     const Nvfp4LinearPlan plan = plan_nvfp4_linear(device, LinearPath::w4a16);
     EXPECT_EQ(plan.gemm, Nvfp4Gemm::mma);
     const std::string sm = "sm_" + std::to_string(device.major * 10 + device.minor);
     EXPECT_EQ(plan.describe(),
               "NVFP4 linear layers on " + sm + ": w4a16, decode GEMV up to 64 tokens, mma.sync GEMM above");
     EXPECT_EQ(plan.workspace_bytes({4096, 4096}, 4096), 0);
+    EXPECT_EQ(plan.gemv_limit({24576, 4096, true}), 64);
   }
 }
 

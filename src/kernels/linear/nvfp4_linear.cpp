@@ -41,17 +41,29 @@ Nvfp4LinearPlan plan_nvfp4_linear(const Nvfp4Device& device, LinearPath requeste
   plan.path = LinearPath::w4a16;
   plan.arch = arch;
   plan.gemm = device.wgmma_gemm ? Nvfp4Gemm::wgmma : Nvfp4Gemm::mma;
+  plan.multiprocessors = device.multiprocessors;
   return plan;
 }
 
 std::string Nvfp4LinearPlan::describe() const {
-  std::string line = "NVFP4 linear layers on sm_" + std::to_string(arch) + ": " + linear_path_name(path) +
-                     ", decode GEMV up to " + std::to_string(kNvfp4GemvMaxBatch) + " tokens, ";
-  return line + (gemm == Nvfp4Gemm::wgmma ? "wgmma GEMM above" : "mma.sync GEMM above");
+  const std::string line = "NVFP4 linear layers on sm_" + std::to_string(arch) + ": " + linear_path_name(path) + ", ";
+  if (gemm == Nvfp4Gemm::wgmma) {
+    return line + "decode GEMV up to " + std::to_string(kNvfp4GemvBatch) + " tokens (" +
+           std::to_string(kNvfp4GemvMaxBatch) + " where the GEMM would not fill the " +
+           std::to_string(multiprocessors) + " SMs), wgmma GEMM above";
+  }
+  return line + "decode GEMV up to " + std::to_string(kNvfp4GemvMaxBatch) + " tokens, mma.sync GEMM above";
+}
+
+int64_t Nvfp4LinearPlan::gemv_limit(const Nvfp4TiledShape& shape) const {
+  if (gemm != Nvfp4Gemm::wgmma) return kNvfp4GemvMaxBatch;
+  // Up to 64 tokens the wgmma GEMM runs one 128-token tile per 128 weight rows.
+  const int64_t gemm_blocks = (shape.row_tiles() + 7) / 8;
+  return gemm_blocks >= multiprocessors ? kNvfp4GemvBatch : kNvfp4GemvMaxBatch;
 }
 
 int64_t Nvfp4LinearPlan::workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens) const {
-  if (gemm != Nvfp4Gemm::wgmma || tokens <= kNvfp4GemvMaxBatch) return 0;
+  if (gemm != Nvfp4Gemm::wgmma || tokens <= gemv_limit(shape)) return 0;
   return nvfp4_gemm_workspace_bytes(shape, tokens);
 }
 
@@ -61,12 +73,13 @@ Nvfp4Device current_nvfp4_device() {
   ADALLM_CUDA_CHECK(cudaGetDevice(&device));
   ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, device));
   ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&d.minor, cudaDevAttrComputeCapabilityMinor, device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&d.multiprocessors, cudaDevAttrMultiProcessorCount, device));
   d.wgmma_gemm = nvfp4_gemm_supported();
   return d;
 }
 
 void nvfp4_linear(const Nvfp4LinearPlan& plan, const Nvfp4LinearParams& params, void* workspace, cudaStream_t stream) {
-  if (params.tokens <= kNvfp4GemvMaxBatch) {
+  if (params.tokens <= plan.gemv_limit(params.shape)) {
     nvfp4_gemv(params, stream);
   } else if (plan.gemm == Nvfp4Gemm::wgmma) {
     nvfp4_gemm(params, workspace, stream);

@@ -21,27 +21,35 @@ enum class LinearPath { automatic, w4a16, w4a8 };
 LinearPath parse_linear_path(std::string_view text);
 const char* linear_path_name(LinearPath path);
 
-// What the plan needs to know of the GPU: its compute capability and whether this build can run the
-// sm_90a GEMM there (nvfp4_gemm_supported()).
+// What the plan needs to know of the GPU: its compute capability, whether this build can run the sm_90a
+// GEMM there (nvfp4_gemm_supported()), and its SM count.
 struct Nvfp4Device {
   int major = 0;
   int minor = 0;
   bool wgmma_gemm = false;
+  int multiprocessors = 0;
 };
 
-// The decode GEMV up to this many tokens: measured on the H100 it beats the wgmma GEMM through 64 tokens
-// on every shape of docs/performance.md, and loses from 128 on (the mma.sync GEMM from about 128).
+// The decode GEMV serves up to kNvfp4GemvBatch tokens, and up to kNvfp4GemvMaxBatch where the wgmma GEMM's
+// 128-row blocks would leave SMs idle. Measured on the H100 (docs/performance.md): the GEMV beats the
+// wgmma GEMM through 48 tokens on every shape (a 32-token pass plus a 16-token one), through 64 on all
+// but the widest (Qwen3-8B gate_up at 64: GEMM 75.9 µs, GEMV 88.2; at 48: 79.2 and 74.0), and loses
+// from 128 on; it beats the mma.sync GEMM through 64.
+inline constexpr int64_t kNvfp4GemvBatch = 48;
 inline constexpr int64_t kNvfp4GemvMaxBatch = 64;
 
-// The GEMM above kNvfp4GemvMaxBatch tokens: wgmma (nvfp4_gemm) where this build runs it on sm_90, else
-// mma.sync (nvfp4_gemm_mma; about a third of the wgmma GEMM's speed on the H100).
+// The GEMM above the GEMV's range: wgmma (nvfp4_gemm) where this build runs it on sm_90, else mma.sync
+// (nvfp4_gemm_mma; about a third of the wgmma GEMM's speed on the H100).
 enum class Nvfp4Gemm { wgmma, mma };
 
 struct Nvfp4LinearPlan {
   LinearPath path = LinearPath::w4a16;
   int arch = 0;  // compute capability, major * 10 + minor
   Nvfp4Gemm gemm = Nvfp4Gemm::mma;
+  int multiprocessors = 0;
   std::string describe() const;  // one line for the load log
+  // The most tokens the GEMV serves for this weight (kNvfp4GemvBatch or kNvfp4GemvMaxBatch).
+  int64_t gemv_limit(const Nvfp4TiledShape& shape) const;
   // Workspace nvfp4_linear needs for up to `tokens` tokens of this weight (the wgmma GEMM's permuted copy
   // of the activations; zero otherwise).
   int64_t workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens) const;
