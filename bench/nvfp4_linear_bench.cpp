@@ -23,6 +23,7 @@
 #include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
 #include "kernels/linear/nvfp4_linear.h"
+#include "kernels/linear/nvfp4_w4a8.h"
 
 namespace {
 
@@ -141,6 +142,7 @@ int main(int argc, char** argv) {
   std::printf("GPU %s, %d SMs, L2 %d MB; device-to-device copy %.0f GB/s (read + write)\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize >> 20, copy_gbs);
   const bool gemm_ok = adallm::kernels::nvfp4_gemm_supported();
+  const bool fp8_mma = prop.major * 10 + prop.minor >= 89;
   std::printf("%s (the engine's choice; both kernels are timed below)\n",
               adallm::kernels::plan_nvfp4_linear(adallm::kernels::current_nvfp4_device(), adallm::kernels::LinearPath::automatic)
                   .describe()
@@ -170,11 +172,17 @@ int main(int argc, char** argv) {
     ADALLM_CUDA_CHECK(cudaMemset(d_bad, 0, sizeof(int)));
     const size_t tile_bytes = static_cast<size_t>(shape.tile_bytes());
     const int copies = static_cast<int>(std::max<size_t>(2, (rotate_bytes + tile_bytes - 1) / tile_bytes));
-    std::vector<uint8_t*> tiles(copies);
+    std::vector<uint8_t*> tiles(copies), tiles_w4a8(copies);  // the W4A8 GEMM's layout, rotated alike
     for (int c = 0; c < copies; ++c) {
       ADALLM_CUDA_CHECK(cudaMalloc(&tiles[c], tile_bytes));
     }
+    for (int c = 0; c < copies; ++c) ADALLM_CUDA_CHECK(cudaMalloc(&tiles_w4a8[c], tile_bytes));
     adallm::kernels::nvfp4_repack(d_packed, d_scales, shape, tiles[0], d_bad, stream);
+    adallm::kernels::nvfp4_repack(d_packed, d_scales, shape, tiles_w4a8[0], d_bad, stream,
+                                  adallm::kernels::Nvfp4Layout::w4a8);
+    for (int c = 1; c < copies; ++c) {
+      ADALLM_CUDA_CHECK(cudaMemcpyAsync(tiles_w4a8[c], tiles_w4a8[0], tile_bytes, cudaMemcpyDeviceToDevice, stream));
+    }
     for (int c = 1; c < copies; ++c) {
       ADALLM_CUDA_CHECK(cudaMemcpyAsync(tiles[c], tiles[0], tile_bytes, cudaMemcpyDeviceToDevice, stream));
     }
@@ -213,7 +221,11 @@ int main(int argc, char** argv) {
       const int calls = copies * std::max(1, 64 / copies);
       // The GEMM either permutes the activations itself (into `workspace`) or takes them permuted, as a
       // producer kernel can write them (into `permuted`, once, outside the timing).
-      enum class Path { gemv, gemm, gemm_permuted, gemm_mma } path = Path::gemv;
+      enum class Path { gemv, gemm, gemm_permuted, gemm_mma, w4a8 } path = Path::gemv;
+      void* workspace_w4a8 = nullptr;
+      if (tokens >= 16 && fp8_mma) {
+        ADALLM_CUDA_CHECK(cudaMalloc(&workspace_w4a8, adallm::kernels::nvfp4_w4a8_workspace_bytes(shape, tokens)));
+      }
       void* workspace = nullptr;
       __nv_bfloat16* permuted = nullptr;
       const int64_t padded_k = shape.k_tiles() * 64;
@@ -248,6 +260,9 @@ int main(int argc, char** argv) {
             adallm::kernels::nvfp4_gemm(p, workspace, stream);
           } else if (path == Path::gemm_mma) {
             adallm::kernels::nvfp4_gemm_mma(p, stream);
+          } else if (path == Path::w4a8) {
+            p.tiles = tiles_w4a8[i % copies];
+            adallm::kernels::nvfp4_gemm_w4a8(p, workspace_w4a8, stream);
           } else {
             p.x = permuted;
             p.x_stride = padded_k;
@@ -273,7 +288,8 @@ int main(int argc, char** argv) {
       };
       // The GEMV up to 64 tokens (past that it is 8-token passes: never the right kernel), the GEMM from 16.
       const bool run_gemv = tokens <= 64, run_gemm = gemm_ok && tokens >= 16;
-      double gemv_us = -1, gemm_us = -1, gemm_permuted_us = -1, mma_us = -1, again_us = -1, independent_us = -1;
+      double gemv_us = -1, gemm_us = -1, gemm_permuted_us = -1, mma_us = -1, again_us = -1, independent_us = -1,
+             w4a8_us = -1;
       std::string sweep;
       if (run_gemv) {
         gemv_us = time_graph(Path::gemv, 0);
@@ -301,6 +317,8 @@ int main(int argc, char** argv) {
       }
       // The mma.sync GEMM (Ampere and Ada's prefill path), for comparison on any GPU.
       if (tokens >= 16) mma_us = time_graph(Path::gemm_mma, 0);
+      // The W4A8 GEMM (Ada's FP8 prefill path; on Hopper for comparison), activation quantization included.
+      if (workspace_w4a8 != nullptr) w4a8_us = time_graph(Path::w4a8, 0);
       // The best complete path: the GEMV or the GEMM with its own permutation.
       const double ours_us = gemm_us < 0 ? gemv_us : (gemv_us < 0 ? gemm_us : std::min(gemv_us, gemm_us));
 
@@ -327,6 +345,11 @@ int main(int argc, char** argv) {
         return std::string(c);
       };
       sweep = gemm_variants + sweep;
+      if (w4a8_us > 0) {
+        char extra[64];
+        std::snprintf(extra, sizeof(extra), " W4A8 GEMM %.2f (%.2fx) |", w4a8_us, cublas_us / w4a8_us);
+        sweep = extra + sweep;
+      }
       if (mma_us > 0) {
         char extra[64];
         std::snprintf(extra, sizeof(extra), " mma GEMM %.2f (%.2fx) |", mma_us, cublas_us / mma_us);
@@ -346,14 +369,15 @@ int main(int argc, char** argv) {
       char row[1024];
       std::snprintf(row, sizeof(row),
                     "%s{\"model\": \"%s\", \"layer\": \"%s\", \"n\": %lld, \"k\": %lld, \"tokens\": %lld, "
-                    "\"us\": %.3f, \"gemv_us\": %.3f, \"gemv_us_repeat\": %.3f, \"gemm_us\": %.3f, \"gemm_permuted_us\": %.3f, \"gemm_mma_us\": %.3f, \"bytes\": %.0f, "
+                    "\"us\": %.3f, \"gemv_us\": %.3f, \"gemv_us_repeat\": %.3f, \"gemm_us\": %.3f, \"gemm_permuted_us\": %.3f, \"gemm_mma_us\": %.3f, \"gemm_w4a8_us\": %.3f, \"bytes\": %.0f, "
                     "\"gbs\": %.1f, \"ratio_copy\": %.4f, \"tflops\": %.1f, \"cublas_bf16_us\": %.3f, \"speedup_vs_cublas\": %.3f}",
                     first_row ? "" : ", ", s.model, s.layer, static_cast<long long>(s.n), static_cast<long long>(s.k),
-                    static_cast<long long>(tokens), ours_us, gemv_us, again_us, gemm_us, gemm_permuted_us, mma_us, bytes, gbs, gbs / copy_gbs,
+                    static_cast<long long>(tokens), ours_us, gemv_us, again_us, gemm_us, gemm_permuted_us, mma_us, w4a8_us, bytes, gbs, gbs / copy_gbs,
                     flop / (ours_us * 1e6), cublas_us, cublas_us / ours_us);
       json += row;
       first_row = false;
       cudaFree(workspace);
+      cudaFree(workspace_w4a8);
       cudaFree(permuted);
       cudaFree(x);
       cudaFree(out);
@@ -366,6 +390,7 @@ int main(int argc, char** argv) {
     cudaFree(row_scale);
     for (int c = 0; c < copies; ++c) {
       cudaFree(tiles[c]);
+      cudaFree(tiles_w4a8[c]);
     }
     for (auto* w : wbf) cudaFree(w);
   }

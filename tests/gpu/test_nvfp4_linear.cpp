@@ -1,5 +1,6 @@
-// NVFP4 linear kernels on the GPU (label `gpu`) — the decode GEMV, the sm_90a prefill GEMM and the
-// mma.sync GEMM of Ampere and Ada — against an exact fp64 reference on the host: repack + kernel over a
+// NVFP4 linear kernels on the GPU (label `gpu`) — the decode GEMV, the sm_90a prefill GEMM, the
+// mma.sync GEMM of Ampere and Ada and the W4A8 GEMM (FP8 activations, against the CPU's FP8 oracle) —
+// against an exact fp64 reference on the host: repack + kernel over a
 // table of shapes (K = 16·odd, N not a multiple of 16, tokens 1…4099), with the encoder's awkward cases
 // forced in: all-zero blocks, zero scales over non-zero codes, e4m3-subnormal and maximum block scales,
 // negative-zero codes, per-row weight_scale_2 of fused parts.
@@ -27,6 +28,8 @@
 #include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
 #include "kernels/linear/nvfp4_linear.h"
+#include "kernels/linear/nvfp4_w4a8.h"
+#include "quant/fp8_activations.h"
 #include "quant/nvfp4.h"
 #include "test_util.h"
 
@@ -105,13 +108,13 @@ struct Repacked {
   DeviceArray<float> row_scale;
   int bad_scales = 0;
 
-  explicit Repacked(const Weight& w, bool gate_up = false)
+  explicit Repacked(const Weight& w, bool gate_up = false, Nvfp4Layout layout = Nvfp4Layout::w4a16)
       : shape{w.n, w.k, gate_up},
         tiles(static_cast<size_t>(shape.tile_bytes())),
         row_scale(w.row_scale) {
     DeviceArray<uint8_t> packed(w.packed), scales(w.scales);
     DeviceArray<int> bad(std::vector<int>{0});
-    nvfp4_repack(packed.ptr, scales.ptr, shape, tiles.ptr, bad.ptr, nullptr);
+    nvfp4_repack(packed.ptr, scales.ptr, shape, tiles.ptr, bad.ptr, nullptr, layout);
     ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
     bad_scales = bad.to_host()[0];
   }
@@ -130,10 +133,32 @@ struct Repacked {
   }
 };
 
-enum class Kernel { gemv, gemm, gemm_mma };
+enum class Kernel { gemv, gemm, gemm_mma, w4a8 };
 
 const char* kernel_name(Kernel kernel) {
-  return kernel == Kernel::gemv ? "GEMV" : (kernel == Kernel::gemm ? "GEMM" : "mma GEMM");
+  switch (kernel) {
+    case Kernel::gemv: return "GEMV";
+    case Kernel::gemm: return "GEMM";
+    case Kernel::gemm_mma: return "mma GEMM";
+    case Kernel::w4a8: return "W4A8 GEMM";
+  }
+  return "?";
+}
+
+Nvfp4Layout layout_of(Kernel kernel) { return kernel == Kernel::w4a8 ? Nvfp4Layout::w4a8 : Nvfp4Layout::w4a16; }
+
+// The activations a kernel multiplies: bf16 values as they are, or for W4A8 each token's row through the
+// FP8 round trip of the CPU oracle.
+std::vector<double> effective_x(Kernel kernel, const std::vector<double>& x, int64_t tokens, int64_t k) {
+  if (kernel != Kernel::w4a8) return x;
+  std::vector<double> out(x.size());
+  std::vector<float> row(static_cast<size_t>(k));
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t c = 0; c < k; ++c) row[static_cast<size_t>(c)] = static_cast<float>(x[static_cast<size_t>(t * k + c)]);
+    quant::fp8_e4m3_round_trip_row(row.data(), k, row.data());
+    for (int64_t c = 0; c < k; ++c) out[static_cast<size_t>(t * k + c)] = row[static_cast<size_t>(c)];
+  }
+  return out;
 }
 
 void launch(Kernel kernel, const Nvfp4LinearParams& p) {
@@ -141,6 +166,10 @@ void launch(Kernel kernel, const Nvfp4LinearParams& p) {
     nvfp4_gemv(p, nullptr);
   } else if (kernel == Kernel::gemm_mma) {
     nvfp4_gemm_mma(p, nullptr);
+  } else if (kernel == Kernel::w4a8) {
+    DeviceArray<uint8_t> workspace(static_cast<size_t>(nvfp4_w4a8_workspace_bytes(p.shape, p.tokens)));
+    nvfp4_gemm_w4a8(p, workspace.ptr, nullptr);
+    ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
   } else {
     DeviceArray<uint8_t> workspace(static_cast<size_t>(nvfp4_gemm_workspace_bytes(p.shape, p.tokens)));
     nvfp4_gemm(p, workspace.ptr, nullptr);
@@ -173,7 +202,7 @@ void check_linear(Kernel kernel, int64_t n, int64_t k, int64_t tokens, uint32_t 
                std::to_string(x_pad) + ", output row padding " + std::to_string(out_pad));
   std::mt19937 rng(seed);
   const Weight w = make_weight(n, k, rng);
-  const Repacked r(w);
+  const Repacked r(w, false, layout_of(kernel));
   ASSERT_EQ(r.bad_scales, 0);
 
   // Activations: bf16 rows with padding after K that must never be read: k + 2 (4-byte loads) or k + 8
@@ -190,6 +219,7 @@ void check_linear(Kernel kernel, int64_t n, int64_t k, int64_t tokens, uint32_t 
     }
   }
   DeviceArray<uint16_t> x_dev(x_bits);
+  x = effective_x(kernel, x, tokens, k);
   const int64_t out_stride = n + out_pad;
   std::vector<float> poison(static_cast<size_t>(tokens * out_stride), std::numeric_limits<float>::quiet_NaN());
   DeviceArray<float> out(poison);
@@ -280,6 +310,97 @@ TEST(Nvfp4Gemm, MatchesTheExactReferenceOverOddShapes) {
   }
 }
 
+// The W4A8 GEMM runs on GPUs with FP8 tensor cores (sm_89 and newer).
+bool fp8_here() {
+  int device = 0, major = 0, minor = 0;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return major * 10 + minor >= 89;
+}
+
+// Against the CPU's W4A8 oracle: the same exact reference over activations put through
+// quant::fp8_e4m3_round_trip_row. The products are exact as before (e2m1 · 2^-6 and e4m3 in the MMA);
+// the oracle's rounding of each q · s to fp32 adds at most 2^-24 of Σ|w·x| to the GEMM bound.
+TEST(Nvfp4GemmW4a8, MatchesTheFp8OracleOverOddShapes) {
+  if (!fp8_here()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
+  struct Shape {
+    int64_t n, k, tokens;
+  };
+  // Tokens around the block's 64, rows around its 128, K past one and two k tiles and 16·odd.
+  const Shape shapes[] = {
+      {1, 16, 1},    {7, 48, 2},     {16, 64, 3},      {33, 80, 7},     {100, 208, 16},  {130, 1040, 33},
+      {257, 4112, 64}, {255, 2048, 65}, {1000, 4096, 300}, {48, 272, 512}, {24, 80, 4099}, {4096, 14336, 64},
+  };
+  uint32_t seed = 400;
+  for (const Shape& s : shapes) {
+    for (int64_t x_pad : {2, 8}) check_linear(Kernel::w4a8, s.n, s.k, s.tokens, seed, 0, x_pad);
+    ++seed;
+  }
+}
+
+// The quantizer against the oracle bit for bit: each code times the token's scale is the oracle's value,
+// the scale is max|x| / 448, the padding up to 64 columns is zero; a zero row gets scale 0 and zero codes,
+// a row holding an infinity or NaN a NaN scale.
+TEST(Fp8Activations, QuantizeMatchesTheCpuRoundTripBitForBit) {
+  if (!fp8_here()) GTEST_SKIP() << "no FP8 conversions in hardware before sm_89";
+  const int64_t k = 1040, tokens = 6, stride = 1044, padded = 1088;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> bits(static_cast<size_t>(tokens * stride), 0x7FC0);  // NaN padding: must be unread
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t c = 0; c < k; ++c) {
+      // Magnitudes over 2^±20 so that many codes are e4m3 subnormals; token 2 all zero.
+      const float v = t == 2 ? 0.0f : normal(rng) * std::ldexp(1.0f, static_cast<int>(rng() % 41) - 20);
+      bits[static_cast<size_t>(t * stride + c)] = f32_to_bf16(v);
+    }
+  }
+  bits[static_cast<size_t>(3 * stride + 17)] = 0x7F80;  // +inf
+  bits[static_cast<size_t>(4 * stride + 1000)] = 0xFFC1;  // NaN
+  DeviceArray<uint16_t> x(bits);
+  DeviceArray<uint8_t> codes(static_cast<size_t>(tokens * padded));
+  DeviceArray<float> scales(static_cast<size_t>(tokens));
+  fp8_quantize_activations(reinterpret_cast<const __nv_bfloat16*>(x.ptr), stride, tokens, k, codes.ptr, padded,
+                           scales.ptr, nullptr);
+  ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<uint8_t> q = codes.to_host();
+  const std::vector<float> s = scales.to_host();
+  for (int64_t t = 0; t < tokens; ++t) {
+    SCOPED_TRACE("token " + std::to_string(t));
+    std::vector<float> row(static_cast<size_t>(k)), oracle(static_cast<size_t>(k));
+    float amax = 0.0f;
+    for (int64_t c = 0; c < k; ++c) {
+      row[static_cast<size_t>(c)] = bf16_to_f32(bits[static_cast<size_t>(t * stride + c)]);
+      amax = std::max(amax, std::fabs(row[static_cast<size_t>(c)]));
+    }
+    for (int64_t c = k; c < padded; ++c) EXPECT_EQ(q[static_cast<size_t>(t * padded + c)], 0) << "padding column " << c;
+    if (t == 3 || t == 4) {
+      EXPECT_TRUE(std::isnan(s[static_cast<size_t>(t)])) << "a row with a non-finite value";
+      continue;
+    }
+    quant::fp8_e4m3_round_trip_row(row.data(), k, oracle.data());
+    if (t == 2) {
+      EXPECT_EQ(s[static_cast<size_t>(t)], 0.0f);
+    } else {
+      EXPECT_EQ(s[static_cast<size_t>(t)], amax / quant::kFp8E4m3Max);
+    }
+    int subnormal = 0, failures = 0;
+    for (int64_t c = 0; c < k && failures < 10; ++c) {
+      const uint8_t code = q[static_cast<size_t>(t * padded + c)];
+      subnormal += (code & 0x78) == 0 && (code & 7) != 0;
+      const float got = e4m3_to_f32(code) * s[static_cast<size_t>(t)];
+      if (std::memcmp(&got, &oracle[static_cast<size_t>(c)], sizeof(float)) != 0) {
+        ADD_FAILURE() << "column " << c << ": code " << int(code) << " gives " << got << ", oracle "
+                      << oracle[static_cast<size_t>(c)];
+        ++failures;
+      }
+    }
+    if (t != 2) {
+      EXPECT_GT(subnormal, 0) << "no e4m3 subnormal exercised";
+    }
+  }
+}
+
 // Activations permuted beforehand (as a producer kernel may write them) give the same bits; the GEMM
 // refuses permuted rows it cannot load, and unpermuted ones without a workspace.
 TEST(Nvfp4Gemm, TakesActivationsPermutedBeforehand) {
@@ -344,7 +465,7 @@ void check_gate_up(Kernel kernel, int variant = 0) {
     std::mt19937 rng(seed++);
     const int64_t n = 2 * c.half, k = c.k;
     const Weight w = make_weight(n, k, rng);  // rows [0, half) gate, [half, n) up, each part its own scale
-    const Repacked r(w, true);
+    const Repacked r(w, true, layout_of(kernel));
     ASSERT_EQ(r.bad_scales, 0);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<uint16_t> x_bits(static_cast<size_t>(c.tokens * k));
@@ -354,6 +475,7 @@ void check_gate_up(Kernel kernel, int variant = 0) {
       x[i] = bf16_to_f32(x_bits[i]);
     }
     DeviceArray<uint16_t> x_dev(x_bits);
+    x = effective_x(kernel, x, c.tokens, k);
     std::vector<float> poison(static_cast<size_t>(c.tokens * c.half), std::numeric_limits<float>::quiet_NaN());
     DeviceArray<float> out(poison);
     Nvfp4LinearParams p = r.params(x_dev.ptr, k, c.tokens);
@@ -407,6 +529,11 @@ TEST(Nvfp4Gemm, FusedGateUpActivationMatchesTheReference) {
   if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";
   check_gate_up(Kernel::gemm, 1);  // 256 tokens per block
   check_gate_up(Kernel::gemm, 2);  // 128
+}
+
+TEST(Nvfp4GemmW4a8, FusedGateUpActivationMatchesTheOracle) {
+  if (!fp8_here()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
+  check_gate_up(Kernel::w4a8);
 }
 
 TEST(Nvfp4Gemv, RefusesAnActivationWithoutAGateUpWeight) {
@@ -532,6 +659,35 @@ TEST(Nvfp4Linear, DispatchesByTokenCount) {
     } else {
       launch(plan.gemm == Nvfp4Gemm::wgmma ? Kernel::gemm : Kernel::gemm_mma, p);
     }
+    ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<float> a = via_plan.to_host(), b = direct.to_host();
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  }
+}
+
+// --linear-path w4a8 where the GPU has FP8 tensor cores: the W4A8 GEMM for every batch, weights in its
+// layout, the plan's workspace.
+TEST(Nvfp4Linear, W4a8PlanRunsTheFp8Gemm) {
+  if (!fp8_here()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
+  const Nvfp4LinearPlan plan = plan_nvfp4_linear(current_nvfp4_device(), LinearPath::w4a8);
+  std::mt19937 rng(12);
+  const int64_t n = 200, k = 1040;
+  const Weight w = make_weight(n, k, rng);
+  const Repacked r(w, false, plan.layout());
+  for (const int64_t tokens : {int64_t{1}, int64_t{300}}) {
+    SCOPED_TRACE("tokens " + std::to_string(tokens));
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
+    for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
+    DeviceArray<uint16_t> x(x_bits);
+    DeviceArray<float> via_plan(static_cast<size_t>(tokens * n)), direct(static_cast<size_t>(tokens * n));
+    DeviceArray<uint8_t> workspace(static_cast<size_t>(plan.workspace_bytes(r.shape, tokens)));
+    Nvfp4LinearParams p = r.params(x.ptr, k, tokens);
+    p.out_stride = n;
+    p.out = via_plan.ptr;
+    nvfp4_linear(plan, p, workspace.ptr, nullptr);
+    p.out = direct.ptr;
+    launch(Kernel::w4a8, p);
     ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
     const std::vector<float> a = via_plan.to_host(), b = direct.to_host();
     ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);

@@ -50,12 +50,29 @@ TEST(Nvfp4LinearPlan, OtherGenerationsUseTheMmaGemm) {
   }
 }
 
+// W4A8 on Ada and Hopper: the FP8 GEMM for every batch, the weights in its layout, its workspace.
+TEST(Nvfp4LinearPlan, W4a8UsesTheFp8GemmForEveryBatch) {
+  for (const Nvfp4Device device : {Nvfp4Device{8, 9, false, 128}, Nvfp4Device{9, 0, true, 132}}) {
+    const Nvfp4LinearPlan plan = plan_nvfp4_linear(device, LinearPath::w4a8);
+    const std::string sm = "sm_" + std::to_string(device.major * 10 + device.minor);
+    EXPECT_EQ(plan.path, LinearPath::w4a8);
+    EXPECT_EQ(plan.layout(), Nvfp4Layout::w4a8);
+    EXPECT_EQ(plan.describe(), "NVFP4 linear layers on " + sm +
+                                   ": w4a8, activations quantized per token to fp8, W4A8 mma.sync GEMM for every batch");
+    const Nvfp4TiledShape shape{4096, 4112};  // codes padded to 4160 columns, then 16-byte aligned scales
+    EXPECT_EQ(plan.gemv_limit(shape), 0);
+    EXPECT_EQ(plan.workspace_bytes(shape, 1), 4160 + 16);
+    EXPECT_EQ(plan.workspace_bytes(shape, 5), 5 * 4160 + 32);
+  }
+  EXPECT_EQ(plan_nvfp4_linear({9, 0, true, 132}, LinearPath::automatic).layout(), Nvfp4Layout::w4a16);
+}
+
 TEST(Nvfp4LinearPlan, RefusesWhatCannotRun) {
   test::expect_error([] { plan_nvfp4_linear({7, 5, false}, LinearPath::automatic); },
                      "need an sm_80 or newer GPU (Ampere, Ada, Hopper); this one is sm_75");
-  test::expect_error([] { plan_nvfp4_linear({8, 9, false}, LinearPath::w4a8); },
-                     "--linear-path w4a8 is not available on sm_89");
-  test::expect_error([] { plan_nvfp4_linear({9, 0, true}, LinearPath::w4a8); }, "Use --linear-path w4a16 or auto");
+  test::expect_error([] { plan_nvfp4_linear({8, 6, false}, LinearPath::w4a8); },
+                     "--linear-path w4a8 needs FP8 tensor cores (sm_89 or newer); this GPU is sm_86");
+  test::expect_error([] { plan_nvfp4_linear({8, 0, false}, LinearPath::w4a8); }, "Use --linear-path w4a16 or auto");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
+#include "kernels/linear/nvfp4_w4a8.h"
 
 namespace adallm::kernels {
 
@@ -32,13 +33,12 @@ Nvfp4LinearPlan plan_nvfp4_linear(const Nvfp4Device& device, LinearPath requeste
   if (device.major < 8) {
     throw Error("NVFP4 linear layers need an sm_80 or newer GPU (Ampere, Ada, Hopper); this one is " + sm);
   }
-  if (requested == LinearPath::w4a8) {
-    throw Error("--linear-path w4a8 is not available on " + sm +
-                ": the FP8-activation kernels are not built yet (planned for sm_89; on sm_90 an exact W4A8 "
-                "cannot beat w4a16, see docs/performance.md). Use --linear-path w4a16 or auto.");
+  if (requested == LinearPath::w4a8 && arch < 89) {
+    throw Error("--linear-path w4a8 needs FP8 tensor cores (sm_89 or newer); this GPU is " + sm +
+                ". Use --linear-path w4a16 or auto.");
   }
   Nvfp4LinearPlan plan;
-  plan.path = LinearPath::w4a16;
+  plan.path = requested == LinearPath::w4a8 ? LinearPath::w4a8 : LinearPath::w4a16;
   plan.arch = arch;
   plan.gemm = device.wgmma_gemm ? Nvfp4Gemm::wgmma : Nvfp4Gemm::mma;
   plan.multiprocessors = device.multiprocessors;
@@ -47,6 +47,7 @@ Nvfp4LinearPlan plan_nvfp4_linear(const Nvfp4Device& device, LinearPath requeste
 
 std::string Nvfp4LinearPlan::describe() const {
   const std::string line = "NVFP4 linear layers on sm_" + std::to_string(arch) + ": " + linear_path_name(path) + ", ";
+  if (path == LinearPath::w4a8) return line + "activations quantized per token to fp8, W4A8 mma.sync GEMM for every batch";
   if (gemm == Nvfp4Gemm::wgmma) {
     return line + "decode GEMV up to " + std::to_string(kNvfp4GemvBatch) + " tokens (" +
            std::to_string(kNvfp4GemvMaxBatch) + " where the GEMM would not fill the " +
@@ -56,6 +57,7 @@ std::string Nvfp4LinearPlan::describe() const {
 }
 
 int64_t Nvfp4LinearPlan::gemv_limit(const Nvfp4TiledShape& shape) const {
+  if (path == LinearPath::w4a8) return 0;
   if (gemm != Nvfp4Gemm::wgmma) return kNvfp4GemvMaxBatch;
   // Up to 64 tokens the wgmma GEMM runs one 128-token tile per 128 weight rows.
   const int64_t gemm_blocks = (shape.row_tiles() + 7) / 8;
@@ -63,6 +65,7 @@ int64_t Nvfp4LinearPlan::gemv_limit(const Nvfp4TiledShape& shape) const {
 }
 
 int64_t Nvfp4LinearPlan::workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens) const {
+  if (path == LinearPath::w4a8) return nvfp4_w4a8_workspace_bytes(shape, tokens);
   if (gemm != Nvfp4Gemm::wgmma || tokens <= gemv_limit(shape)) return 0;
   return nvfp4_gemm_workspace_bytes(shape, tokens);
 }
@@ -79,7 +82,9 @@ Nvfp4Device current_nvfp4_device() {
 }
 
 void nvfp4_linear(const Nvfp4LinearPlan& plan, const Nvfp4LinearParams& params, void* workspace, cudaStream_t stream) {
-  if (params.tokens <= plan.gemv_limit(params.shape)) {
+  if (plan.path == LinearPath::w4a8) {
+    nvfp4_gemm_w4a8(params, workspace, stream);
+  } else if (params.tokens <= plan.gemv_limit(params.shape)) {
     nvfp4_gemv(params, stream);
   } else if (plan.gemm == Nvfp4Gemm::wgmma) {
     nvfp4_gemm(params, workspace, stream);

@@ -13,8 +13,9 @@
 
 namespace adallm::kernels {
 
-// w4a16: bf16 activations × exactly decoded weights, fp32 accumulation (built). w4a8: fp8 activations on
-// fp8 tensor cores (planned for sm_89; see docs/performance.md for why not sm_90).
+// w4a16: bf16 activations × exactly decoded weights, fp32 accumulation. w4a8: activations quantized per
+// token to fp8 e4m3, fp8 tensor cores (nvfp4_w4a8.h; sm_89 and newer — Ada's fast prefill path; on sm_90
+// for comparison only, see docs/performance.md). `automatic` is w4a16.
 enum class LinearPath { automatic, w4a16, w4a8 };
 
 // "auto", "w4a16" or "w4a8"; anything else throws adallm::Error naming the accepted values.
@@ -48,14 +49,17 @@ struct Nvfp4LinearPlan {
   Nvfp4Gemm gemm = Nvfp4Gemm::mma;
   int multiprocessors = 0;
   std::string describe() const;  // one line for the load log
-  // The most tokens the GEMV serves for this weight (kNvfp4GemvBatch or kNvfp4GemvMaxBatch).
+  // The most tokens the GEMV serves for this weight (kNvfp4GemvBatch or kNvfp4GemvMaxBatch; 0 for w4a8,
+  // whose GEMM serves every batch).
   int64_t gemv_limit(const Nvfp4TiledShape& shape) const;
+  // The layout the weights must be repacked in for this plan.
+  Nvfp4Layout layout() const { return path == LinearPath::w4a8 ? Nvfp4Layout::w4a8 : Nvfp4Layout::w4a16; }
   // Workspace nvfp4_linear needs for up to `tokens` tokens of this weight (the wgmma GEMM's permuted copy
   // of the activations; zero otherwise).
   int64_t workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens) const;
 };
 
-// Throws adallm::Error for a GPU older than sm_80 or a path this GPU or build cannot run.
+// Throws adallm::Error for a GPU older than sm_80, or w4a8 on one older than sm_89.
 Nvfp4LinearPlan plan_nvfp4_linear(const Nvfp4Device& device, LinearPath requested);
 
 // The current device as the plan sees it.

@@ -77,6 +77,45 @@ __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t*
   reinterpret_cast<uint16_t*>(record + kNvfp4TileBytes / 16)[lane] = static_cast<uint16_t>(scale_of(r0) | scale_of(r1) << 8);
 }
 
+// The W4A8 layout (nvfp4_tiles.h): MMA step kk is block kk of the tile; lane (g, t) holds its columns
+// 16kk + 4t … + 3 of rows g and g + 8 as e4m3-ready bits — row g's code j in byte j at sign 7, e1 e0 m
+// 4..2 (one mask gives e2m1 · 2^-6 as e4m3), row g + 8's at sign 6, e1 1, e0 0, m 5 (three shifts).
+// Scales: 4 bytes per row, row r's blocks 0..3 at 8 (r % 8) + 4 (r / 8).
+__global__ void repack_w4a8_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
+                                   Nvfp4TiledShape shape, uint4* __restrict__ tiles, int* bad_scales) {
+  const int64_t k_tiles = shape.k_tiles();
+  const int64_t tile = blockIdx.x;  // rt * k_tiles + kt
+  const int64_t rt = tile / k_tiles, kt = tile % k_tiles;
+  const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
+  const int64_t r0 = shape.source_row(rt, g), r1 = shape.source_row(rt, g + 8);
+  const auto at = [&](int64_t row, int64_t col) { return code_at(packed, scales, shape.n, shape.k, row, col); };
+  uint32_t words[4];
+  for (int kk = 0; kk < 4; ++kk) {
+    const int64_t c = kt * kNvfp4TileCols + 16 * kk + 4 * t;
+    uint32_t w = 0;
+    for (int j = 0; j < 4; ++j) {
+      const uint32_t a = at(r0, c + j), b = at(r1, c + j);
+      const uint32_t byte = (a >> 3) << 7 | (a & 7u) << 2 | (b >> 3) << 6 | ((b >> 2) & 1u) << 1 | ((b >> 1) & 1u) |
+                            (b & 1u) << 5;
+      w |= byte << (8 * j);
+    }
+    words[kk] = w;
+  }
+  uint4* const record = tiles + tile * (kNvfp4TileRecordBytes / 16);
+  record[lane] = make_uint4(words[0], words[1], words[2], words[3]);
+  // Lane L < 16 writes the four block scales of tile row L.
+  if (lane < 16) {
+    const int64_t row = shape.source_row(rt, lane);
+    uint32_t four = 0;
+    for (int b = 0; b < 4; ++b) {
+      const int64_t block = kt * (kNvfp4TileCols / 16) + b;
+      const bool ok = row < shape.n && block * 16 < shape.k;
+      four |= (ok ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u) << (8 * b);
+    }
+    reinterpret_cast<uint32_t*>(record + kNvfp4TileBytes / 16)[2 * (lane % 8) + lane / 8] = four;
+  }
+}
+
 void require(const char* kernel, bool ok, const std::string& what) {
   if (!ok) throw Error(std::string(kernel) + ": " + what);
 }
@@ -86,15 +125,20 @@ bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t
 }  // namespace
 
 void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
-                  int* bad_scales, cudaStream_t stream) {
+                  int* bad_scales, cudaStream_t stream, Nvfp4Layout layout) {
   require("nvfp4 repack", shape.n > 0 && shape.k > 0 && shape.k % 16 == 0,
           "repack of [" + std::to_string(shape.n) + ", " + std::to_string(shape.k) + "]: K must be a positive multiple of 16");
   require("nvfp4 repack", !shape.gate_up || shape.n % 2 == 0, "repack of a gate_up weight: N must be even");
   require("nvfp4 repack", packed && scales && tiles && bad_scales, "null pointer");
   require("nvfp4 repack", aligned(tiles, 16), "the output buffer must be 16-byte aligned");
   const int64_t blocks = shape.row_tiles() * shape.k_tiles();
-  repack_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape, reinterpret_cast<uint4*>(tiles),
-                                                                  bad_scales);
+  if (layout == Nvfp4Layout::w4a8) {
+    repack_w4a8_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape,
+                                                                         reinterpret_cast<uint4*>(tiles), bad_scales);
+  } else {
+    repack_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape,
+                                                                    reinterpret_cast<uint4*>(tiles), bad_scales);
+  }
   ADALLM_CUDA_CHECK_LAUNCH("nvfp4 repack");
 }
 

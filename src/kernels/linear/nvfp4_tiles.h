@@ -62,8 +62,11 @@ struct Nvfp4TiledShape {
 // column), scales [n, k/16] e4m3, both row-major. Writes the tile records (shape.tile_bytes(), 16-byte
 // aligned). Counts into *bad_scales (device int, zeroed by the caller) every scale that is
 // negative or NaN: such a weight is invalid and the caller must refuse it.
+// Two layouts share the record size: w4a16 (above; the GEMV and the bf16 GEMMs) and w4a8 (the FP8 GEMM of
+// nvfp4_w4a8.h: each MMA step one 16-column block, codes placed for an e4m3 decode, scales by row).
+enum class Nvfp4Layout { w4a16, w4a8 };
 void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape shape, uint8_t* tiles,
-                  int* bad_scales, cudaStream_t stream);
+                  int* bad_scales, cudaStream_t stream, Nvfp4Layout layout = Nvfp4Layout::w4a16);
 
 enum class Nvfp4Activation { none, silu, gelu_tanh };
 
