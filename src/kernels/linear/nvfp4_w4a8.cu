@@ -29,7 +29,6 @@ constexpr int kGroups = kTokensPerBlock / 8;
 constexpr int kStages = 4;
 constexpr int kStageBytes = kTokensPerBlock * 64;  // kTokensPerBlock tokens × 64 e4m3
 constexpr int kSmemBytes = kStages * kStageBytes;
-constexpr int kChunksPerThread = kStageBytes / 16 / kThreads;
 constexpr int kRecordWords = static_cast<int>(kNvfp4TileRecordBytes / 16);
 constexpr float kE4m3Max = 448.0f;  // as quant::kFp8E4m3Max
 
@@ -127,8 +126,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto issue = [&](int kt) {
     if (kt < k_tiles) {
 #pragma unroll
-      for (int i = 0; i < kChunksPerThread; ++i) {
-        const int index = tid + kThreads * i, row = index / 4, chunk = index % 4;
+      for (int index = tid; index < kStageBytes / 16; index += kThreads) {
+        const int row = index / 4, chunk = index % 4;
         const int64_t token = token0 + row;
         const bool copy = token < p.tokens;
         const uint8_t* src = copy ? xq + token * xq_stride + kt * 64 + chunk * 16 : xq;
