@@ -225,6 +225,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (row_g8 < p.shape.n) store(p, token * p.out_stride + row_g8, c[j][i + 2] * x_scale * scale_g8);
     }
   }
+#else
+  __trap();  // code for a GPU older than sm_89 running on a newer one: fail loudly, never output nothing
 #endif
 }
 
