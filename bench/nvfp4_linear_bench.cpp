@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
   std::printf("GPU %s, %d SMs, L2 %d MB; device-to-device copy %.0f GB/s (read + write)\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize >> 20, copy_gbs);
   const bool gemm_ok = adallm::kernels::nvfp4_gemm_supported();
-  const bool fp8_mma = prop.major * 10 + prop.minor >= 89;
+  const bool fp8_mma = adallm::kernels::fp8_mma_supported();
   std::printf("%s (the engine's choice; both kernels are timed below)\n",
               adallm::kernels::plan_nvfp4_linear(adallm::kernels::current_nvfp4_device(), adallm::kernels::LinearPath::automatic)
                   .describe()

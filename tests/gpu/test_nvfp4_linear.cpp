@@ -310,20 +310,11 @@ TEST(Nvfp4Gemm, MatchesTheExactReferenceOverOddShapes) {
   }
 }
 
-// The W4A8 GEMM runs on GPUs with FP8 tensor cores (sm_89 and newer).
-bool fp8_here() {
-  int device = 0, major = 0, minor = 0;
-  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
-  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  return major * 10 + minor >= 89;
-}
-
 // Against the CPU's W4A8 oracle: the same exact reference over activations put through
 // quant::fp8_e4m3_round_trip_row. The products are exact as before (e2m1 · 2^-6 and e4m3 in the MMA);
 // the oracle's rounding of each q · s to fp32 adds at most 2^-24 of Σ|w·x| to the GEMM bound.
 TEST(Nvfp4GemmW4a8, MatchesTheFp8OracleOverOddShapes) {
-  if (!fp8_here()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
+  if (!fp8_mma_supported()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
   struct Shape {
     int64_t n, k, tokens;
   };
@@ -343,7 +334,6 @@ TEST(Nvfp4GemmW4a8, MatchesTheFp8OracleOverOddShapes) {
 // the scale is max|x| / 448, the padding up to 64 columns is zero; a zero row gets scale 0 and zero codes,
 // a row holding an infinity or NaN a NaN scale.
 TEST(Fp8Activations, QuantizeMatchesTheCpuRoundTripBitForBit) {
-  if (!fp8_here()) GTEST_SKIP() << "no FP8 conversions in hardware before sm_89";
   const int64_t k = 1040, tokens = 6, stride = 1044, padded = 1088;
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -532,7 +522,7 @@ TEST(Nvfp4Gemm, FusedGateUpActivationMatchesTheReference) {
 }
 
 TEST(Nvfp4GemmW4a8, FusedGateUpActivationMatchesTheOracle) {
-  if (!fp8_here()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
+  if (!fp8_mma_supported()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
   check_gate_up(Kernel::w4a8);
 }
 
@@ -634,14 +624,16 @@ TEST(Nvfp4GemmMma, FusedGateUpAndBf16Output) {
 }
 
 // The plan's dispatch gives exactly the bits of the kernel it names for each batch size.
-TEST(Nvfp4Linear, DispatchesByTokenCount) {
-  const Nvfp4LinearPlan plan = plan_nvfp4_linear(current_nvfp4_device(), LinearPath::automatic);
-  std::mt19937 rng(11);
+// nvfp4_linear under `plan` gives the same bits as `expected(tokens)`, the kernel the plan should pick, run
+// directly, for each token count.
+template <typename Expected>
+void expect_dispatch(const Nvfp4LinearPlan& plan, uint32_t seed, std::initializer_list<int64_t> token_counts,
+                     Expected expected) {
+  std::mt19937 rng(seed);
   const int64_t n = 200, k = 1040;
   const Weight w = make_weight(n, k, rng);
-  const Repacked r(w);
-  const int64_t limit = plan.gemv_limit(r.shape);
-  for (const int64_t tokens : {limit, limit + 1, int64_t{300}}) {
+  const Repacked r(w, false, plan.layout());
+  for (const int64_t tokens : token_counts) {
     SCOPED_TRACE("tokens " + std::to_string(tokens));
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
@@ -654,44 +646,27 @@ TEST(Nvfp4Linear, DispatchesByTokenCount) {
     p.out = via_plan.ptr;
     nvfp4_linear(plan, p, workspace.ptr, nullptr);
     p.out = direct.ptr;
-    if (tokens <= limit) {
-      launch(Kernel::gemv, p);
-    } else {
-      launch(plan.gemm == Nvfp4Gemm::wgmma ? Kernel::gemm : Kernel::gemm_mma, p);
-    }
+    launch(expected(tokens, plan.gemv_limit(r.shape)), p);
     ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
     const std::vector<float> a = via_plan.to_host(), b = direct.to_host();
     ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
   }
 }
 
+// The GEMV up to the plan's limit for the weight (64 here: 13 row tiles cannot fill the SMs), the GEMM past it.
+TEST(Nvfp4Linear, DispatchesByTokenCount) {
+  const Nvfp4LinearPlan plan = plan_nvfp4_linear(current_nvfp4_device(), LinearPath::automatic);
+  const Kernel gemm = plan.gemm == Nvfp4Gemm::wgmma ? Kernel::gemm : Kernel::gemm_mma;
+  expect_dispatch(plan, 11, {1, kNvfp4GemvMaxBatch, kNvfp4GemvMaxBatch + 1, 300},
+                  [&](int64_t tokens, int64_t limit) { return tokens <= limit ? Kernel::gemv : gemm; });
+}
+
 // --linear-path w4a8 where the GPU has FP8 tensor cores: the W4A8 GEMM for every batch, weights in its
 // layout, the plan's workspace.
 TEST(Nvfp4Linear, W4a8PlanRunsTheFp8Gemm) {
-  if (!fp8_here()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
+  if (!fp8_mma_supported()) GTEST_SKIP() << "no FP8 tensor cores (sm_89 or newer)";
   const Nvfp4LinearPlan plan = plan_nvfp4_linear(current_nvfp4_device(), LinearPath::w4a8);
-  std::mt19937 rng(12);
-  const int64_t n = 200, k = 1040;
-  const Weight w = make_weight(n, k, rng);
-  const Repacked r(w, false, plan.layout());
-  for (const int64_t tokens : {int64_t{1}, int64_t{300}}) {
-    SCOPED_TRACE("tokens " + std::to_string(tokens));
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
-    for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
-    DeviceArray<uint16_t> x(x_bits);
-    DeviceArray<float> via_plan(static_cast<size_t>(tokens * n)), direct(static_cast<size_t>(tokens * n));
-    DeviceArray<uint8_t> workspace(static_cast<size_t>(plan.workspace_bytes(r.shape, tokens)));
-    Nvfp4LinearParams p = r.params(x.ptr, k, tokens);
-    p.out_stride = n;
-    p.out = via_plan.ptr;
-    nvfp4_linear(plan, p, workspace.ptr, nullptr);
-    p.out = direct.ptr;
-    launch(Kernel::w4a8, p);
-    ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
-    const std::vector<float> a = via_plan.to_host(), b = direct.to_host();
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
-  }
+  expect_dispatch(plan, 12, {1, 300}, [](int64_t, int64_t) { return Kernel::w4a8; });
 }
 
 }  // namespace

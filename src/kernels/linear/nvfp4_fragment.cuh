@@ -91,6 +91,15 @@ __device__ __forceinline__ void decode_tile(const WeightWord& w, uint32_t (&a)[4
   for (int kk = 0; kk < 4; ++kk) decode_fragment(q[kk], scale_g, scale_g8, a[kk]);
 }
 
+// One output element: fp32 into p.out, or rounded to bf16 into p.out_bf16.
+__device__ __forceinline__ void store_output(const Nvfp4LinearParams& p, int64_t index, float value) {
+  if (p.out_bf16 != nullptr) {
+    p.out_bf16[index] = __float2bfloat16_rn(value);
+  } else {
+    p.out[index] = value;
+  }
+}
+
 // act(gate) · up, gelu_tanh being PyTorch's tanh form.
 __device__ __forceinline__ float gated(float gate, float up, bool silu) {
   const float act = silu ? gate / (1.0f + expf(-gate))

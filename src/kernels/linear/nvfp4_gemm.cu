@@ -31,7 +31,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
-#include "kernels/linear/mbarrier.cuh"
+#include "kernels/linear/async_copy.cuh"
 #include "kernels/linear/nvfp4_fragment.cuh"
 
 namespace adallm::kernels {

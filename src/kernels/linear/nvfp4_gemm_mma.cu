@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/linear/async_copy.cuh"
 #include "kernels/linear/nvfp4_fragment.cuh"
 #include "kernels/linear/nvfp4_gemm.h"
 
@@ -30,24 +31,9 @@ constexpr int kStageBytes = kTokensPerBlock * 128;  // 128 tokens × 64 bf16
 constexpr int kSmemBytes = kStages * kStageBytes;
 constexpr int kChunksPerThread = kStageBytes / 16 / kThreads;
 
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool copy) {
-  // A false `copy` reads nothing and fills the 16 bytes with zeros.
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(copy ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-}
-
-__device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index, float value) {
-  if (p.out_bf16 != nullptr) {
-    p.out_bf16[index] = __float2bfloat16_rn(value);
-  } else {
-    p.out[index] = value;
-  }
-}
-
+using async::cp_async_16;
+using async::cp_async_commit;
+using async::cp_async_wait;
 
 __global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -120,7 +106,7 @@ __global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams
       for (int i = 0; i < 2; ++i) {
         const int64_t token = token0 + 8 * j + 2 * t + i;
         if (token < p.tokens) {
-          store(p, token * p.out_stride + pair, nvfp4::gated(c[j][i] * gate_scale, c[j][i + 2] * up_scale, silu));
+          nvfp4::store_output(p, token * p.out_stride + pair, nvfp4::gated(c[j][i] * gate_scale, c[j][i + 2] * up_scale, silu));
         }
       }
     }
@@ -135,8 +121,8 @@ __global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams
     for (int i = 0; i < 2; ++i) {
       const int64_t token = token0 + 8 * j + 2 * t + i;
       if (token >= p.tokens) continue;
-      if (row_g < p.shape.n) store(p, token * p.out_stride + row_g, c[j][i] * scale_g);
-      if (row_g8 < p.shape.n) store(p, token * p.out_stride + row_g8, c[j][i + 2] * scale_g8);
+      if (row_g < p.shape.n) nvfp4::store_output(p, token * p.out_stride + row_g, c[j][i] * scale_g);
+      if (row_g8 < p.shape.n) nvfp4::store_output(p, token * p.out_stride + row_g8, c[j][i + 2] * scale_g8);
     }
   }
 #endif

@@ -21,14 +21,6 @@ __device__ __forceinline__ uint32_t load_x_pair(const __nv_bfloat16* p) {
   return __ldg(reinterpret_cast<const unsigned int*>(p));
 }
 
-__device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index, float value) {
-  if (p.out_bf16 != nullptr) {
-    p.out_bf16[index] = __float2bfloat16_rn(value);
-  } else {
-    p.out[index] = value;
-  }
-}
-
 // Split-K over the block's kWarps warps: each warp's accumulators (c[j][0] for token group j) are summed
 // in shared memory, then warp j scales and stores group j: tile row g (c0, c1: tokens 8j + 2t, 8j + 2t + 1)
 // and tile row g + 8 (c2, c3), or act(gate) · up for a gate_up shape.
@@ -60,7 +52,7 @@ __device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, flo
       const int token = 8 * j + 2 * t + i;
       if (token >= pass) continue;
       const float gate = sum[i] * gate_scale, up = sum[i + 2] * up_scale;
-      store(p, (token0 + token) * p.out_stride + pair, nvfp4::gated(gate, up, p.activation == Nvfp4Activation::silu));
+      nvfp4::store_output(p, (token0 + token) * p.out_stride + pair, nvfp4::gated(gate, up, p.activation == Nvfp4Activation::silu));
     }
     return;
   }
@@ -69,7 +61,7 @@ __device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, flo
     const int64_t row = rt * kNvfp4TileRows + g + (i >= 2 ? 8 : 0);
     const int token = 8 * j + 2 * t + (i % 2);
     if (row < p.shape.n && token < pass) {
-      store(p, (token0 + token) * p.out_stride + row, sum[i] * nvfp4::kDecodeUnscale * p.row_scale[row]);
+      nvfp4::store_output(p, (token0 + token) * p.out_stride + row, sum[i] * nvfp4::kDecodeUnscale * p.row_scale[row]);
     }
   }
 }
@@ -116,8 +108,8 @@ __device__ __forceinline__ void load_x(const __nv_bfloat16* at, bool ok, uint32_
 // feeds one MMA per group, so 16 or 32 tokens cost little more than 8. kMinBlocks caps registers so that
 // that many blocks share an SM. Instruction issue bounds the kernel as much as DRAM does, so the main
 // loop carries no predicates and no per-step 64-bit index arithmetic (it covers the tiles wholly inside K
-// in steps of kUnroll; a predicated tail does the rest): about 70 instructions per tile per warp, of
-// which the decode is 52 (Nsight Compute; 107 with the predicated loop).
+// in steps of kUnroll; a predicated tail does the rest): about 70 instructions per tile per warp in the
+// loop's SASS, of which the decode is 52 (107 with the predicated loop).
 template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4LinearParams p, int64_t token0, int pass) {
   // One group has two accumulator sets (even and odd steps) to halve its chain of dependent MMAs; with
@@ -209,8 +201,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
   __shared__ float4 partial[kWarps][kGroups][32];
   reduce_and_store<kWarps, kGroups>(p, partial, c, rt, token0, pass);
 }
-
-
 
 void require(bool ok, const std::string& what) {
   if (!ok) throw Error("nvfp4 GEMV: " + what);

@@ -39,6 +39,14 @@ __device__ uint32_t e5m3_of(uint32_t s, int* bad_scales) {
   return (static_cast<uint32_t>(exp + 16) << 3) | m;
 }
 
+// One warp per tile; lane (g, t) writes its 16-byte word of rows g and g + 8, and the tile's scales.
+// w4a16 (nvfp4_tiles.h): lane t owns the tile's 16-column block t: MMA step kk's k = 2t, 2t+1 are its
+// columns 4kk, 4kk+1 and k = 2t+8, 2t+9 its columns 4kk+2, 4kk+3 (any k order is right when A and B agree).
+// w4a8: MMA step kk is block kk of the tile; the lane holds its columns 16kk + 4t … + 3 as e4m3-ready
+// bits — row g's code j in byte j at sign 7, e1 e0 m 4..2 (one mask gives e2m1 · 2^-6 as e4m3), row
+// g + 8's at sign 6, e1 1, e0 0, m 5 (three shifts); scales 4 bytes per row, row r's blocks 0..3 at byte
+// 8 (r % 8) + 4 (r / 8) of the scale area.
+template <Nvfp4Layout kLayout>
 __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
                               Nvfp4TiledShape shape, uint4* __restrict__ tiles, int* bad_scales) {
   const int64_t k_tiles = shape.k_tiles();
@@ -46,74 +54,53 @@ __global__ void repack_kernel(const uint8_t* __restrict__ packed, const uint8_t*
   const int64_t rt = tile / k_tiles, kt = tile % k_tiles;
   const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
   const int64_t r0 = shape.source_row(rt, g), r1 = shape.source_row(rt, g + 8);
-  uint32_t words[4];
-  // Lane t owns the tile's 16-column block t: MMA step kk's k = 2t, 2t+1 are its columns 4kk, 4kk+1 and
-  // k = 2t+8, 2t+9 its columns 4kk+2, 4kk+3 (any k order is right when A and B agree).
-  const int64_t block = kt * (kNvfp4TileCols / 16) + t;
-  for (int kk = 0; kk < 4; ++kk) {
-    const int64_t c = block * 16 + 4 * kk;
-    const auto at = [&](int64_t row, int64_t col) { return code_at(packed, scales, shape.n, shape.k, row, col); };
-    // Bit places (nvfp4_fragment.cuh decodes them): in each 16-bit half (column c or c + 2 low, c + 1
-    // or c + 3 high), row g at c: sign 15, e1 e0 m at 8..6; row g + 8 at c: 12, 5..3; row g at c + 2:
-    // 9, 2..0; row g + 8 at c + 2: sign 13, e1 11, e0 10, m 14.
-    const auto plain = [](uint32_t code, int sign_bit, int magnitude_shift) {
-      return (code >> 3) << sign_bit | (code & 7u) << magnitude_shift;
-    };
-    const auto split = [](uint32_t code, int half) {
-      return (code >> 3) << (13 + half) | ((code >> 2) & 1u) << (11 + half) | ((code >> 1) & 1u) << (10 + half) |
-             (code & 1u) << (14 + half);
-    };
-    words[kk] = plain(at(r0, c), 15, 6) | plain(at(r0, c + 1), 31, 22) | plain(at(r1, c), 12, 3) |
-                plain(at(r1, c + 1), 28, 19) | plain(at(r0, c + 2), 9, 0) | plain(at(r0, c + 3), 25, 16) |
-                split(at(r1, c + 2), 0) | split(at(r1, c + 3), 16);
-  }
-  uint4* const record = tiles + tile * (kNvfp4TileRecordBytes / 16);
-  record[lane] = make_uint4(words[0], words[1], words[2], words[3]);
-  // Each lane's two scales (block t of rows g and g + 8), 2 bytes per lane in lane order.
-  const bool in_k = block * 16 < shape.k;
-  const auto scale_of = [&](int64_t row) {
-    return (row < shape.n && in_k) ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u;
-  };
-  reinterpret_cast<uint16_t*>(record + kNvfp4TileBytes / 16)[lane] = static_cast<uint16_t>(scale_of(r0) | scale_of(r1) << 8);
-}
-
-// The W4A8 layout (nvfp4_tiles.h): MMA step kk is block kk of the tile; lane (g, t) holds its columns
-// 16kk + 4t … + 3 of rows g and g + 8 as e4m3-ready bits — row g's code j in byte j at sign 7, e1 e0 m
-// 4..2 (one mask gives e2m1 · 2^-6 as e4m3), row g + 8's at sign 6, e1 1, e0 0, m 5 (three shifts).
-// Scales: 4 bytes per row, row r's blocks 0..3 at 8 (r % 8) + 4 (r / 8).
-__global__ void repack_w4a8_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
-                                   Nvfp4TiledShape shape, uint4* __restrict__ tiles, int* bad_scales) {
-  const int64_t k_tiles = shape.k_tiles();
-  const int64_t tile = blockIdx.x;  // rt * k_tiles + kt
-  const int64_t rt = tile / k_tiles, kt = tile % k_tiles;
-  const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
-  const int64_t r0 = shape.source_row(rt, g), r1 = shape.source_row(rt, g + 8);
   const auto at = [&](int64_t row, int64_t col) { return code_at(packed, scales, shape.n, shape.k, row, col); };
-  uint32_t words[4];
-  for (int kk = 0; kk < 4; ++kk) {
-    const int64_t c = kt * kNvfp4TileCols + 16 * kk + 4 * t;
-    uint32_t w = 0;
-    for (int j = 0; j < 4; ++j) {
-      const uint32_t a = at(r0, c + j), b = at(r1, c + j);
-      const uint32_t byte = (a >> 3) << 7 | (a & 7u) << 2 | (b >> 3) << 6 | ((b >> 2) & 1u) << 1 | ((b >> 1) & 1u) |
-                            (b & 1u) << 5;
-      w |= byte << (8 * j);
-    }
-    words[kk] = w;
-  }
+  // The e5m3 scale of `row`'s `block` (0 past N or K).
+  const auto scale_of = [&](int64_t row, int64_t block) {
+    return (row < shape.n && block * 16 < shape.k) ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u;
+  };
   uint4* const record = tiles + tile * (kNvfp4TileRecordBytes / 16);
-  record[lane] = make_uint4(words[0], words[1], words[2], words[3]);
-  // Lane L < 16 writes the four block scales of tile row L.
-  if (lane < 16) {
-    const int64_t row = shape.source_row(rt, lane);
-    uint32_t four = 0;
-    for (int b = 0; b < 4; ++b) {
-      const int64_t block = kt * (kNvfp4TileCols / 16) + b;
-      const bool ok = row < shape.n && block * 16 < shape.k;
-      four |= (ok ? e5m3_of(scales[row * (shape.k / 16) + block], bad_scales) : 0u) << (8 * b);
+  uint8_t* const scale_area = reinterpret_cast<uint8_t*>(record + kNvfp4TileBytes / 16);
+  uint32_t words[4];
+  if constexpr (kLayout == Nvfp4Layout::w4a16) {
+    const int64_t block = kt * (kNvfp4TileCols / 16) + t;
+    for (int kk = 0; kk < 4; ++kk) {
+      const int64_t c = block * 16 + 4 * kk;
+      // Bit places (nvfp4_fragment.cuh decodes them): in each 16-bit half (column c or c + 2 low, c + 1
+      // or c + 3 high), row g at c: sign 15, e1 e0 m at 8..6; row g + 8 at c: 12, 5..3; row g at c + 2:
+      // 9, 2..0; row g + 8 at c + 2: sign 13, e1 11, e0 10, m 14.
+      const auto plain = [](uint32_t code, int sign_bit, int magnitude_shift) {
+        return (code >> 3) << sign_bit | (code & 7u) << magnitude_shift;
+      };
+      const auto split = [](uint32_t code, int half) {
+        return (code >> 3) << (13 + half) | ((code >> 2) & 1u) << (11 + half) | ((code >> 1) & 1u) << (10 + half) |
+               (code & 1u) << (14 + half);
+      };
+      words[kk] = plain(at(r0, c), 15, 6) | plain(at(r0, c + 1), 31, 22) | plain(at(r1, c), 12, 3) |
+                  plain(at(r1, c + 1), 28, 19) | plain(at(r0, c + 2), 9, 0) | plain(at(r0, c + 3), 25, 16) |
+                  split(at(r1, c + 2), 0) | split(at(r1, c + 3), 16);
     }
-    reinterpret_cast<uint32_t*>(record + kNvfp4TileBytes / 16)[2 * (lane % 8) + lane / 8] = four;
+    // Each lane's two scales (block t of rows g and g + 8), 2 bytes per lane in lane order.
+    reinterpret_cast<uint16_t*>(scale_area)[lane] = static_cast<uint16_t>(scale_of(r0, block) | scale_of(r1, block) << 8);
+  } else {
+    for (int kk = 0; kk < 4; ++kk) {
+      const int64_t c = kt * kNvfp4TileCols + 16 * kk + 4 * t;
+      uint32_t w = 0;
+      for (int j = 0; j < 4; ++j) {
+        const uint32_t a = at(r0, c + j), b = at(r1, c + j);
+        const uint32_t byte = (a >> 3) << 7 | (a & 7u) << 2 | (b >> 3) << 6 | ((b >> 2) & 1u) << 1 |
+                              ((b >> 1) & 1u) | (b & 1u) << 5;
+        w |= byte << (8 * j);
+      }
+      words[kk] = w;
+    }
+    if (lane < 16) {  // lane L writes the four block scales of tile row L
+      uint32_t four = 0;
+      for (int b = 0; b < 4; ++b) four |= scale_of(shape.source_row(rt, lane), kt * (kNvfp4TileCols / 16) + b) << (8 * b);
+      reinterpret_cast<uint32_t*>(scale_area)[2 * (lane % 8) + lane / 8] = four;
+    }
   }
+  record[lane] = make_uint4(words[0], words[1], words[2], words[3]);
 }
 
 void require(const char* kernel, bool ok, const std::string& what) {
@@ -132,13 +119,8 @@ void nvfp4_repack(const uint8_t* packed, const uint8_t* scales, Nvfp4TiledShape 
   require("nvfp4 repack", packed && scales && tiles && bad_scales, "null pointer");
   require("nvfp4 repack", aligned(tiles, 16), "the output buffer must be 16-byte aligned");
   const int64_t blocks = shape.row_tiles() * shape.k_tiles();
-  if (layout == Nvfp4Layout::w4a8) {
-    repack_w4a8_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape,
-                                                                         reinterpret_cast<uint4*>(tiles), bad_scales);
-  } else {
-    repack_kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape,
-                                                                    reinterpret_cast<uint4*>(tiles), bad_scales);
-  }
+  const auto kernel = layout == Nvfp4Layout::w4a8 ? repack_kernel<Nvfp4Layout::w4a8> : repack_kernel<Nvfp4Layout::w4a16>;
+  kernel<<<static_cast<unsigned>(blocks), 32, 0, stream>>>(packed, scales, shape, reinterpret_cast<uint4*>(tiles), bad_scales);
   ADALLM_CUDA_CHECK_LAUNCH("nvfp4 repack");
 }
 

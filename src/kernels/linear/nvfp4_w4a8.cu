@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/linear/async_copy.cuh"
 #include "kernels/linear/nvfp4_fragment.cuh"
 
 namespace adallm::kernels {
@@ -69,14 +70,9 @@ __global__ void quantize_kernel(const __nv_bfloat16* __restrict__ x, int64_t x_s
   }
 }
 
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool copy) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(copy ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-}
+using async::cp_async_16;
+using async::cp_async_commit;
+using async::cp_async_wait;
 
 // Byte offset of 16-byte chunk `chunk` (0-3) of token row `row` in a stage.
 __device__ __forceinline__ int stage_offset(int row, int chunk) { return row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4); }
@@ -101,14 +97,6 @@ __device__ __forceinline__ void mma_e4m3_scaled(float (&c)[4], uint32_t a0, uint
 // fp32 of an e5m3 scale byte (exponent E = exp + 16, no subnormals; 0 decodes to 2^-16, harmless: its
 // block's codes are zero).
 __device__ __forceinline__ float scale_value(uint32_t byte) { return __uint_as_float((byte << 20) + (111u << 23)); }
-
-__device__ __forceinline__ void store(const Nvfp4LinearParams& p, int64_t index, float value) {
-  if (p.out_bf16 != nullptr) {
-    p.out_bf16[index] = __float2bfloat16_rn(value);
-  } else {
-    p.out[index] = value;
-  }
-}
 
 __global__ void __launch_bounds__(kThreads, 1)
     w4a8_kernel(Nvfp4LinearParams p, const uint8_t* __restrict__ xq, int64_t xq_stride, const float* __restrict__ xs) {
@@ -204,7 +192,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int64_t token = token0 + 8 * j + 2 * t + i;
         if (token < p.tokens) {
           const float x_scale = xs[token];
-          store(p, token * p.out_stride + pair,
+          nvfp4::store_output(p, token * p.out_stride + pair,
                 nvfp4::gated(c[j][i] * x_scale * gate_scale, c[j][i + 2] * x_scale * up_scale, silu));
         }
       }
@@ -221,8 +209,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int64_t token = token0 + 8 * j + 2 * t + i;
       if (token >= p.tokens) continue;
       const float x_scale = xs[token];
-      if (row_g < p.shape.n) store(p, token * p.out_stride + row_g, c[j][i] * x_scale * scale_g);
-      if (row_g8 < p.shape.n) store(p, token * p.out_stride + row_g8, c[j][i + 2] * x_scale * scale_g8);
+      if (row_g < p.shape.n) nvfp4::store_output(p, token * p.out_stride + row_g, c[j][i] * x_scale * scale_g);
+      if (row_g8 < p.shape.n) nvfp4::store_output(p, token * p.out_stride + row_g8, c[j][i + 2] * x_scale * scale_g8);
     }
   }
 #else
@@ -234,15 +222,15 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw Error("nvfp4 W4A8 GEMM: " + what);
 }
 
-bool fp8_mma_here() {
+}  // namespace
+
+bool fp8_mma_supported() {
   int device = 0, major = 0, minor = 0;
   ADALLM_CUDA_CHECK(cudaGetDevice(&device));
   ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
   return major * 10 + minor >= 89;
 }
-
-}  // namespace
 
 void fp8_quantize_activations(const __nv_bfloat16* x, int64_t x_stride, int64_t tokens, int64_t k, uint8_t* codes,
                               int64_t codes_stride, float* scales, cudaStream_t stream) {
@@ -268,7 +256,7 @@ int64_t nvfp4_w4a8_workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens)
 void nvfp4_gemm_w4a8(const Nvfp4LinearParams& p, void* workspace, cudaStream_t stream) {
   nvfp4_check_params(p, "nvfp4 W4A8 GEMM");
   require(!p.x_permuted && p.variant == 0, "takes activations in natural order and no variant");
-  require(fp8_mma_here(), "needs an sm_89 or newer GPU (FP8 tensor cores)");
+  require(fp8_mma_supported(), "needs an sm_89 or newer GPU (FP8 tensor cores)");
   if (p.tokens == 0) return;
   require(workspace != nullptr && reinterpret_cast<uintptr_t>(workspace) % 16 == 0,
           "needs a 16-byte aligned workspace of nvfp4_w4a8_workspace_bytes()");

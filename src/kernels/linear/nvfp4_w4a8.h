@@ -24,6 +24,9 @@ namespace adallm::kernels {
 void fp8_quantize_activations(const __nv_bfloat16* x, int64_t x_stride, int64_t tokens, int64_t k, uint8_t* codes,
                               int64_t codes_stride, float* scales, cudaStream_t stream);
 
+// Whether the current GPU has FP8 tensor cores (sm_89 or newer), which nvfp4_gemm_w4a8 needs.
+bool fp8_mma_supported();
+
 // Workspace nvfp4_gemm_w4a8 needs: the quantized activations and their scales.
 int64_t nvfp4_w4a8_workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens);
 
