@@ -107,4 +107,46 @@ __device__ __forceinline__ float gated(float gate, float up, bool silu) {
   return act * up;
 }
 
+// The epilogue of an mma.sync GEMM warp that owns row tile rt and kGroups groups of 8 tokens from token0:
+// c[j] holds tile row g (c0, c1: tokens 8j + 2t, 8j + 2t + 1) and row g + 8 (c2, c3). Each value is
+// multiplied by `unscale`, its row's weight_scale_2 and token_scale(token), then stored (or gated for a
+// gate_up shape, whose tile row g is gate row `pair` and g + 8 the matching up row).
+template <int kGroups, typename TokenScale>
+__device__ __forceinline__ void store_warp_tile(const Nvfp4LinearParams& p, const float (&c)[kGroups][4], int64_t rt,
+                                                int64_t token0, int lane, float unscale, TokenScale token_scale) {
+  const int g = lane / 4, t = lane % 4;
+  if (p.shape.gate_up) {
+    const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
+    if (pair >= p.shape.n / 2) return;
+    const float gate_scale = unscale * p.row_scale[pair];
+    const float up_scale = unscale * p.row_scale[pair + p.shape.n / 2];
+    const bool silu = p.activation == Nvfp4Activation::silu;
+#pragma unroll
+    for (int j = 0; j < kGroups; ++j) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int64_t token = token0 + 8 * j + 2 * t + i;
+        if (token >= p.tokens) continue;
+        const float x_scale = token_scale(token);
+        store_output(p, token * p.out_stride + pair, gated(c[j][i] * x_scale * gate_scale, c[j][i + 2] * x_scale * up_scale, silu));
+      }
+    }
+    return;
+  }
+  const int64_t row_g = rt * kNvfp4TileRows + g, row_g8 = row_g + 8;
+  const float scale_g = row_g < p.shape.n ? unscale * p.row_scale[row_g] : 0.0f;
+  const float scale_g8 = row_g8 < p.shape.n ? unscale * p.row_scale[row_g8] : 0.0f;
+#pragma unroll
+  for (int j = 0; j < kGroups; ++j) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int64_t token = token0 + 8 * j + 2 * t + i;
+      if (token >= p.tokens) continue;
+      const float x_scale = token_scale(token);
+      if (row_g < p.shape.n) store_output(p, token * p.out_stride + row_g, c[j][i] * x_scale * scale_g);
+      if (row_g8 < p.shape.n) store_output(p, token * p.out_stride + row_g8, c[j][i + 2] * x_scale * scale_g8);
+    }
+  }
+}
+
 }  // namespace adallm::kernels::nvfp4

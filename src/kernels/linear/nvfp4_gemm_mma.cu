@@ -93,38 +93,8 @@ __global__ void __launch_bounds__(kThreads, 1) mma_gemm_kernel(Nvfp4LinearParams
   cp_async_wait<0>();
   if (!has_rows) return;
 
-  // c[j]: c0, c1 tile row g, tokens 8j + 2t and 8j + 2t + 1; c2, c3 tile row g + 8.
-  if (p.shape.gate_up) {
-    const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
-    if (pair >= p.shape.n / 2) return;
-    const float gate_scale = nvfp4::kDecodeUnscale * p.row_scale[pair];
-    const float up_scale = nvfp4::kDecodeUnscale * p.row_scale[pair + p.shape.n / 2];
-    const bool silu = p.activation == Nvfp4Activation::silu;
-#pragma unroll
-    for (int j = 0; j < kGroups; ++j) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int64_t token = token0 + 8 * j + 2 * t + i;
-        if (token < p.tokens) {
-          nvfp4::store_output(p, token * p.out_stride + pair, nvfp4::gated(c[j][i] * gate_scale, c[j][i + 2] * up_scale, silu));
-        }
-      }
-    }
-    return;
-  }
-  const int64_t row_g = rt * kNvfp4TileRows + g, row_g8 = row_g + 8;
-  const float scale_g = row_g < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g] : 0.0f;
-  const float scale_g8 = row_g8 < p.shape.n ? nvfp4::kDecodeUnscale * p.row_scale[row_g8] : 0.0f;
-#pragma unroll
-  for (int j = 0; j < kGroups; ++j) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int64_t token = token0 + 8 * j + 2 * t + i;
-      if (token >= p.tokens) continue;
-      if (row_g < p.shape.n) nvfp4::store_output(p, token * p.out_stride + row_g, c[j][i] * scale_g);
-      if (row_g8 < p.shape.n) nvfp4::store_output(p, token * p.out_stride + row_g8, c[j][i + 2] * scale_g8);
-    }
-  }
+  // The 2^63 of the decode returns with each row's weight_scale_2.
+  nvfp4::store_warp_tile(p, c, rt, token0, lane, nvfp4::kDecodeUnscale, [](int64_t) { return 1.0f; });
 #endif
 }
 

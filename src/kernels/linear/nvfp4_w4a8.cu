@@ -104,7 +104,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(16) uint8_t smem[];
   const uint32_t stages = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  const int g = lane / 4, t = lane % 4;
+  const int g = lane / 4;
   const int k_tiles = static_cast<int>(p.shape.k_tiles());
   const int64_t token0 = static_cast<int64_t>(blockIdx.x) * kTokensPerBlock;
   const int64_t rt = static_cast<int64_t>(blockIdx.y) * kRowTilesPerBlock + warp;
@@ -176,43 +176,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   cp_async_wait<0>();
   if (!has_rows) return;
 
-  // c[j]: c0, c1 tile row g, tokens 8j + 2t and 8j + 2t + 1; c2, c3 tile row g + 8. The decode's 2^-6
-  // returns here with the token's scale and the row's weight_scale_2.
-  constexpr float kUnscale = 64.0f;
-  if (p.shape.gate_up) {
-    const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
-    if (pair >= p.shape.n / 2) return;
-    const float gate_scale = kUnscale * p.row_scale[pair];
-    const float up_scale = kUnscale * p.row_scale[pair + p.shape.n / 2];
-    const bool silu = p.activation == Nvfp4Activation::silu;
-#pragma unroll
-    for (int j = 0; j < kGroups; ++j) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int64_t token = token0 + 8 * j + 2 * t + i;
-        if (token < p.tokens) {
-          const float x_scale = xs[token];
-          nvfp4::store_output(p, token * p.out_stride + pair,
-                nvfp4::gated(c[j][i] * x_scale * gate_scale, c[j][i + 2] * x_scale * up_scale, silu));
-        }
-      }
-    }
-    return;
-  }
-  const int64_t row_g = rt * kNvfp4TileRows + g, row_g8 = row_g + 8;
-  const float scale_g = row_g < p.shape.n ? kUnscale * p.row_scale[row_g] : 0.0f;
-  const float scale_g8 = row_g8 < p.shape.n ? kUnscale * p.row_scale[row_g8] : 0.0f;
-#pragma unroll
-  for (int j = 0; j < kGroups; ++j) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int64_t token = token0 + 8 * j + 2 * t + i;
-      if (token >= p.tokens) continue;
-      const float x_scale = xs[token];
-      if (row_g < p.shape.n) nvfp4::store_output(p, token * p.out_stride + row_g, c[j][i] * x_scale * scale_g);
-      if (row_g8 < p.shape.n) nvfp4::store_output(p, token * p.out_stride + row_g8, c[j][i + 2] * x_scale * scale_g8);
-    }
-  }
+  // The decode's 2^-6 returns with each token's scale and each row's weight_scale_2.
+  nvfp4::store_warp_tile(p, c, rt, token0, lane, 64.0f, [&](int64_t token) { return xs[token]; });
 #else
   __trap();  // code for a GPU older than sm_89 running on a newer one: fail loudly, never output nothing
 #endif
