@@ -1,0 +1,166 @@
+// The engine's step loop (see engine_core.h).
+#include "engine/engine_core.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "core/error.h"
+
+namespace adallm::engine {
+namespace {
+
+int64_t pages_for(int64_t tokens, int64_t page_size) { return (tokens + page_size - 1) / page_size; }
+
+EngineOptions resolve(const model::Model& model, EngineOptions o) {
+  if (o.page_size <= 0) throw Error("KV page size must be positive, got " + std::to_string(o.page_size));
+  const int64_t limit = model.config().max_position_embeddings > 0 ? model.config().max_position_embeddings : 8192;
+  if (o.max_model_len == 0) o.max_model_len = std::min<int64_t>(limit, 8192);
+  if (o.max_model_len < 0 || o.max_model_len > limit) {
+    throw Error("max_model_len " + std::to_string(o.max_model_len) + " is outside 1.." + std::to_string(limit) +
+                " (the model's max_position_embeddings)");
+  }
+  // Until the KV pool is sized from device memory (the CUDA engine), the default holds four sequences of
+  // max_model_len, or max_num_seqs of them if fewer.
+  if (o.num_pages == 0) o.num_pages = pages_for(o.max_model_len, o.page_size) * std::clamp<int64_t>(o.max_num_seqs, 1, 4);
+  return o;
+}
+
+}  // namespace
+
+EngineCore::EngineCore(model::Model& model, backend::Backend& backend, const EngineOptions& options)
+    : model_(model),
+      options_(resolve(model, options)),
+      pool_(options_.num_pages, options_.page_size, options_.prefix_caching),
+      scheduler_({options_.max_num_seqs, options_.max_num_batched_tokens, options_.max_model_len}, pool_) {
+  cache_ = backend.alloc_kv_cache(model_.kv_cache_spec(options_.num_pages, options_.page_size, options_.kv_cache_dtype));
+}
+
+int64_t EngineCore::add(const GenerateRequest& request) {
+  const int64_t id = next_id_;
+  add(request, id);
+  return id;
+}
+
+void EngineCore::validate(const GenerateRequest& request) const {
+  request.sampling.validate();
+  const auto prompt_len = static_cast<int64_t>(request.prompt.size());
+  if (prompt_len == 0) throw Error("the prompt is empty").hint("give at least one token");
+  if (prompt_len > options_.max_model_len) {
+    throw Error("the prompt has " + std::to_string(prompt_len) + " tokens, more than max_model_len " +
+                std::to_string(options_.max_model_len))
+        .hint("shorten the prompt or raise --max-model-len");
+  }
+  if (request.max_tokens < 0) throw Error("max_tokens must be >= 0, got " + std::to_string(request.max_tokens));
+  const int64_t vocab = model_.config().vocab_size;
+  for (size_t i = 0; i < request.prompt.size(); ++i) {
+    if (request.prompt[i] < 0 || request.prompt[i] >= vocab) {
+      throw Error("prompt token " + std::to_string(i) + " is " + std::to_string(request.prompt[i]) +
+                  ", outside the vocabulary [0, " + std::to_string(vocab) + ")");
+    }
+  }
+}
+
+void EngineCore::add(const GenerateRequest& request, int64_t id) {
+  validate(request);
+  if (id < next_id_) throw Error("request id " + std::to_string(id) + " was already used");
+  next_id_ = id + 1;
+  auto seq = std::make_unique<Sequence>();
+  seq->id = id;
+  seq->tokens = request.prompt;
+  seq->max_tokens = request.max_tokens;
+  seq->stop_token_ids = request.stop_token_ids;
+  seq->sampler = std::make_unique<Sampler>(request.sampling, options_.seed);
+  scheduler_.add(std::move(seq));
+}
+
+bool EngineCore::cancel(int64_t id) { return scheduler_.cancel(id); }
+
+RequestOutput EngineCore::event_for(const Sequence& seq, int64_t first_token) const {
+  RequestOutput out;
+  out.request_id = seq.id;
+  out.tokens.assign(seq.output().begin() + first_token, seq.output().end());
+  out.finish_reason = seq.finish_reason;
+  out.prompt_tokens = seq.prompt_len;
+  out.completion_tokens = seq.output_len();
+  out.cached_tokens = std::max<int64_t>(seq.cached_tokens, 0);
+  return out;
+}
+
+void EngineCore::forward(const std::vector<ScheduledChunk>& chunks, std::vector<int32_t>& sampled) {
+  backend::ForwardBatch& b = batch_;
+  b.token_ids.clear();
+  b.positions.clear();
+  b.seq_index.clear();
+  b.slot_mapping.clear();
+  b.context_lens.clear();
+  b.page_tables.clear();
+  b.logit_rows.clear();
+  size_t max_pages = 0;
+  for (const ScheduledChunk& c : chunks) max_pages = std::max(max_pages, c.seq->pages.size());
+  b.max_pages_per_seq = static_cast<int32_t>(max_pages);
+  const int64_t page_size = options_.page_size;
+  for (size_t s = 0; s < chunks.size(); ++s) {
+    const ScheduledChunk& c = chunks[s];
+    const Sequence& seq = *c.seq;
+    for (int64_t p = c.begin; p < c.begin + c.count; ++p) {
+      b.token_ids.push_back(seq.tokens[static_cast<size_t>(p)]);
+      b.positions.push_back(static_cast<int32_t>(p));
+      b.seq_index.push_back(static_cast<int32_t>(s));
+      b.slot_mapping.push_back(static_cast<int64_t>(seq.pages[static_cast<size_t>(p / page_size)]) * page_size + p % page_size);
+    }
+    b.context_lens.push_back(static_cast<int32_t>(c.begin + c.count));
+    b.page_tables.insert(b.page_tables.end(), seq.pages.begin(), seq.pages.end());
+    b.page_tables.insert(b.page_tables.end(), max_pages - seq.pages.size(), -1);
+    if (c.sample) b.logit_rows.push_back(static_cast<int32_t>(b.token_ids.size() - 1));
+  }
+  model_.forward(b, *cache_, logits_);
+  const int64_t vocab = model_.config().vocab_size;
+  sampled.clear();
+  size_t row = 0;
+  for (const ScheduledChunk& c : chunks) {
+    if (!c.sample) continue;
+    const std::span<const float> logits(logits_.data() + row * vocab, static_cast<size_t>(vocab));
+    sampled.push_back(c.seq->sampler->sample(logits, c.seq->prompt(), c.seq->output()));
+    ++row;
+  }
+}
+
+std::vector<RequestOutput> EngineCore::step() {
+  std::vector<RequestOutput> events;
+  const std::vector<ScheduledChunk> chunks = scheduler_.schedule();
+  if (!chunks.empty()) {
+    std::vector<int32_t> sampled;
+    try {
+      forward(chunks, sampled);
+    } catch (const std::exception& e) {
+      // The step's state is unknown: fail what is unfinished, keep serving new requests.
+      return fail_all(e.what());
+    }
+    scheduler_.complete(chunks, sampled);
+    for (const ScheduledChunk& c : chunks) {
+      // Finished sequences report below, from take_finished(); chunk.seq may be gone by then.
+      if (c.sample && c.seq->finish_reason == FinishReason::none) events.push_back(event_for(*c.seq, c.seq->output_len() - 1));
+    }
+  }
+  for (auto& seq : scheduler_.take_finished()) {
+    // The token sampled this step, if any, is in this last event.
+    const bool sampled_now = seq->finish_reason == FinishReason::stop || seq->finish_reason == FinishReason::length;
+    const int64_t first = sampled_now && seq->output_len() > 0 ? seq->output_len() - 1 : seq->output_len();
+    events.push_back(event_for(*seq, first));
+  }
+  return events;
+}
+
+std::vector<RequestOutput> EngineCore::fail_all(const std::string& message) {
+  std::vector<RequestOutput> events;
+  scheduler_.fail_all();
+  for (auto& seq : scheduler_.take_finished()) {
+    RequestOutput out = event_for(*seq, seq->output_len());
+    if (out.finish_reason == FinishReason::error) out.error = message;
+    events.push_back(std::move(out));
+  }
+  return events;
+}
+
+}  // namespace adallm::engine

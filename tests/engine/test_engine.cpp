@@ -1,0 +1,362 @@
+// The serving engine on the CPU backend over the tiny qwen3 fixture: randomized request mixes (arrivals,
+// prompt lengths, shared prefixes, stop ids, cancellations) through a small KV pool and token budget, so
+// that chunked prefill, prefix caching and preemption all happen, must give every request exactly what the
+// single-sequence Generator gives it alone (greedy, and seeded sampling), leak no page and starve nobody.
+// Also: request validation, prefix-cache accounting, and the threaded Engine with concurrent clients.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <ostream>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "engine/engine_core.h"
+#include "engine/generator.h"
+#include "model/model.h"
+#include "test_util.h"
+
+namespace adallm::engine {
+namespace {
+
+struct Loaded {
+  std::unique_ptr<backend::Backend> backend;
+  std::unique_ptr<model::Model> model;
+};
+
+Loaded& qwen3() {
+  static Loaded loaded = [] {
+    Loaded l;
+    l.backend = backend::make_cpu_backend(2);
+    l.model = model::Model::load(test::fixtures_dir() / "qwen3" / "bf16", *l.backend);
+    return l;
+  }();
+  return loaded;
+}
+
+SamplingParams greedy() {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  return p;
+}
+
+struct Expected {
+  std::vector<int32_t> tokens;
+  FinishReason finish = FinishReason::none;
+};
+
+// The request alone through the single-sequence Generator, with the same context and KV dtype.
+Expected alone(const GenerateRequest& r, int64_t max_model_len, backend::KvCacheDType kv) {
+  Loaded& m = qwen3();
+  GeneratorOptions o;
+  o.max_context = max_model_len;
+  o.kv_cache_dtype = kv;
+  Generator g(*m.model, *m.backend, o);
+  const GenerationResult result = g.generate(r.prompt, r.sampling, r.max_tokens, r.stop_token_ids, nullptr);
+  Expected e;
+  e.tokens = result.tokens;
+  e.finish = result.finish_reason == "stop" ? FinishReason::stop : FinishReason::length;
+  return e;
+}
+
+struct Collected {
+  std::vector<int32_t> tokens;
+  RequestOutput last;
+  int finishing_events = 0;
+};
+
+void collect(std::map<int64_t, Collected>& out, const std::vector<RequestOutput>& events) {
+  for (const RequestOutput& e : events) {
+    Collected& c = out[e.request_id];
+    EXPECT_EQ(c.finishing_events, 0) << "event after the last one for request " << e.request_id;
+    c.tokens.insert(c.tokens.end(), e.tokens.begin(), e.tokens.end());
+    EXPECT_EQ(e.completion_tokens, static_cast<int64_t>(c.tokens.size()));
+    if (e.finished()) {
+      ++c.finishing_events;
+      c.last = e;
+    }
+  }
+}
+
+struct MixCase {
+  const char* name;
+  bool prefix_caching;
+  backend::KvCacheDType kv;
+  uint32_t seed;
+};
+
+void PrintTo(const MixCase& c, std::ostream* os) { *os << c.name; }
+
+class EngineMix : public ::testing::TestWithParam<MixCase> {};
+
+TEST_P(EngineMix, EveryRequestGetsWhatItGetsAlone) {
+  const MixCase mc = GetParam();
+  Loaded& m = qwen3();
+  const int64_t vocab = m.model->config().vocab_size;
+  EngineOptions o;
+  o.max_model_len = 96;
+  o.page_size = 4;
+  o.num_pages = 30;  // 120 tokens: two long sequences do not fit together
+  o.max_num_seqs = 6;
+  o.max_num_batched_tokens = 20;
+  o.prefix_caching = mc.prefix_caching;
+  o.kv_cache_dtype = mc.kv;
+  EngineCore core(*m.model, *m.backend, o);
+
+  std::mt19937 rng(mc.seed);
+  const auto uniform = [&](int lo, int hi) { return lo + static_cast<int>(rng() % static_cast<uint32_t>(hi - lo + 1)); };
+  std::vector<int32_t> shared(24);
+  for (auto& t : shared) t = uniform(0, static_cast<int>(vocab) - 1);
+
+  struct Planned {
+    GenerateRequest request;
+    int arrival_step;
+    int cancel_step;  // -1: never
+    int64_t id = 0;
+  };
+  std::vector<Planned> plan;
+  for (int i = 0; i < 40; ++i) {
+    Planned p;
+    const int kind = uniform(0, 3);
+    if (kind == 0) {
+      p.request.prompt.assign(shared.begin(), shared.begin() + uniform(5, 24));  // a prefix of the shared text
+    } else if (kind == 1) {
+      p.request.prompt = shared;  // shared text plus its own tail
+      for (int j = uniform(1, 20); j > 0; --j) p.request.prompt.push_back(uniform(0, static_cast<int>(vocab) - 1));
+    } else {
+      for (int j = uniform(1, 60); j > 0; --j) p.request.prompt.push_back(uniform(0, static_cast<int>(vocab) - 1));
+    }
+    p.request.max_tokens = uniform(1, 24);
+    if (uniform(0, 4) == 0) {
+      p.request.sampling.temperature = 0.9f;  // seeded sampling must not depend on the batch either
+      p.request.sampling.seed = static_cast<uint64_t>(uniform(1, 1000));
+    } else {
+      p.request.sampling = greedy();
+    }
+    if (uniform(0, 3) == 0) p.request.stop_token_ids = {uniform(0, static_cast<int>(vocab) - 1), uniform(0, static_cast<int>(vocab) - 1)};
+    p.arrival_step = uniform(0, 40);
+    p.cancel_step = uniform(0, 6) == 0 ? p.arrival_step + uniform(0, 10) : -1;
+    plan.push_back(std::move(p));
+  }
+
+  std::map<int64_t, Collected> got;
+  int step = 0;
+  size_t arrived = 0;
+  std::sort(plan.begin(), plan.end(), [](const Planned& a, const Planned& b) { return a.arrival_step < b.arrival_step; });
+  for (; step < 4000; ++step) {
+    for (; arrived < plan.size() && plan[arrived].arrival_step <= step; ++arrived) {
+      plan[arrived].id = core.add(plan[arrived].request);
+    }
+    for (const Planned& p : plan) {
+      if (p.id != 0 && p.cancel_step == step) core.cancel(p.id);
+    }
+    collect(got, core.step());
+    if (arrived == plan.size() && core.idle()) break;
+  }
+  ASSERT_LT(step, 4000) << "requests still unfinished: starvation or a livelock";
+  EXPECT_EQ(core.pages().num_referenced(), 0) << "KV pages leaked";
+  if (mc.prefix_caching) {
+    EXPECT_GT(core.pages().hits(), 0) << "the mix should have hit the prefix cache";
+  }
+  EXPECT_GT(core.scheduler().num_preemptions(), 0) << "the mix should have preempted";
+
+  for (const Planned& p : plan) {
+    SCOPED_TRACE("request " + std::to_string(p.id) + ", prompt " + std::to_string(p.request.prompt.size()) +
+                 " tokens, max_tokens " + std::to_string(p.request.max_tokens));
+    const Collected& c = got[p.id];
+    ASSERT_EQ(c.finishing_events, 1);
+    EXPECT_EQ(c.last.prompt_tokens, static_cast<int64_t>(p.request.prompt.size()));
+    const Expected want = alone(p.request, o.max_model_len, mc.kv);
+    if (c.last.finish_reason == FinishReason::cancelled) {
+      ASSERT_NE(p.cancel_step, -1);
+      ASSERT_LE(c.tokens.size(), want.tokens.size());
+      EXPECT_TRUE(std::equal(c.tokens.begin(), c.tokens.end(), want.tokens.begin()));
+    } else {
+      EXPECT_EQ(c.tokens, want.tokens);
+      EXPECT_EQ(c.last.finish_reason, want.finish);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Mixes, EngineMix,
+                         ::testing::Values(MixCase{"prefix_bf16_1", true, backend::KvCacheDType::bf16, 1},
+                                           MixCase{"prefix_bf16_2", true, backend::KvCacheDType::bf16, 2},
+                                           MixCase{"prefix_bf16_3", true, backend::KvCacheDType::bf16, 3},
+                                           MixCase{"prefix_fp8_4", true, backend::KvCacheDType::fp8_e4m3, 4},
+                                           MixCase{"prefix_fp8_5", true, backend::KvCacheDType::fp8_e4m3, 5},
+                                           MixCase{"no_prefix_bf16_6", false, backend::KvCacheDType::bf16, 6},
+                                           MixCase{"no_prefix_fp8_7", false, backend::KvCacheDType::fp8_e4m3, 7}),
+                         [](const ::testing::TestParamInfo<MixCase>& param) { return std::string(param.param.name); });
+
+EngineOptions small_options() {
+  EngineOptions o;
+  o.max_model_len = 64;
+  o.page_size = 4;
+  o.num_pages = 64;
+  o.kv_cache_dtype = backend::KvCacheDType::bf16;
+  return o;
+}
+
+std::vector<int32_t> iota_prompt(int n, int first = 3) {
+  std::vector<int32_t> p(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = (first + 7 * i) % 256;
+  return p;
+}
+
+std::map<int64_t, Collected> run_to_idle(EngineCore& core, std::map<int64_t, Collected> got = {}) {
+  for (int i = 0; i < 1000 && !core.idle(); ++i) collect(got, core.step());
+  EXPECT_TRUE(core.idle());
+  return got;
+}
+
+TEST(EngineCore, RejectsBadRequestsAndQueuesNothing) {
+  Loaded& m = qwen3();
+  EngineCore core(*m.model, *m.backend, small_options());
+  GenerateRequest r;
+  r.sampling = greedy();
+  EXPECT_THROW(core.add(r), Error);  // empty prompt
+  r.prompt = iota_prompt(65);
+  EXPECT_THROW(core.add(r), Error);  // longer than max_model_len
+  r.prompt = {1, 256};
+  EXPECT_THROW(core.add(r), Error);  // outside the vocabulary
+  r.prompt = {1, -1};
+  EXPECT_THROW(core.add(r), Error);
+  r.prompt = {1, 2};
+  r.max_tokens = -1;
+  EXPECT_THROW(core.add(r), Error);
+  r.max_tokens = 4;
+  r.sampling.top_p = 0.0f;
+  EXPECT_THROW(core.add(r), Error);
+  EXPECT_TRUE(core.idle());
+  EXPECT_TRUE(core.step().empty());
+}
+
+TEST(EngineCore, FinishesWithoutRunningWhenThereIsNothingToGenerate) {
+  Loaded& m = qwen3();
+  EngineCore core(*m.model, *m.backend, small_options());
+  GenerateRequest r;
+  r.sampling = greedy();
+  r.prompt = iota_prompt(5);
+  r.max_tokens = 0;
+  const int64_t a = core.add(r);
+  r.prompt = iota_prompt(64);  // fills max_model_len: no room for a token
+  r.max_tokens = 5;
+  const int64_t b = core.add(r);
+  auto got = run_to_idle(core);
+  for (int64_t id : {a, b}) {
+    EXPECT_EQ(got[id].finishing_events, 1);
+    EXPECT_EQ(got[id].last.finish_reason, FinishReason::length);
+    EXPECT_TRUE(got[id].tokens.empty());
+  }
+}
+
+TEST(EngineCore, ASecondRequestWithTheSamePromptReusesItsFullPages) {
+  Loaded& m = qwen3();
+  EngineCore core(*m.model, *m.backend, small_options());
+  GenerateRequest r;
+  r.sampling = greedy();
+  r.prompt = iota_prompt(30);
+  r.max_tokens = 6;
+  const int64_t first = core.add(r);
+  auto a = run_to_idle(core);
+  const int64_t second = core.add(r);
+  auto b = run_to_idle(core);
+  EXPECT_EQ(a[first].last.cached_tokens, 0);
+  EXPECT_EQ(b[second].last.cached_tokens, 28);  // 7 full pages before the last prompt token
+  EXPECT_EQ(a[first].tokens, b[second].tokens);
+  EXPECT_EQ(b[second].tokens, alone(r, 64, backend::KvCacheDType::bf16).tokens);
+  EXPECT_EQ(core.pages().num_referenced(), 0);
+  EXPECT_GT(core.pages().num_cached(), 0);
+}
+
+TEST(EngineCore, CancelsQueuedAndRunningRequests) {
+  Loaded& m = qwen3();
+  EngineCore core(*m.model, *m.backend, small_options());
+  GenerateRequest r;
+  r.sampling = greedy();
+  r.prompt = iota_prompt(10);
+  r.max_tokens = 40;
+  const int64_t running = core.add(r);
+  std::map<int64_t, Collected> before;
+  collect(before, core.step());  // `running` is admitted and prefilled
+  const int64_t queued = core.add(r);
+  EXPECT_TRUE(core.cancel(running));
+  EXPECT_TRUE(core.cancel(queued));
+  EXPECT_FALSE(core.cancel(999));
+  EXPECT_EQ(before[running].tokens.size(), 1u);
+  auto got = run_to_idle(core, before);
+  EXPECT_EQ(got[running].last.finish_reason, FinishReason::cancelled);
+  EXPECT_EQ(got[queued].last.finish_reason, FinishReason::cancelled);
+  EXPECT_EQ(core.pages().num_referenced(), 0);
+}
+
+// The threaded engine: clients on several threads submit and read their streams at once; one client
+// drops its stream early (the request is cancelled), and the engine keeps serving the others.
+TEST(Engine, ConcurrentClientsGetWhatTheyGetAlone) {
+  Loaded& m = qwen3();
+  EngineOptions o = small_options();
+  o.max_num_batched_tokens = 16;
+  o.num_pages = 40;
+  std::vector<GenerateRequest> requests;
+  for (int i = 0; i < 12; ++i) {
+    GenerateRequest r;
+    r.sampling = greedy();
+    r.prompt = iota_prompt(5 + 3 * i, i);
+    r.max_tokens = 4 + i % 5;
+    requests.push_back(r);
+  }
+  std::vector<Expected> want;
+  for (const auto& r : requests) want.push_back(alone(r, o.max_model_len, o.kv_cache_dtype));
+
+  std::vector<std::vector<int32_t>> got(requests.size());
+  std::vector<FinishReason> finish(requests.size());
+  {
+    Engine engine(*m.model, *m.backend, o);
+    EXPECT_THROW(engine.submit(GenerateRequest{}), Error);  // validated on the caller's thread
+    {
+      GenerateRequest dropped = requests[0];
+      dropped.max_tokens = 40;
+      std::shared_ptr<RequestStream> s = engine.submit(dropped);
+      RequestOutput first;
+      ASSERT_TRUE(s->next(first));
+    }  // dropped: the engine cancels it
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 4; ++t) {
+      clients.emplace_back([&, t] {
+        for (size_t i = static_cast<size_t>(t); i < requests.size(); i += 4) {
+          std::shared_ptr<RequestStream> s = engine.submit(requests[i]);
+          RequestOutput e;
+          while (s->next(e)) {
+            got[i].insert(got[i].end(), e.tokens.begin(), e.tokens.end());
+            if (e.finished()) finish[i] = e.finish_reason;
+          }
+        }
+      });
+    }
+    for (auto& c : clients) c.join();
+    // Unfinished work at destruction ends cancelled.
+    GenerateRequest endless = requests[1];
+    endless.max_tokens = 50;
+    std::shared_ptr<RequestStream> s = engine.submit(endless);
+    RequestOutput e;
+    ASSERT_TRUE(s->next(e));
+    s->cancel();
+    FinishReason last = FinishReason::none;
+    while (s->next(e)) last = e.finish_reason;
+    EXPECT_EQ(last, FinishReason::cancelled);
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(got[i], want[i].tokens) << "request " << i;
+    EXPECT_EQ(finish[i], want[i].finish) << "request " << i;
+  }
+}
+
+}  // namespace
+}  // namespace adallm::engine
