@@ -139,7 +139,7 @@ std::vector<RequestOutput> EngineCore::step() {
     }
     scheduler_.complete(chunks, sampled);
     for (const ScheduledChunk& c : chunks) {
-      // Finished sequences report below, from take_finished(); chunk.seq may be gone by then.
+      // Sequences that finished report below, from take_finished(), with their finish reason.
       if (c.sample && c.seq->finish_reason == FinishReason::none) events.push_back(event_for(*c.seq, c.seq->output_len() - 1));
     }
   }

@@ -54,24 +54,19 @@ bool Scheduler::cancel(int64_t id) {
 }
 
 void Scheduler::drop_cancelled() {
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if ((*it)->cancel_requested) {
+  const auto drop = [&](auto& list) {  // the waiting deque or the running vector
+    for (auto it = list.begin(); it != list.end();) {
+      if (!(*it)->cancel_requested) {
+        ++it;
+        continue;
+      }
       std::unique_ptr<Sequence> seq = std::move(*it);
-      it = waiting_.erase(it);
+      it = list.erase(it);
       retire(std::move(seq), FinishReason::cancelled);
-    } else {
-      ++it;
     }
-  }
-  for (auto it = running_.begin(); it != running_.end();) {
-    if ((*it)->cancel_requested) {
-      std::unique_ptr<Sequence> seq = std::move(*it);
-      it = running_.erase(it);
-      retire(std::move(seq), FinishReason::cancelled);
-    } else {
-      ++it;
-    }
-  }
+  };
+  drop(waiting_);
+  drop(running_);
 }
 
 bool Scheduler::grow(Sequence& seq, int64_t num_tokens) {
@@ -132,6 +127,7 @@ std::vector<ScheduledChunk> Scheduler::schedule() {
     if (total(*s) - s->num_computed > 1) order.push_back(s.get());
   }
   std::vector<Sequence*> scheduled;
+  const int64_t preemptions_before = preemptions_;
   for (Sequence* seq : order) {
     if (budget == 0) break;
     if (std::none_of(running_.begin(), running_.end(), [&](const auto& s) { return s.get() == seq; })) {
@@ -157,8 +153,10 @@ std::vector<ScheduledChunk> Scheduler::schedule() {
   }
 
   // Waiting sequences in arrival order, as long as the head fits: a request that cannot start blocks
-  // the ones behind it, so none of them is starved by later, smaller ones.
-  while (budget > 0 && !waiting_.empty() && static_cast<int64_t>(running_.size()) < options_.max_num_seqs) {
+  // the ones behind it, so none of them is starved by later, smaller ones. Not in a step that had to
+  // preempt: pages are short, and the sequence just preempted would come straight back.
+  while (budget > 0 && !waiting_.empty() && static_cast<int64_t>(running_.size()) < options_.max_num_seqs &&
+         preemptions_ == preemptions_before) {
     Sequence& seq = *waiting_.front();
     admit_prefix(seq);
     const int64_t count = std::min(total(seq) - seq.num_computed, budget);
