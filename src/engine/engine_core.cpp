@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace adallm::engine {
 namespace {
@@ -20,6 +21,16 @@ EngineOptions resolve(const model::Model& model, EngineOptions o) {
     throw Error("max_model_len " + std::to_string(o.max_model_len) + " is outside 1.." + std::to_string(limit) +
                 " (the model's max_position_embeddings)");
   }
+  if (o.num_pages < 0 || o.kv_cache_memory < 0) throw Error("KV page count and KV cache memory must be >= 0");
+  if (o.num_pages > 0 && o.kv_cache_memory > 0) throw Error("give the KV pool's page count or its memory, not both");
+  if (o.kv_cache_memory > 0) {
+    const int64_t page_bytes = model.kv_cache_spec(1, o.page_size, o.kv_cache_dtype).bytes();
+    o.num_pages = o.kv_cache_memory / page_bytes;
+    if (o.num_pages == 0) {
+      throw Error("KV cache memory of " + std::to_string(o.kv_cache_memory) + " bytes holds no page of " +
+                  std::to_string(page_bytes) + " bytes");
+    }
+  }
   // Until the KV pool is sized from device memory (the CUDA engine), the default holds four sequences of
   // max_model_len, or max_num_seqs of them if fewer.
   if (o.num_pages == 0) o.num_pages = pages_for(o.max_model_len, o.page_size) * std::clamp<int64_t>(o.max_num_seqs, 1, 4);
@@ -33,7 +44,15 @@ EngineCore::EngineCore(model::Model& model, backend::Backend& backend, const Eng
       options_(resolve(model, options)),
       pool_(options_.num_pages, options_.page_size, options_.prefix_caching),
       scheduler_({options_.max_num_seqs, options_.max_num_batched_tokens, options_.max_model_len}, pool_) {
-  cache_ = backend.alloc_kv_cache(model_.kv_cache_spec(options_.num_pages, options_.page_size, options_.kv_cache_dtype));
+  const backend::KvCacheSpec spec = model_.kv_cache_spec(options_.num_pages, options_.page_size, options_.kv_cache_dtype);
+  cache_ = backend.alloc_kv_cache(spec);
+  const int64_t tokens = options_.num_pages * options_.page_size;
+  log::info("KV cache: " + std::to_string(options_.num_pages) + " pages of " + std::to_string(options_.page_size) +
+            " tokens (" + std::to_string(tokens) + " tokens, " + std::to_string(spec.bytes() >> 20) + " MiB " +
+            backend::kv_cache_dtype_name(options_.kv_cache_dtype) + "); " +
+            std::to_string(options_.num_pages / pages_for(options_.max_model_len, options_.page_size)) +
+            " sequences of max_model_len " + std::to_string(options_.max_model_len) + " at once; prefix caching " +
+            (options_.prefix_caching ? "on" : "off"));
 }
 
 int64_t EngineCore::add(const GenerateRequest& request) {

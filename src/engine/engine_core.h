@@ -21,9 +21,10 @@ struct EngineOptions {
   int64_t max_model_len = 0;  // 0: min(max_position_embeddings, 8192)
   int64_t max_num_seqs = 256;
   int64_t max_num_batched_tokens = 2048;
-  // KV pages; 0: room for min(max_num_seqs, 4) sequences of max_model_len (until the CUDA engine sizes
-  // the pool from device memory).
+  // The KV pool, by page count or by bytes (at most one of the two); neither: room for min(max_num_seqs, 4)
+  // sequences of max_model_len (until the CUDA engine sizes the pool from device memory).
   int64_t num_pages = 0;
+  int64_t kv_cache_memory = 0;
   int64_t page_size = 16;
   bool prefix_caching = true;
   backend::KvCacheDType kv_cache_dtype = backend::KvCacheDType::fp8_e4m3;

@@ -238,6 +238,25 @@ TEST(EngineCore, RejectsBadRequestsAndQueuesNothing) {
   EXPECT_TRUE(core.step().empty());
 }
 
+TEST(EngineCore, SizesTheKvPoolFromMemory) {
+  Loaded& m = qwen3();
+  EngineOptions o = small_options();
+  o.num_pages = 0;
+  const int64_t page_bytes = m.model->kv_cache_spec(1, o.page_size, o.kv_cache_dtype).bytes();
+  o.kv_cache_memory = 20 * page_bytes + page_bytes / 2;
+  EXPECT_EQ(EngineCore(*m.model, *m.backend, o).options().num_pages, 20);
+  o.kv_cache_memory = 10 * page_bytes;  // 40 tokens: less than one sequence of max_model_len 64
+  EXPECT_THROW(EngineCore(*m.model, *m.backend, o), Error);
+  o.kv_cache_memory = page_bytes / 2;
+  EXPECT_THROW(EngineCore(*m.model, *m.backend, o), Error);
+  o.kv_cache_memory = 20 * page_bytes;
+  o.num_pages = 20;
+  EXPECT_THROW(EngineCore(*m.model, *m.backend, o), Error);  // one or the other
+  o.num_pages = 0;
+  o.kv_cache_memory = 0;
+  EXPECT_EQ(EngineCore(*m.model, *m.backend, o).options().num_pages, 4 * 16);  // four sequences of 64
+}
+
 TEST(EngineCore, FinishesWithoutRunningWhenThereIsNothingToGenerate) {
   Loaded& m = qwen3();
   EngineCore core(*m.model, *m.backend, small_options());
