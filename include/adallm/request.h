@@ -30,6 +30,9 @@ struct RequestOutput {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;  // generated so far
   int64_t cached_tokens = 0;      // prompt tokens whose KV came from the prefix cache at admission
+  // Seconds since the engine took the request: to its first token (0 until there is one), and to this event.
+  double time_to_first_token = 0.0;
+  double elapsed = 0.0;
   bool finished() const { return finish_reason != FinishReason::none; }
 };
 

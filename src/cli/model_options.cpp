@@ -49,7 +49,7 @@ std::unique_ptr<backend::Backend> make_backend(const ModelOptions& o) {
 
 }  // namespace
 
-LoadedModel load_model(const ModelOptions& o, uint64_t seed) {
+LoadedModel load_model(const ModelOptions& o, uint64_t seed, Runner runner) {
   LoadedModel loaded;
   loaded.backend = make_backend(o);
   loaded.model = model::Model::load(o.model, *loaded.backend);
@@ -61,14 +61,25 @@ LoadedModel load_model(const ModelOptions& o, uint64_t seed) {
     }
     log::info("NVFP4 layers: W4A8 emulated on the CPU (each token's activations rounded to FP8 e4m3 first)");
   }
+  const backend::KvCacheDType kv_cache_dtype = backend::parse_kv_cache_dtype(o.kv_cache_dtype);
+  if (kv_cache_dtype == backend::KvCacheDType::fp8_e4m3 && !loaded.model->has_kv_scales()) {
+    log::info("the checkpoint has no FP8 KV-cache scales: the FP8 cache uses scale 1.0");
+  }
+  if (runner == Runner::engine) {
+    engine::EngineOptions e;
+    e.max_model_len = o.max_context;
+    e.max_num_seqs = 1;
+    e.max_num_batched_tokens = o.prefill_chunk;
+    e.kv_cache_dtype = kv_cache_dtype;
+    e.seed = seed;
+    loaded.engine = std::make_unique<engine::Engine>(*loaded.model, *loaded.backend, e);
+    return loaded;
+  }
   engine::GeneratorOptions g;
   g.max_context = o.max_context;
   g.prefill_chunk = o.prefill_chunk;
-  g.kv_cache_dtype = backend::parse_kv_cache_dtype(o.kv_cache_dtype);
+  g.kv_cache_dtype = kv_cache_dtype;
   g.seed = seed;
-  if (g.kv_cache_dtype == backend::KvCacheDType::fp8_e4m3 && !loaded.model->has_kv_scales()) {
-    log::info("the checkpoint has no FP8 KV-cache scales: the FP8 cache uses scale 1.0");
-  }
   loaded.generator = std::make_unique<engine::Generator>(*loaded.model, *loaded.backend, g);
   return loaded;
 }

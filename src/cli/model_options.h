@@ -1,6 +1,6 @@
 // The options every command that runs a model shares (--device, --kv-cache-dtype, --threads,
 // --max-context, --prefill-chunk, --linear-path) and the one place that turns them into a backend, a
-// loaded model and a generator.
+// loaded model and a generator or engine.
 // A device that cannot run is an error, never a quiet switch to another.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "engine/engine.h"
 #include "engine/generator.h"
 #include "model/model.h"
 
@@ -36,10 +37,15 @@ void add_model_options(CLI::App& command, ModelOptions& options);
 struct LoadedModel {
   std::unique_ptr<backend::Backend> backend;
   std::unique_ptr<model::Model> model;
-  std::unique_ptr<engine::Generator> generator;
+  std::unique_ptr<engine::Generator> generator;  // for scoring (logits, perplexity)
+  std::unique_ptr<engine::Engine> engine;        // for generation (run); destroyed first
 };
 
-// Builds the backend for options.device, loads the model and a single-sequence generator.
-LoadedModel load_model(const ModelOptions& options, uint64_t seed = 0);
+// What load_model() puts beside the model.
+enum class Runner { generator, engine };
+
+// Builds the backend for options.device, loads the model and a single-sequence generator or the serving
+// engine (one sequence at a time, --prefill-chunk tokens per step, prefix caching across turns).
+LoadedModel load_model(const ModelOptions& options, uint64_t seed = 0, Runner runner = Runner::generator);
 
 }  // namespace adallm::cli

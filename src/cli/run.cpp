@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adallm/request.h"
 #include "adallm/sampling_params.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
@@ -99,18 +100,29 @@ class Session {
     }
     text::IncrementalDetokenizer detok(*text_.tokenizer, true);
     std::string answer;
-    const auto on_token = [&](int32_t id) {
-      const std::string piece = detok.push(id);
+    const auto print = [&](const std::string& piece) {
       answer += piece;
       std::fputs(piece.c_str(), stdout);
       std::fflush(stdout);
     };
     g_cancel.store(false);
-    const engine::GenerationResult r = model_.generator->generate(prompt, params_, args_.max_tokens, stop_ids_,
-                                                                   on_token, &g_cancel);
-    const std::string rest = detok.flush();
-    answer += rest;
-    std::fputs(rest.c_str(), stdout);
+    GenerateRequest request;
+    request.prompt = std::move(prompt);
+    request.sampling = params_;
+    request.max_tokens = args_.max_tokens;
+    request.stop_token_ids = stop_ids_;
+    const std::shared_ptr<engine::RequestStream> stream = model_.engine->submit(request);
+    RequestOutput event, last;
+    bool cancel_sent = false;
+    while (stream->next(event)) {
+      for (int32_t id : event.tokens) print(detok.push(id));
+      if (event.finished()) last = event;
+      if (!cancel_sent && g_cancel.load()) {  // Ctrl-C: the engine ends the answer at its next step
+        stream->cancel();
+        cancel_sent = true;
+      }
+    }
+    print(detok.flush());
     std::fputs("\n", stdout);
     std::fflush(stdout);
     if (chat_) {
@@ -118,10 +130,15 @@ class Session {
     } else {
       history_ += answer;
     }
-    const double decode_rate = r.decode_seconds > 0 ? double(r.tokens.size()) / r.decode_seconds : 0.0;
-    std::fprintf(stderr, "[%zu tokens, %s; prompt %lld tokens (%lld cached) in %.2f s; %.1f tokens/s]\n",
-                 r.tokens.size(), r.finish_reason.c_str(), static_cast<long long>(r.prompt_tokens),
-                 static_cast<long long>(r.cached_prompt_tokens), r.prefill_seconds, decode_rate);
+    if (last.finish_reason == FinishReason::error) throw Error("generation failed: " + last.error);
+    const double decode_seconds = last.elapsed - last.time_to_first_token;
+    const double decode_rate = last.completion_tokens > 1 && decode_seconds > 0
+                                   ? double(last.completion_tokens - 1) / decode_seconds
+                                   : 0.0;
+    std::fprintf(stderr, "[%lld tokens, %s; prompt %lld tokens (%lld cached) in %.2f s; %.1f tokens/s]\n",
+                 static_cast<long long>(last.completion_tokens), finish_reason_name(last.finish_reason),
+                 static_cast<long long>(last.prompt_tokens), static_cast<long long>(last.cached_tokens),
+                 last.time_to_first_token, decode_rate);
   }
 
  private:
@@ -137,7 +154,7 @@ class Session {
 
 int run_run(const RunArgs& a) {
   const text::ModelText model_text = text::load_model_text(a.model.model);
-  LoadedModel m = load_model(a.model, a.seed.value_or(0));
+  LoadedModel m = load_model(a.model, a.seed.value_or(0), Runner::engine);
   Session session(a, m, model_text);
   if (!a.prompt.empty()) {
     session.turn(a.prompt);

@@ -2,6 +2,7 @@
 #include "engine/engine_core.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -89,6 +90,7 @@ void EngineCore::add(const GenerateRequest& request, int64_t id) {
   seq->tokens = request.prompt;
   seq->max_tokens = request.max_tokens;
   seq->stop_token_ids = request.stop_token_ids;
+  seq->arrival_time = std::chrono::steady_clock::now();
   seq->sampler = std::make_unique<Sampler>(request.sampling, options_.seed);
   scheduler_.add(std::move(seq));
 }
@@ -103,6 +105,11 @@ RequestOutput EngineCore::event_for(const Sequence& seq, int64_t first_token) co
   out.prompt_tokens = seq.prompt_len;
   out.completion_tokens = seq.output_len();
   out.cached_tokens = std::max<int64_t>(seq.cached_tokens, 0);
+  const auto seconds = [&](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(t - seq.arrival_time).count();
+  };
+  if (seq.output_len() > 0) out.time_to_first_token = seconds(seq.first_token_time);
+  out.elapsed = seconds(std::chrono::steady_clock::now());
   return out;
 }
 

@@ -7,6 +7,7 @@
 // recomputed (the prefix cache usually gives most of it back). It owns no model and samples nothing.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -32,6 +33,8 @@ struct Sequence {
   int64_t cached_tokens = -1;  // prompt tokens found in the prefix cache at first admission (-1: not yet)
   int64_t preemptions = 0;
   bool cancel_requested = false;
+  std::chrono::steady_clock::time_point arrival_time{};      // when the engine took it
+  std::chrono::steady_clock::time_point first_token_time{};  // when its first token was sampled
   FinishReason finish_reason = FinishReason::none;
 
   int64_t output_len() const { return static_cast<int64_t>(tokens.size()) - prompt_len; }
