@@ -105,6 +105,7 @@ RequestOutput EngineCore::event_for(const Sequence& seq, int64_t first_token) co
   out.prompt_tokens = seq.prompt_len;
   out.completion_tokens = seq.output_len();
   out.cached_tokens = std::max<int64_t>(seq.cached_tokens, 0);
+  out.error = seq.error;
   const auto seconds = [&](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(t - seq.arrival_time).count();
   };
@@ -147,7 +148,12 @@ void EngineCore::forward(const std::vector<ScheduledChunk>& chunks, std::vector<
   for (const ScheduledChunk& c : chunks) {
     if (!c.sample) continue;
     const std::span<const float> logits(logits_.data() + row * vocab, static_cast<size_t>(vocab));
-    sampled.push_back(c.seq->sampler->sample(logits, c.seq->prompt(), c.seq->output()));
+    try {
+      sampled.push_back(c.seq->sampler->sample(logits, c.seq->prompt(), c.seq->output()));
+    } catch (const std::exception& e) {  // e.g. NaN logits: this request fails, the others go on
+      c.seq->error = e.what();
+      sampled.push_back(-1);
+    }
     ++row;
   }
 }
@@ -182,8 +188,8 @@ std::vector<RequestOutput> EngineCore::fail_all(const std::string& message) {
   std::vector<RequestOutput> events;
   scheduler_.fail_all();
   for (auto& seq : scheduler_.take_finished()) {
+    if (seq->finish_reason == FinishReason::error) seq->error = message;
     RequestOutput out = event_for(*seq, seq->output_len());
-    if (out.finish_reason == FinishReason::error) out.error = message;
     events.push_back(std::move(out));
   }
   return events;

@@ -192,6 +192,11 @@ void Scheduler::complete(std::span<const ScheduledChunk> chunks, std::span<const
     if (!chunk.sample) continue;
     if (next >= sampled.size()) throw Error("scheduler: fewer sampled tokens than chunks that sample");
     const int32_t token = sampled[next++];
+    if (token < 0) {
+      seq.finish_reason = FinishReason::error;
+      done.push_back(&seq);
+      continue;
+    }
     if (seq.output_len() == 0) seq.first_token_time = std::chrono::steady_clock::now();
     seq.tokens.push_back(token);
     if (std::find(seq.stop_token_ids.begin(), seq.stop_token_ids.end(), token) != seq.stop_token_ids.end()) {

@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "adallm/request.h"
@@ -36,6 +37,7 @@ struct Sequence {
   std::chrono::steady_clock::time_point arrival_time{};      // when the engine took it
   std::chrono::steady_clock::time_point first_token_time{};  // when its first token was sampled
   FinishReason finish_reason = FinishReason::none;
+  std::string error;  // FinishReason::error: what went wrong
 
   int64_t output_len() const { return static_cast<int64_t>(tokens.size()) - prompt_len; }
   std::span<const int32_t> prompt() const { return {tokens.data(), static_cast<size_t>(prompt_len)}; }
@@ -76,9 +78,10 @@ class Scheduler {
   // room, are handled first; cancelled ones come out of take_finished().
   std::vector<ScheduledChunk> schedule();
 
-  // After the forward pass: `sampled` holds one token per chunk with sample set, in order. Appends them,
-  // applies stop ids, max_tokens and max_model_len, publishes the pages that became full, and retires
-  // the sequences that finished.
+  // After the forward pass: `sampled` holds one token per chunk with sample set, in order (-1 where that
+  // sequence's sampling failed: it finishes with FinishReason::error and seq->error set by the caller).
+  // Appends them, applies stop ids, max_tokens and max_model_len, publishes the pages that became full,
+  // and retires the sequences that finished.
   void complete(std::span<const ScheduledChunk> chunks, std::span<const int32_t> sampled);
 
   // Fails every unfinished sequence with FinishReason::error (after a forward pass threw) and frees them.
