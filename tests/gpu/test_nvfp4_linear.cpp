@@ -585,6 +585,53 @@ TEST(Nvfp4Gemm, Bf16OutputIsTheRoundedFp32Output) {
   check_bf16_output(Kernel::gemm, 300, 304);  // 16-byte stores
 }
 
+// out_permuted: the GEMM's bf16 output in the tiles' k order must be, bit for bit, its natural output put
+// through nvfp4_permute_activations — what the next layer's GEMM reads with x_permuted (gate_up → down).
+void check_permuted_output(int64_t n, bool gate_up, int64_t tokens) {
+  SCOPED_TRACE("n " + std::to_string(n) + (gate_up ? " gate_up" : "") + ", tokens " + std::to_string(tokens));
+  std::mt19937 rng(31);
+  const int64_t k = 1040, width = gate_up ? n / 2 : n;
+  const Weight w = make_weight(n, k, rng);
+  const Repacked r(w, gate_up);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> x_bits(static_cast<size_t>(tokens * k));
+  for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
+  DeviceArray<uint16_t> x(x_bits), natural(static_cast<size_t>(tokens * width)), want(static_cast<size_t>(tokens * width)),
+      got(static_cast<size_t>(tokens * width));
+  DeviceArray<uint8_t> workspace(static_cast<size_t>(nvfp4_gemm_workspace_bytes(r.shape, tokens)));
+  Nvfp4LinearParams p = r.params(x.ptr, k, tokens);
+  p.out_bf16 = reinterpret_cast<__nv_bfloat16*>(natural.ptr);
+  p.out_stride = width;
+  if (gate_up) p.activation = Nvfp4Activation::silu;
+  nvfp4_gemm(p, workspace.ptr, nullptr);
+  nvfp4_permute_activations(reinterpret_cast<const __nv_bfloat16*>(natural.ptr), width, tokens, width,
+                            reinterpret_cast<__nv_bfloat16*>(want.ptr), nullptr);
+  p.out_bf16 = reinterpret_cast<__nv_bfloat16*>(got.ptr);
+  p.out_permuted = true;
+  nvfp4_gemm(p, workspace.ptr, nullptr);
+  ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<uint16_t> a = want.to_host(), b = got.to_host();
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << "element " << i;
+}
+
+TEST(Nvfp4Gemm, WritesItsOutputInTheNextGemmsOrder) {
+  if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";
+  check_permuted_output(320, false, 300);   // 128-feature blocks, the last one partly outside the width
+  check_permuted_output(384, true, 530);    // gate_up: 64-feature blocks
+  check_permuted_output(256, false, 4099);  // several token tiles, a partial last one
+  std::mt19937 rng(3);
+  const Weight w = make_weight(96, 64, rng);  // width 96: not a multiple of 64
+  const Repacked r(w);
+  DeviceArray<uint16_t> x(static_cast<size_t>(64 * 8)), out(static_cast<size_t>(96 * 8));
+  DeviceArray<uint8_t> workspace(static_cast<size_t>(nvfp4_gemm_workspace_bytes(r.shape, 8)));
+  Nvfp4LinearParams p = r.params(x.ptr, 64, 8);
+  p.out_bf16 = reinterpret_cast<__nv_bfloat16*>(out.ptr);
+  p.out_stride = 96;
+  p.out_permuted = true;
+  test::expect_error([&] { nvfp4_gemm(p, workspace.ptr, nullptr); }, "multiple of 64");
+  test::expect_error([&] { nvfp4_gemv(p, nullptr); }, "natural order only");
+}
+
 TEST(Nvfp4Gemv, RepackCountsNanAndNegativeScales) {
   std::mt19937 rng(7);
   Weight w = make_weight(16, 64, rng);

@@ -213,8 +213,13 @@ __device__ __forceinline__ void store_block(const Nvfp4LinearParams& p, Out* out
   const int64_t width = gate_up ? p.shape.n / 2 : p.shape.n;
   // Rows padded by 16 bytes so that the four tokens a warp writes at once fall in different banks.
   const int pitch = features * static_cast<int>(sizeof(Out)) + 16;
+  // With out_permuted, feature f = 16t + 2c + j of a 64-feature group goes to position 8c + 2t + j (the
+  // block's features start on a group boundary).
+  const bool permuted = p.out_permuted;
   const auto put = [&](int token, int feature, float value) {
-    *reinterpret_cast<Out*>(staging + token * pitch + feature * static_cast<int>(sizeof(Out))) = convert<Out>(value);
+    const int at = permuted ? (feature & ~63) | ((feature >> 1) & 7) << 3 | ((feature >> 4) & 3) << 1 | (feature & 1)
+                            : feature;
+    *reinterpret_cast<Out*>(staging + token * pitch + at * static_cast<int>(sizeof(Out))) = convert<Out>(value);
   };
   if (has_rows) {
     const int64_t rt = row_block * kRowTilesPerBlock + warp;
@@ -471,6 +476,11 @@ void nvfp4_gemm(const Nvfp4LinearParams& params, void* workspace, cudaStream_t s
   if (params.tokens == 0) return;
   Nvfp4LinearParams p = params;
   const int64_t columns = p.shape.k_tiles() * kNvfp4TileCols;
+  if (p.out_permuted) {
+    const int64_t width = p.shape.gate_up ? p.shape.n / 2 : p.shape.n;
+    require(p.out_bf16 != nullptr && width % kNvfp4TileCols == 0,
+            "out_permuted needs bf16 output and an output width that is a multiple of 64 (got " + std::to_string(width) + ")");
+  }
   if (!p.x_permuted) {
     require(workspace != nullptr, "needs a workspace of nvfp4_gemm_workspace_bytes() for the permuted activations");
     auto* permuted = static_cast<__nv_bfloat16*>(workspace);

@@ -106,6 +106,7 @@ void require(bool ok, const std::string& what) {
 
 void nvfp4_gemm_mma(const Nvfp4LinearParams& p, cudaStream_t stream) {
   nvfp4_check_params(p, "nvfp4 mma GEMM");
+  require(!p.out_permuted, "writes its output in natural order only (out_permuted is the wgmma GEMM's)");
   require(reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && p.x_stride % 8 == 0,
           "activations must start 16-byte aligned with a row stride that is a multiple of 8 (got stride " +
               std::to_string(p.x_stride) + ")");

@@ -227,6 +227,7 @@ int multiprocessors() {
 
 void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
   nvfp4_check_params(p, "nvfp4 GEMV");
+  require(!p.out_permuted, "writes its output in natural order only (out_permuted is the wgmma GEMM's)");
   require(p.variant >= 0 && p.variant <= 2, "variant must be 0, 1 or 2");
   // Measured on the H100 (docs/performance.md): with few row tiles (up to two per SM) 16 warps per block,
   // each with 2 tiles in flight, keep the most loads going; with more, 8 warps per block and 4 blocks per SM.

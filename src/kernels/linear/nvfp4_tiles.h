@@ -87,6 +87,10 @@ struct Nvfp4LinearParams {
   // activations (the next GEMV).
   float* out = nullptr;
   __nv_bfloat16* out_bf16 = nullptr;
+  // wgmma GEMM only, bf16 output only: write each 64-feature group of the output in the tiles' k order
+  // (nvfp4_permute_activations'), so that the next layer's GEMM takes it with x_permuted (gate_up → down).
+  // Needs an output width that is a multiple of 64.
+  bool out_permuted = false;
   // gate_up shapes only (and required there): out = act(gate) · up, gelu_tanh being PyTorch's tanh form.
   Nvfp4Activation activation = Nvfp4Activation::none;
   int64_t out_stride = 0;

@@ -220,6 +220,7 @@ int64_t nvfp4_w4a8_workspace_bytes(const Nvfp4TiledShape& shape, int64_t tokens)
 
 void nvfp4_gemm_w4a8(const Nvfp4LinearParams& p, void* workspace, cudaStream_t stream) {
   nvfp4_check_params(p, "nvfp4 W4A8 GEMM");
+  require(!p.out_permuted, "writes its output in natural order only (out_permuted is the wgmma GEMM's)");
   require(!p.x_permuted && p.variant == 0, "takes activations in natural order and no variant");
   require(fp8_mma_supported(), "needs an sm_89 or newer GPU (FP8 tensor cores)");
   if (p.tokens == 0) return;
