@@ -20,5 +20,6 @@ Command add_chat_template(CLI::App& app);
 Command add_logits(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_perplexity(CLI::App& app);
+Command add_bench(CLI::App& app);
 
 }  // namespace adallm::cli

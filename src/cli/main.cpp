@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
       {"run", adallm::cli::add_run(app)},
       {"logits", adallm::cli::add_logits(app)},
       {"perplexity", adallm::cli::add_perplexity(app)},
+      {"bench", adallm::cli::add_bench(app)},
   };
 
   try {

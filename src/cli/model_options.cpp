@@ -13,8 +13,8 @@
 
 namespace adallm::cli {
 
-void add_model_options(CLI::App& command, ModelOptions& o) {
-  command.add_option("model", o.model, "model directory (config.json, *.safetensors)")->required();
+void add_model_options(CLI::App& command, ModelOptions& o, bool model_required) {
+  command.add_option("model", o.model, "model directory (config.json, *.safetensors)")->required(model_required);
   command.add_option("--device", o.device, "cpu or cuda (default cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
   command.add_option("--kv-cache-dtype", o.kv_cache_dtype, "fp8 (e4m3, per-layer scales) or bf16 (default fp8)")
       ->check(CLI::IsMember({"fp8", "bf16"}));
@@ -65,6 +65,7 @@ LoadedModel load_model(const ModelOptions& o, uint64_t seed, Runner runner) {
   if (kv_cache_dtype == backend::KvCacheDType::fp8_e4m3 && !loaded.model->has_kv_scales()) {
     log::info("the checkpoint has no FP8 KV-cache scales: the FP8 cache uses scale 1.0");
   }
+  if (runner == Runner::none) return loaded;
   if (runner == Runner::engine) {
     engine::EngineOptions e;
     e.max_model_len = o.max_context;

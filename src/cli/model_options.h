@@ -31,8 +31,8 @@ struct ModelOptions {
   std::string linear_path = "auto";
 };
 
-// Registers MODEL and the shared options on a subcommand.
-void add_model_options(CLI::App& command, ModelOptions& options);
+// Registers MODEL (required unless `model_required` is false) and the shared options on a subcommand.
+void add_model_options(CLI::App& command, ModelOptions& options, bool model_required = true);
 
 struct LoadedModel {
   std::unique_ptr<backend::Backend> backend;
@@ -42,7 +42,7 @@ struct LoadedModel {
 };
 
 // What load_model() puts beside the model.
-enum class Runner { generator, engine };
+enum class Runner { generator, engine, none };
 
 // Builds the backend for options.device, loads the model and a single-sequence generator or the serving
 // engine (one sequence at a time, --prefill-chunk tokens per step, prefix caching across turns).

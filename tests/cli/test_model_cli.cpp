@@ -414,5 +414,40 @@ TEST(CliPerplexity, MissingFile) {
   expect_error_line(run("perplexity " + quote(kDemo / "bf16") + " --file " + quote(missing)), missing.string());
 }
 
+// `adallm bench` through the engine on the demo model: one row per batch size in the table and the JSON,
+// every request's tokens counted, the roofline's bytes per step growing with the batch's KV.
+TEST(CliBench, ReportsEachBatchSizeInTheTableAndTheJson) {
+  TempDir tmp;
+  const Result r = run("bench " + quote(kDemo / "nvfp4") + " --batch 1,3 --input-len 20 --output-len 6 --json " +
+                       quote(tmp / "bench.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("copy bandwidth"), std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(test::slurp(tmp / "bench.json"));
+  EXPECT_EQ(j["input_len"], 20);
+  EXPECT_EQ(j["output_len"], 6);
+  EXPECT_GT(j["copy_bandwidth_bytes_per_s"].get<double>(), 0.0);
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const nlohmann::json& row = j["results"][i];
+    EXPECT_EQ(row["batch"], i == 0 ? 1 : 3);
+    EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_GT(row["decode_ms_per_step"].get<double>(), 0.0);
+    EXPECT_GT(row["ttft_ms_mean"].get<double>(), 0.0);
+    EXPECT_GE(row["ttft_ms_max"].get<double>(), row["ttft_ms_mean"].get<double>());
+    EXPECT_GT(row["roofline_share"].get<double>(), 0.0);
+    EXPECT_GE(row["steps"].get<int64_t>(), 6);  // at least one step per generated token
+  }
+  EXPECT_GT(j["results"][1]["roofline_bytes_per_step"].get<double>(), j["results"][0]["roofline_bytes_per_step"].get<double>());
+
+  const Result both = run("bench " + quote(kDemo / "nvfp4") + " --synthetic qwen3-8b");
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("not both"), std::string::npos) << both.err;
+  const Result none = run("bench --batch 2");
+  EXPECT_NE(none.exit_code, 0);
+  const Result zero = run("bench " + quote(kDemo / "nvfp4") + " --batch 0");
+  EXPECT_NE(zero.exit_code, 0);
+  EXPECT_NE(zero.err.find("at least 1"), std::string::npos) << zero.err;
+}
+
 }  // namespace
 }  // namespace adallm
