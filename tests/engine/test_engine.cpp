@@ -1,4 +1,5 @@
-// The serving engine on the CPU backend over the tiny qwen3 fixture: randomized request mixes (arrivals,
+// The serving engine on the CPU backend over the tiny fixtures (qwen3, llama and gemma3 NVFP4, qwen3_moe;
+// gemma3's sliding window is 4 tokens, far below the mixes' lengths): randomized request mixes (arrivals,
 // prompt lengths, shared prefixes, stop ids, cancellations) through a small KV pool and token budget, so
 // that chunked prefill, prefix caching and preemption all happen, must give every request exactly what the
 // single-sequence Generator gives it alone (greedy, and seeded sampling), leak no page and starve nobody.
@@ -31,15 +32,18 @@ struct Loaded {
   std::unique_ptr<model::Model> model;
 };
 
-Loaded& qwen3() {
-  static Loaded loaded = [] {
-    Loaded l;
+// One backend and model per fixture checkpoint (e.g. "qwen3/bf16") for the whole program.
+Loaded& fixture(const std::string& checkpoint) {
+  static std::map<std::string, Loaded> loaded;
+  Loaded& l = loaded[checkpoint];
+  if (!l.model) {
     l.backend = backend::make_cpu_backend(2);
-    l.model = model::Model::load(test::fixtures_dir() / "qwen3" / "bf16", *l.backend);
-    return l;
-  }();
-  return loaded;
+    l.model = model::Model::load(test::fixtures_dir() / checkpoint, *l.backend);
+  }
+  return l;
 }
+
+Loaded& qwen3() { return fixture("qwen3/bf16"); }
 
 SamplingParams greedy() {
   SamplingParams p;
@@ -53,8 +57,7 @@ struct Expected {
 };
 
 // The request alone through the single-sequence Generator, with the same context and KV dtype.
-Expected alone(const GenerateRequest& r, int64_t max_model_len, backend::KvCacheDType kv) {
-  Loaded& m = qwen3();
+Expected alone(const GenerateRequest& r, int64_t max_model_len, backend::KvCacheDType kv, Loaded& m = qwen3()) {
   GeneratorOptions o;
   o.max_context = max_model_len;
   o.kv_cache_dtype = kv;
@@ -87,6 +90,7 @@ void collect(std::map<int64_t, Collected>& out, const std::vector<RequestOutput>
 
 struct MixCase {
   const char* name;
+  const char* checkpoint;  // under tests/fixtures
   bool prefix_caching;
   backend::KvCacheDType kv;
   uint32_t seed;
@@ -98,7 +102,7 @@ class EngineMix : public ::testing::TestWithParam<MixCase> {};
 
 TEST_P(EngineMix, EveryRequestGetsWhatItGetsAlone) {
   const MixCase mc = GetParam();
-  Loaded& m = qwen3();
+  Loaded& m = fixture(mc.checkpoint);
   const int64_t vocab = m.model->config().vocab_size;
   EngineOptions o;
   o.max_model_len = 96;
@@ -173,7 +177,7 @@ TEST_P(EngineMix, EveryRequestGetsWhatItGetsAlone) {
     const Collected& c = got[p.id];
     ASSERT_EQ(c.finishing_events, 1);
     EXPECT_EQ(c.last.prompt_tokens, static_cast<int64_t>(p.request.prompt.size()));
-    const Expected want = alone(p.request, o.max_model_len, mc.kv);
+    const Expected want = alone(p.request, o.max_model_len, mc.kv, m);
     if (c.last.finish_reason == FinishReason::cancelled) {
       ASSERT_NE(p.cancel_step, -1);
       ASSERT_LE(c.tokens.size(), want.tokens.size());
@@ -186,13 +190,14 @@ TEST_P(EngineMix, EveryRequestGetsWhatItGetsAlone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mixes, EngineMix,
-                         ::testing::Values(MixCase{"prefix_bf16_1", true, backend::KvCacheDType::bf16, 1},
-                                           MixCase{"prefix_bf16_2", true, backend::KvCacheDType::bf16, 2},
-                                           MixCase{"prefix_bf16_3", true, backend::KvCacheDType::bf16, 3},
-                                           MixCase{"prefix_fp8_4", true, backend::KvCacheDType::fp8_e4m3, 4},
-                                           MixCase{"prefix_fp8_5", true, backend::KvCacheDType::fp8_e4m3, 5},
-                                           MixCase{"no_prefix_bf16_6", false, backend::KvCacheDType::bf16, 6},
-                                           MixCase{"no_prefix_fp8_7", false, backend::KvCacheDType::fp8_e4m3, 7}),
+                         ::testing::Values(MixCase{"qwen3_prefix_bf16_1", "qwen3/bf16", true, backend::KvCacheDType::bf16, 1},
+                                           MixCase{"qwen3_prefix_bf16_2", "qwen3/bf16", true, backend::KvCacheDType::bf16, 2},
+                                           MixCase{"qwen3_prefix_fp8_3", "qwen3/bf16", true, backend::KvCacheDType::fp8_e4m3, 3},
+                                           MixCase{"qwen3_no_prefix_bf16_4", "qwen3/bf16", false, backend::KvCacheDType::bf16, 4},
+                                           MixCase{"llama_nvfp4_prefix_fp8_5", "llama/nvfp4-modelopt", true, backend::KvCacheDType::fp8_e4m3, 5},
+                                           MixCase{"gemma3_nvfp4_prefix_bf16_6", "gemma3_text/nvfp4-ct", true, backend::KvCacheDType::bf16, 6},
+                                           MixCase{"gemma3_no_prefix_fp8_7", "gemma3_text/bf16", false, backend::KvCacheDType::fp8_e4m3, 7},
+                                           MixCase{"qwen3_moe_prefix_bf16_8", "qwen3_moe/bf16", true, backend::KvCacheDType::bf16, 8}),
                          [](const ::testing::TestParamInfo<MixCase>& param) { return std::string(param.param.name); });
 
 EngineOptions small_options() {
