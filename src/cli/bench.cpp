@@ -46,6 +46,7 @@ struct BenchArgs {
   std::vector<int64_t> batches = {1, 4, 16, 64};
   int64_t input_len = 128;
   int64_t output_len = 128;
+  int64_t max_num_batched_tokens = 2048;
   std::string json_path;
 };
 
@@ -106,7 +107,8 @@ BatchResult run_batch(LoadedModel& m, const BenchArgs& a, int64_t batch, const m
   engine::EngineOptions o;
   o.max_model_len = a.input_len + a.output_len;
   o.max_num_seqs = batch;
-  o.max_num_batched_tokens = std::max<int64_t>(2048, batch);
+  o.max_num_batched_tokens = std::max(a.max_num_batched_tokens, batch);  // every decode fits one step
+  o.prefix_caching = !a.model.no_prefix_caching;
   o.num_pages = batch * ((o.max_model_len + o.page_size - 1) / o.page_size);
   o.kv_cache_dtype = backend::parse_kv_cache_dtype(a.model.kv_cache_dtype);
   engine::EngineCore core(*m.model, *m.backend, o);
@@ -207,21 +209,27 @@ int run_bench(BenchArgs a) {
   nlohmann::json results = nlohmann::json::array();
   for (int64_t batch : a.batches) {
     const BatchResult r = run_batch(m, a, batch, footprint, copy_bandwidth);
-    std::printf("%6lld %10.1f %12.3f %12.1f %7.1f / %6.1f %10.2f %8.1f%%\n", static_cast<long long>(r.batch),
-                r.tokens_per_s, r.decode_ms_per_step, r.decode_tokens_per_s, r.ttft_ms_mean, r.ttft_ms_max,
-                double(r.memory_bytes) / 1e9, 100.0 * r.roofline_share);
+    // No step had every request decoding (a budget too small for the prompts to overlap): no decode figures.
+    const bool decoded = r.decode_ms_per_step > 0;
+    char decode[64] = "           -            -", roofline[16] = "        -";
+    if (decoded) {
+      std::snprintf(decode, sizeof(decode), "%12.3f %12.1f", r.decode_ms_per_step, r.decode_tokens_per_s);
+      std::snprintf(roofline, sizeof(roofline), "%8.1f%%", 100.0 * r.roofline_share);
+    }
+    std::printf("%6lld %10.1f %s %7.1f / %6.1f %10.2f %s\n", static_cast<long long>(r.batch), r.tokens_per_s, decode,
+                r.ttft_ms_mean, r.ttft_ms_max, double(r.memory_bytes) / 1e9, roofline);
     std::fflush(stdout);
     results.push_back({{"batch", r.batch},
                        {"seconds", r.seconds},
                        {"steps", r.steps},
                        {"tokens_per_s", r.tokens_per_s},
-                       {"decode_ms_per_step", r.decode_ms_per_step},
-                       {"decode_tokens_per_s", r.decode_tokens_per_s},
+                       {"decode_ms_per_step", decoded ? nlohmann::json(r.decode_ms_per_step) : nlohmann::json()},
+                       {"decode_tokens_per_s", decoded ? nlohmann::json(r.decode_tokens_per_s) : nlohmann::json()},
                        {"ttft_ms_mean", r.ttft_ms_mean},
                        {"ttft_ms_max", r.ttft_ms_max},
                        {"memory_bytes", r.memory_bytes},
                        {"roofline_bytes_per_step", r.roofline_bytes_per_step},
-                       {"roofline_share", r.roofline_share}});
+                       {"roofline_share", decoded ? nlohmann::json(r.roofline_share) : nlohmann::json()}});
   }
   if (!a.json_path.empty()) {
     const nlohmann::json j = {{"model", m.model->describe()},
@@ -245,11 +253,15 @@ Command add_bench(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "offline throughput and latency through the serving engine");
   add_model_options(*cmd, args->model, /*model_required=*/false);
+  add_engine_options(*cmd, args->model);
   cmd->add_option("--synthetic", args->synthetic, "a published model shape with zero weights instead of MODEL")
       ->check(CLI::IsMember(model::preset_names()));
   cmd->add_option("--batch", args->batches, "batch sizes, e.g. 1,4,16,64")->delimiter(',');
   cmd->add_option("--input-len", args->input_len, "prompt tokens per request (default 128)");
   cmd->add_option("--output-len", args->output_len, "generated tokens per request (default 128)");
+  cmd->add_option("--max-num-batched-tokens", args->max_num_batched_tokens,
+                  "tokens per engine step (default 2048; at least the batch size is used)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--json", args->json_path, "also write the results as JSON to this file");
   return [args] { return run_bench(*args); };
 }

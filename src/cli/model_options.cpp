@@ -30,6 +30,11 @@ void add_model_options(CLI::App& command, ModelOptions& o, bool model_required) 
       ->check(CLI::IsMember({"auto", "w4a16", "w4a8"}));
 }
 
+void add_engine_options(CLI::App& command, ModelOptions& o) {
+  command.add_flag("--no-prefix-caching", o.no_prefix_caching,
+                   "compute every prompt in full instead of reusing the KV pages of earlier identical prefixes");
+}
+
 namespace {
 
 std::unique_ptr<backend::Backend> make_backend(const ModelOptions& o) {
@@ -73,6 +78,7 @@ LoadedModel load_model(const ModelOptions& o, uint64_t seed, Runner runner) {
     e.max_num_batched_tokens = o.prefill_chunk;
     e.kv_cache_dtype = kv_cache_dtype;
     e.seed = seed;
+    e.prefix_caching = !o.no_prefix_caching;
     loaded.engine = std::make_unique<engine::Engine>(*loaded.model, *loaded.backend, e);
     return loaded;
   }

@@ -29,10 +29,13 @@ struct ModelOptions {
   // NVFP4 Linear path: auto and w4a16 run bf16 (here fp32) activations; w4a8 quantizes them per token to
   // FP8 e4m3 first (on the CPU an emulation, for measuring its accuracy).
   std::string linear_path = "auto";
+  bool no_prefix_caching = false;  // engine commands (run, bench): --no-prefix-caching
 };
 
 // Registers MODEL (required unless `model_required` is false) and the shared options on a subcommand.
 void add_model_options(CLI::App& command, ModelOptions& options, bool model_required = true);
+// The options of the commands that run the serving engine (run, bench): --no-prefix-caching.
+void add_engine_options(CLI::App& command, ModelOptions& options);
 
 struct LoadedModel {
   std::unique_ptr<backend::Backend> backend;

@@ -181,6 +181,7 @@ Command add_run(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt, or chat interactively");
   add_model_options(*cmd, args->model);
+  add_engine_options(*cmd, args->model);
   cmd->add_option("prompt", args->prompt, "the prompt; without one, an interactive session starts");
   cmd->add_option("--temperature", args->temperature, "0 = greedy (default: the model's generation_config, else 1)")
       ->check(CLI::NonNegativeNumber);

@@ -50,10 +50,10 @@ EngineCore::EngineCore(model::Model& model, backend::Backend& backend, const Eng
   const int64_t tokens = options_.num_pages * options_.page_size;
   log::info("KV cache: " + std::to_string(options_.num_pages) + " pages of " + std::to_string(options_.page_size) +
             " tokens (" + std::to_string(tokens) + " tokens, " + std::to_string(spec.bytes() >> 20) + " MiB " +
-            backend::kv_cache_dtype_name(options_.kv_cache_dtype) + "); " +
+            backend::kv_cache_dtype_name(options_.kv_cache_dtype) + "); sequences of max_model_len " +
+            std::to_string(options_.max_model_len) + " at once: " +
             std::to_string(options_.num_pages / pages_for(options_.max_model_len, options_.page_size)) +
-            " sequences of max_model_len " + std::to_string(options_.max_model_len) + " at once; prefix caching " +
-            (options_.prefix_caching ? "on" : "off"));
+            "; prefix caching " + (options_.prefix_caching ? "on" : "off"));
 }
 
 int64_t EngineCore::add(const GenerateRequest& request) {
