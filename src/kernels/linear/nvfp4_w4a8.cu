@@ -26,11 +26,11 @@ constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kRowTilesPerBlock = kWarps;
 constexpr int kTokensPerBlock = 64;
-constexpr int kGroups = kTokensPerBlock / 8;
+[[maybe_unused]] constexpr int kGroups = kTokensPerBlock / 8;  // unused in passes below sm_89
 constexpr int kStages = 4;
 constexpr int kStageBytes = kTokensPerBlock * 64;  // kTokensPerBlock tokens × 64 e4m3
 constexpr int kSmemBytes = kStages * kStageBytes;
-constexpr int kRecordWords = static_cast<int>(kNvfp4TileRecordBytes / 16);
+[[maybe_unused]] constexpr int kRecordWords = static_cast<int>(kNvfp4TileRecordBytes / 16);
 constexpr float kE4m3Max = 448.0f;  // as quant::kFp8E4m3Max
 
 int64_t padded_columns(int64_t k) { return (k + kNvfp4TileCols - 1) / kNvfp4TileCols * kNvfp4TileCols; }
@@ -75,13 +75,13 @@ using async::cp_async_commit;
 using async::cp_async_wait;
 
 // Byte offset of 16-byte chunk `chunk` (0-3) of token row `row` in a stage.
-__device__ __forceinline__ int stage_offset(int row, int chunk) { return row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4); }
+[[maybe_unused]] __device__ __forceinline__ int stage_offset(int row, int chunk) { return row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4); }
 
 // c += s · (A · B) for one k16 step: the e4m3 × e4m3 MMA from zero into fp32, then its rows g (c0, c1) and
 // g + 8 (c2, c3) scaled by their block scales into the totals. One asm block, so that the MMA's four
 // results live only here (left to itself the compiler hoists every MMA of the tile ahead of the FFMAs and
 // runs out of registers).
-__device__ __forceinline__ void mma_e4m3_scaled(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t b0, float s_g,
+[[maybe_unused]] __device__ __forceinline__ void mma_e4m3_scaled(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t b0, float s_g,
                                                 float s_g8) {
   asm volatile(
       "{\n.reg .f32 d0, d1, d2, d3;\n"
@@ -96,7 +96,7 @@ __device__ __forceinline__ void mma_e4m3_scaled(float (&c)[4], uint32_t a0, uint
 
 // fp32 of an e5m3 scale byte (exponent E = exp + 16, no subnormals; 0 decodes to 2^-16, harmless: its
 // block's codes are zero).
-__device__ __forceinline__ float scale_value(uint32_t byte) { return __uint_as_float((byte << 20) + (111u << 23)); }
+[[maybe_unused]] __device__ __forceinline__ float scale_value(uint32_t byte) { return __uint_as_float((byte << 20) + (111u << 23)); }
 
 __global__ void __launch_bounds__(kThreads, 1)
     w4a8_kernel(Nvfp4LinearParams p, const uint8_t* __restrict__ xq, int64_t xq_stride, const float* __restrict__ xs) {
