@@ -215,6 +215,14 @@ std::vector<int32_t> iota_prompt(int n, int first = 3) {
   return p;
 }
 
+GenerateRequest greedy_request(int prompt_len, int64_t max_tokens) {
+  GenerateRequest r;
+  r.sampling = greedy();
+  r.prompt = iota_prompt(prompt_len);
+  r.max_tokens = max_tokens;
+  return r;
+}
+
 std::map<int64_t, Collected> run_to_idle(EngineCore& core, std::map<int64_t, Collected> got = {}) {
   for (int i = 0; i < 1000 && !core.idle(); ++i) collect(got, core.step());
   EXPECT_TRUE(core.idle());
@@ -265,10 +273,7 @@ TEST(EngineCore, SizesTheKvPoolFromMemory) {
 TEST(EngineCore, FinishesWithoutRunningWhenThereIsNothingToGenerate) {
   Loaded& m = qwen3();
   EngineCore core(*m.model, *m.backend, small_options());
-  GenerateRequest r;
-  r.sampling = greedy();
-  r.prompt = iota_prompt(5);
-  r.max_tokens = 0;
+  GenerateRequest r = greedy_request(5, 0);
   const int64_t a = core.add(r);
   r.prompt = iota_prompt(64);  // fills max_model_len: no room for a token
   r.max_tokens = 5;
@@ -284,10 +289,7 @@ TEST(EngineCore, FinishesWithoutRunningWhenThereIsNothingToGenerate) {
 TEST(EngineCore, ASecondRequestWithTheSamePromptReusesItsFullPages) {
   Loaded& m = qwen3();
   EngineCore core(*m.model, *m.backend, small_options());
-  GenerateRequest r;
-  r.sampling = greedy();
-  r.prompt = iota_prompt(30);
-  r.max_tokens = 6;
+  const GenerateRequest r = greedy_request(30, 6);
   const int64_t first = core.add(r);
   auto a = run_to_idle(core);
   const int64_t second = core.add(r);
@@ -303,10 +305,7 @@ TEST(EngineCore, ASecondRequestWithTheSamePromptReusesItsFullPages) {
 TEST(EngineCore, CancelsQueuedAndRunningRequests) {
   Loaded& m = qwen3();
   EngineCore core(*m.model, *m.backend, small_options());
-  GenerateRequest r;
-  r.sampling = greedy();
-  r.prompt = iota_prompt(10);
-  r.max_tokens = 40;
+  const GenerateRequest r = greedy_request(10, 40);
   const int64_t running = core.add(r);
   std::map<int64_t, Collected> before;
   collect(before, core.step());  // `running` is admitted and prefilled
