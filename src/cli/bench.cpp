@@ -184,10 +184,12 @@ int run_bench(BenchArgs a) {
   }
   std::unique_ptr<fs::path> temp_dir;
   if (!a.synthetic.empty()) {
-    // Zeros in a sparse checkpoint of the real shape: every byte is read as if it were real (timing only).
+    // The real shape in a sparse checkpoint: zero linear layers (every byte is read as if it were real),
+    // random embeddings, lm_head and routers so that tokens and expert choices vary as in a real model.
     temp_dir = std::make_unique<fs::path>(fs::temp_directory_path() / ("adallm-bench-" + a.synthetic + "-" + std::to_string(::getpid())));
     fs::create_directories(*temp_dir);
-    model::write_synthetic_checkpoint(*temp_dir, model::preset_config(a.synthetic), model::SyntheticLayout::nvfp4_modelopt);
+    model::write_synthetic_checkpoint(*temp_dir, model::preset_config(a.synthetic), model::SyntheticLayout::nvfp4_modelopt,
+                                     /*varied=*/true);
     a.model.model = temp_dir->string();
   }
   struct Cleanup {
@@ -254,7 +256,8 @@ Command add_bench(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "offline throughput and latency through the serving engine");
   add_model_options(*cmd, args->model, /*model_required=*/false);
   add_engine_options(*cmd, args->model);
-  cmd->add_option("--synthetic", args->synthetic, "a published model shape with zero weights instead of MODEL")
+  cmd->add_option("--synthetic", args->synthetic,
+                  "a published model shape (zero linear weights, random embeddings and routers) instead of MODEL")
       ->check(CLI::IsMember(model::preset_names()));
   cmd->add_option("--batch", args->batches, "batch sizes, e.g. 1,4,16,64")->delimiter(',');
   cmd->add_option("--input-len", args->input_len, "prompt tokens per request (default 128)");

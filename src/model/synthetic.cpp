@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 
 #include "core/error.h"
+#include "core/float_codecs.h"
 
 namespace adallm::model {
 namespace fs = std::filesystem;
@@ -122,7 +124,7 @@ std::vector<TensorSpec> checkpoint_layout(const io::ModelConfig& c, SyntheticLay
   return out;
 }
 
-void write_synthetic_checkpoint(const fs::path& dir, const json& config_json, SyntheticLayout layout) {
+void write_synthetic_checkpoint(const fs::path& dir, const json& config_json, SyntheticLayout layout, bool varied) {
   json config = config_json;
   if (layout == SyntheticLayout::nvfp4_compressed_tensors) {
     config["quantization_config"] = {
@@ -133,7 +135,18 @@ void write_synthetic_checkpoint(const fs::path& dir, const json& config_json, Sy
                                     {"group_size", 16}, {"symmetric", true}, {"dynamic", false}}}}}}}};
   }
   const io::ModelConfig parsed = io::parse_model_config(config, "synthetic config");
-  const std::vector<TensorSpec> specs = checkpoint_layout(parsed, layout);
+  std::vector<TensorSpec> specs = checkpoint_layout(parsed, layout);
+  if (varied) {
+    for (TensorSpec& s : specs) {
+      if (s.dtype != DType::BF16) continue;
+      const bool router = parsed.arch == io::Architecture::qwen3_moe && s.name.ends_with(".mlp.gate.weight");
+      if (s.name == "model.embed_tokens.weight" || s.name == "lm_head.weight" || router) {
+        s.fill = SyntheticFill::random;
+      } else if (s.shape.size() == 1 && s.name.ends_with("norm.weight")) {
+        s.fill = SyntheticFill::ones;
+      }
+    }
+  }
 
   fs::create_directories(dir);
   {
@@ -180,6 +193,36 @@ void write_sparse_safetensors(const fs::path& file, const std::vector<TensorSpec
             ::ftruncate(fd, static_cast<off_t>(data_start + offset)) == 0;
   for (const auto& [at, value] : scalars) {
     ok = ok && ::pwrite(fd, &value, sizeof value, static_cast<off_t>(data_start + at)) == sizeof value;
+  }
+  // Filled BF16 tensors, in 4 MB pieces: ones, or uniform in ±2^-4 from a xorshift generator (fast enough
+  // for a 1 GB embedding; the values only need to differ).
+  uint64_t at = 0, state = 0x9E3779B97F4A7C15ull;
+  std::vector<uint16_t> piece;
+  for (const TensorSpec& s : specs) {
+    uint64_t n = 1;
+    for (int64_t d : s.shape) n *= static_cast<uint64_t>(d);
+    const uint64_t bytes = n * dtype_size(s.dtype);
+    if (s.fill != SyntheticFill::zeros) {
+      if (s.dtype != DType::BF16) throw Error("synthetic tensor " + s.name + ": only BF16 tensors can be filled");
+      for (uint64_t done = 0; ok && done < n;) {
+        const uint64_t count = std::min<uint64_t>(n - done, uint64_t{2} << 20);
+        piece.resize(count);
+        for (uint16_t& v : piece) {
+          if (s.fill == SyntheticFill::ones) {
+            v = 0x3F80;  // 1.0
+            continue;
+          }
+          state ^= state << 13;
+          state ^= state >> 7;
+          state ^= state << 17;
+          v = f32_to_bf16((static_cast<float>(state >> 40) / float(1 << 24) - 0.5f) * 0.125f);
+        }
+        const auto len = static_cast<ssize_t>(count * 2);
+        ok = ::pwrite(fd, piece.data(), static_cast<size_t>(len), static_cast<off_t>(data_start + at + done * 2)) == len;
+        done += count;
+      }
+    }
+    at += bytes;
   }
   ::close(fd);
   if (!ok) throw Error(std::string("cannot write: ") + std::strerror(errno)).file(file.string());

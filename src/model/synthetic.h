@@ -18,10 +18,14 @@ namespace adallm::model {
 
 enum class SyntheticLayout { bf16, nvfp4_modelopt, nvfp4_compressed_tensors };
 
+// What a synthetic tensor holds: zeros (a sparse hole), ones, or random values (BF16 only).
+enum class SyntheticFill { zeros, ones, random };
+
 struct TensorSpec {
   std::string name;
   DType dtype;
   std::vector<int64_t> shape;
+  SyntheticFill fill = SyntheticFill::zeros;
 };
 
 // config.json of a published model: "qwen3-8b", "llama-3.1-8b", "qwen3-30b-a3b", "gemma3-27b".
@@ -32,11 +36,14 @@ std::vector<std::string> preset_names();
 std::vector<TensorSpec> checkpoint_layout(const io::ModelConfig& config, SyntheticLayout layout);
 
 // Writes config.json (+ hf_quant_config.json for ModelOpt) and one sparse model.safetensors into `dir`.
+// `varied`: the token embeddings, the lm_head and MoE routers get random values and the norms ones, so that
+// hidden states, sampled tokens and expert choices differ between tokens as in a real model (benchmarks:
+// with all zeros every token would pick the same experts); the linear layers stay zeros either way.
 void write_synthetic_checkpoint(const std::filesystem::path& dir, const nlohmann::json& config_json,
-                                SyntheticLayout layout);
+                                SyntheticLayout layout, bool varied = false);
 
-// One safetensors file holding `specs` in order: zeros in a sparse file; F32 scalars are valid scales
-// (weight_scale_2 = 1/2688, weight_global_scale = 2688).
+// One safetensors file holding `specs` in order: zeros in a sparse file unless a spec's fill says otherwise;
+// F32 scalars are valid scales (weight_scale_2 = 1/2688, weight_global_scale = 2688).
 void write_sparse_safetensors(const std::filesystem::path& file, const std::vector<TensorSpec>& specs);
 
 }  // namespace adallm::model

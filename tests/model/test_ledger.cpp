@@ -13,6 +13,7 @@
 #include "io/model_config.h"
 #include "io/quant_config.h"
 #include "io/safetensors.h"
+#include "io/tensor_data.h"
 #include "model/footprint.h"
 #include "model/ledger.h"
 #include "model/synthetic.h"
@@ -199,6 +200,33 @@ TEST(Ledger, FusedExpertLayoutIsNamed) {
   write_sparse_safetensors(dir / "model.safetensors", specs);
   const std::string e = bind_error(dir.path());
   EXPECT_NE(e.find("layer 0 stores its experts fused (mlp.experts.gate_up_proj)"), std::string::npos) << e;
+}
+
+// A varied synthetic checkpoint (what `adallm bench --synthetic` loads): embeddings, lm_head and routers
+// random and distinct, norms ones, the linear layers zeros, and it still binds.
+TEST(Synthetic, VariedCheckpointHasRandomEmbeddingsAndRoutersAndUnitNorms) {
+  TempDir dir;
+  json config = preset_config("qwen3-30b-a3b");
+  config.update(json{{"hidden_size", 64}, {"intermediate_size", 64}, {"moe_intermediate_size", 32},
+                     {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"num_key_value_heads", 1},
+                     {"head_dim", 32}, {"vocab_size", 100}, {"num_experts", 8}, {"num_experts_per_tok", 2}});
+  write_synthetic_checkpoint(dir.path(), config, SyntheticLayout::nvfp4_modelopt, /*varied=*/true);
+  const io::Checkpoint c = io::Checkpoint::open(dir.path());
+  const auto values = [&](const std::string& name) { return io::tensor_to_f32(c.get(name)); };
+  const auto spread = [](const std::vector<float>& v) {
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    return *hi - *lo;
+  };
+  const std::vector<float> embed = values("model.embed_tokens.weight"), router = values("model.layers.1.mlp.gate.weight");
+  EXPECT_GT(spread(embed), 0.1f);
+  EXPECT_LE(*std::max_element(embed.begin(), embed.end()), 0.0625f);
+  EXPECT_GT(spread(router), 0.1f);
+  EXPECT_GT(spread(values("lm_head.weight")), 0.1f);
+  for (float v : values("model.layers.0.input_layernorm.weight")) ASSERT_EQ(v, 1.0f);
+  for (float v : values("model.norm.weight")) ASSERT_EQ(v, 1.0f);
+  const io::TensorInfo& q = c.get("model.layers.0.self_attn.q_proj.weight");
+  EXPECT_TRUE(std::all_of(q.data, q.data + q.nbytes, [](uint8_t b) { return b == 0; }));
+  EXPECT_EQ(bind_error(dir.path()), "");
 }
 
 // A producer that gave q, k and v different weight_scale_2 (vLLM takes the max and is off by the ratio):
