@@ -91,7 +91,7 @@ void Scheduler::preempt(Sequence* seq) {
   std::unique_ptr<Sequence> victim = std::move(*it);
   running_.erase(it);
   release_pages(*victim);
-  ++victim->preemptions;
+  victim->running = false;
   ++preemptions_;
   // To the front: preempted sequences were admitted before every waiting one. Preempting newest first
   // leaves the oldest of them at the front.
@@ -126,13 +126,11 @@ std::vector<ScheduledChunk> Scheduler::schedule() {
   for (auto& s : running_) {
     if (total(*s) - s->num_computed > 1) order.push_back(s.get());
   }
-  std::vector<Sequence*> scheduled;
+  for (Sequence* seq : order) seq->scheduled = false;
   const int64_t preemptions_before = preemptions_;
   for (Sequence* seq : order) {
     if (budget == 0) break;
-    if (std::none_of(running_.begin(), running_.end(), [&](const auto& s) { return s.get() == seq; })) {
-      continue;  // preempted earlier in this step
-    }
+    if (!seq->running) continue;  // preempted earlier in this step
     const int64_t count = std::min(total(*seq) - seq->num_computed, budget);
     bool fits = grow(*seq, seq->num_computed + count);
     while (!fits) {
@@ -140,14 +138,14 @@ std::vector<ScheduledChunk> Scheduler::schedule() {
       // one (none newer is left), it gives way itself.
       Sequence* victim = nullptr;
       for (auto it = running_.rbegin(); it != running_.rend() && victim == nullptr; ++it) {
-        if (std::find(scheduled.begin(), scheduled.end(), it->get()) == scheduled.end()) victim = it->get();
+        if (!(*it)->scheduled) victim = it->get();
       }
       preempt(victim);  // never null: `seq` itself is running and unscheduled
       if (victim == seq) break;
       fits = grow(*seq, seq->num_computed + count);
     }
     if (!fits) continue;
-    scheduled.push_back(seq);
+    seq->scheduled = true;
     chunks.push_back({seq, seq->num_computed, count, seq->num_computed + count == total(*seq)});
     budget -= count;
   }
@@ -166,6 +164,7 @@ std::vector<ScheduledChunk> Scheduler::schedule() {
     }
     chunks.push_back({&seq, seq.num_computed, count, seq.num_computed + count == total(seq)});
     budget -= count;
+    seq.running = true;
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }
@@ -217,6 +216,7 @@ void Scheduler::complete(std::span<const ScheduledChunk> chunks, std::span<const
 
 void Scheduler::retire(std::unique_ptr<Sequence> seq, FinishReason reason) {
   release_pages(*seq);
+  seq->running = false;
   seq->finish_reason = reason;
   if (seq->cached_tokens < 0) seq->cached_tokens = 0;
   finished_.push_back(std::move(seq));

@@ -32,8 +32,10 @@ struct Sequence {
   int64_t num_computed = 0;    // tokens whose K/V are in the cache
   std::vector<int32_t> pages;  // page table: position p in pages[p / page_size]
   int64_t cached_tokens = -1;  // prompt tokens found in the prefix cache at first admission (-1: not yet)
-  int64_t preemptions = 0;
   bool cancel_requested = false;
+  // The scheduler's marks while it plans a step: in running_, and given a chunk in this step.
+  bool running = false;
+  bool scheduled = false;
   std::chrono::steady_clock::time_point arrival_time{};      // when the engine took it
   std::chrono::steady_clock::time_point first_token_time{};  // when its first token was sampled
   FinishReason finish_reason = FinishReason::none;
@@ -92,7 +94,6 @@ class Scheduler {
 
   // Running sequences in admission order (for metrics and tests).
   const std::vector<std::unique_ptr<Sequence>>& running() const { return running_; }
-  int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
   int64_t num_preemptions() const { return preemptions_; }
   // Nothing waiting, running, or finished and not yet taken.
