@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -73,11 +74,18 @@ std::string expect_error_in(Fn&& fn, const std::string& substring, const std::st
 }
 
 // tests/fixtures: tiny transformers checkpoints of every architecture (see tests/fixtures/README.md).
-inline std::filesystem::path fixtures_dir() { return std::filesystem::path(ADALLM_TEST_DIR) / "fixtures"; }
+// tests/ of the source tree: ADALLM_TEST_DIR from the environment when set (a build carried to another
+// machine, whose checkout lies elsewhere), else the path compiled in.
+inline std::filesystem::path tests_dir() {
+  const char* env = std::getenv("ADALLM_TEST_DIR");
+  return std::filesystem::path(env != nullptr && *env != '\0' ? env : ADALLM_TEST_DIR);
+}
+
+inline std::filesystem::path fixtures_dir() { return tests_dir() / "fixtures"; }
 
 // models/demo: the trained demo model (bf16/, nvfp4/), its held-out text and training record (demo_train.json).
 inline std::filesystem::path demo_model_dir() {
-  return std::filesystem::path(ADALLM_TEST_DIR) / ".." / "models" / "demo";
+  return tests_dir() / ".." / "models" / "demo";
 }
 
 }  // namespace adallm::test

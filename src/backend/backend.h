@@ -115,14 +115,20 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;  // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"
+  // What the model's activations between ops are held in: F32 on the CPU, BF16 on the GPU. The residual
+  // stream, router logits and logits are F32 on every backend.
+  virtual DType activation_dtype() const = 0;
 
   // ---- memory and weights -------------------------------------------------------------------------
-  // Activations: [rows, cols] of F32 (the CPU backend) or the backend's activation dtype.
+  // Activations: [rows, cols] of F32, of activation_dtype(), or I32 (routing ids).
   virtual std::unique_ptr<Buffer> alloc(int64_t rows, int64_t cols, DType dtype) = 0;
   // Copies host data in, converted to `dtype` (F32 for norm weights, the table's own dtype for embeddings).
   virtual std::unique_ptr<Buffer> upload(const HostArray& src, DType dtype) = 0;
   // Throws adallm::Error naming the part when shapes disagree or a dtype is unsupported.
   virtual std::unique_ptr<Linear> load_linear(std::span<const LinearSource> parts) = 0;
+  // A gate/up pair for gated_linear (gate first, equal shapes): the GPU keeps NVFP4 pairs in a layout
+  // whose kernels apply the activation themselves, so such a Linear serves gated_linear only.
+  virtual std::unique_ptr<Linear> load_gate_up_linear(const LinearSource& gate, const LinearSource& up) = 0;
   virtual std::unique_ptr<Experts> load_experts(std::span<const ExpertSource> experts) = 0;
   // A Linear reading its weight from an uploaded [out_features, in_features] table, without a copy: a tied
   // lm_head over the embedding table. The table's buffer must outlive the Linear.
@@ -162,6 +168,10 @@ class Backend {
   // q [num_tokens, num_attention_heads * head_dim] (a view into qkv is fine); out same shape.
   virtual void attention(const Tensor& q, const KvCache& cache, int64_t layer, float scale,
                          std::optional<int64_t> sliding_window, Tensor out) = 0;
+
+  // out = act(x Gᵀ) · (x Uᵀ) for a Linear from load_gate_up_linear; x [rows, in_features]; out [rows, n]
+  // with n the gate's out_features.
+  virtual void gated_linear(const Linear& gate_up, const Tensor& x, Activation act, Tensor out) = 0;
 
   // out = act(gate) · up with gate_up [rows, 2 * n] (gate in the first n columns); out [rows, n].
   virtual void gated_activation(const Tensor& gate_up, Activation act, Tensor out) = 0;

@@ -8,6 +8,7 @@
 #include "core/log.h"
 
 #ifdef ADALLM_WITH_CUDA
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
 #endif
 
@@ -45,8 +46,7 @@ std::unique_ptr<backend::Backend> make_backend(const ModelOptions& o) {
   if (cuda::list_devices().empty()) {
     throw Error("--device cuda: no CUDA GPU is visible").hint("use --device cpu");
   }
-  throw Error("--device cuda: the CUDA backend cannot run models yet (it lands with the GPU model issue)")
-      .hint("use --device cpu");
+  return backend::make_cuda_backend(backend::CudaOptions{.device = 0, .linear_path = kernels::parse_linear_path(o.linear_path)});
 #else
   throw Error("--device cuda: this adallm was built without CUDA (ADALLM_CUDA=OFF)").hint("use --device cpu");
 #endif
@@ -64,7 +64,9 @@ LoadedModel load_model(const ModelOptions& o, uint64_t seed, Runner runner) {
                   "layers)")
           .hint("use an NVFP4 checkpoint, or drop --linear-path");
     }
-    log::info("NVFP4 layers: W4A8 emulated on the CPU (each token's activations rounded to FP8 e4m3 first)");
+    if (o.device == "cpu") {
+      log::info("NVFP4 layers: W4A8 emulated on the CPU (each token's activations rounded to FP8 e4m3 first)");
+    }
   }
   const backend::KvCacheDType kv_cache_dtype = backend::parse_kv_cache_dtype(o.kv_cache_dtype);
   if (kv_cache_dtype == backend::KvCacheDType::fp8_e4m3 && !loaded.model->has_kv_scales()) {

@@ -47,6 +47,8 @@ EngineCore::EngineCore(model::Model& model, backend::Backend& backend, const Eng
       scheduler_({options_.max_num_seqs, options_.max_num_batched_tokens, options_.max_model_len}, pool_) {
   const backend::KvCacheSpec spec = model_.kv_cache_spec(options_.num_pages, options_.page_size, options_.kv_cache_dtype);
   cache_ = backend.alloc_kv_cache(spec);
+  // A step holds at most the token budget and logits for at most max_num_seqs rows: allocate it now.
+  model_.reserve(options_.max_num_batched_tokens, std::min(options_.max_num_seqs, options_.max_num_batched_tokens));
   const int64_t tokens = options_.num_pages * options_.page_size;
   log::info("KV cache: " + std::to_string(options_.num_pages) + " pages of " + std::to_string(options_.page_size) +
             " tokens (" + std::to_string(tokens) + " tokens, " + std::to_string(spec.bytes() >> 20) + " MiB " +

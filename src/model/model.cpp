@@ -75,8 +75,7 @@ LayerWeights load_layer(backend::Backend& b, const LayerTensors& t) {
   w.q_norm = upload_f32(b, t.attn.q_norm);
   w.k_norm = upload_f32(b, t.attn.k_norm);
   if (t.mlp) {
-    const backend::LinearSource gate_up[] = {linear_source(t.mlp->gate_proj), linear_source(t.mlp->up_proj)};
-    w.gate_up_proj = b.load_linear(gate_up);
+    w.gate_up_proj = b.load_gate_up_linear(linear_source(t.mlp->gate_proj), linear_source(t.mlp->up_proj));
     const backend::LinearSource down[] = {linear_source(t.mlp->down_proj)};
     w.down_proj = b.load_linear(down);
   }
@@ -100,6 +99,33 @@ LayerWeights load_layer(backend::Backend& b, const LayerTensors& t) {
 }
 
 }  // namespace
+
+// Activations of the layers, then of the output head for the logit rows (the final norm's input gathered
+// from the residual and the last layer's delta, its output, and the logits).
+struct Model::StepBuffers {
+  arch::ActivationBuffers layers;
+  int64_t head_capacity = 0;
+  std::unique_ptr<backend::Buffer> residual, delta, normed, logits;
+};
+
+Model::Model(std::filesystem::path dir, backend::Backend& backend)
+    : dir_(std::move(dir)), backend_(backend), step_(std::make_unique<StepBuffers>()) {}
+
+Model::~Model() = default;
+
+void Model::reserve(int64_t num_tokens, int64_t num_logit_rows) {
+  backend::Backend& b = backend_;
+  const io::ModelConfig& c = config_;
+  step_->layers.reserve(b, c, num_tokens);
+  if (num_logit_rows > step_->head_capacity) {
+    const DType dt = b.activation_dtype();
+    step_->residual = b.alloc(num_logit_rows, c.hidden_size, DType::F32);
+    step_->delta = b.alloc(num_logit_rows, c.hidden_size, dt);
+    step_->normed = b.alloc(num_logit_rows, c.hidden_size, dt);
+    step_->logits = b.alloc(num_logit_rows, c.vocab_size, DType::F32);
+    step_->head_capacity = num_logit_rows;
+  }
+}
 
 std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backend) {
   if (!fs::is_directory(dir)) {
@@ -171,26 +197,27 @@ void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache,
   backend::Backend& b = backend_;
   b.set_batch(batch);
 
-  arch::Activations act(b, c, n);
-  b.embed(weights_.embed_tokens->view(), weights_.embed_scale, act.residual->view());
+  const auto rows = static_cast<int64_t>(batch.logit_rows.size());
+  reserve(n, rows);
+  arch::Activations act = step_->layers.rows(n);
+  b.embed(weights_.embed_tokens->view(), weights_.embed_scale, act.residual);
   arch::LayerContext ctx{b, c, weights_, cache, act};
   const arch::LayerFunction layer = arch::layer_function(c.arch);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer(ctx, l);
 
   // The final norm is per row, so only the rows whose logits are wanted go through it and the head.
-  const auto rows = static_cast<int64_t>(batch.logit_rows.size());
-  logits.assign(static_cast<size_t>(rows * c.vocab_size), 0.0f);
+  logits.resize(static_cast<size_t>(rows * c.vocab_size));
   if (rows == 0) return;
-  auto residual = b.alloc(rows, c.hidden_size, DType::F32);
-  auto delta = b.alloc(rows, c.hidden_size, DType::F32);
-  auto normed = b.alloc(rows, c.hidden_size, DType::F32);
-  auto out = b.alloc(rows, c.vocab_size, DType::F32);
-  b.gather_logit_rows(act.residual->view(), residual->view());
-  b.gather_logit_rows(act.delta->view(), delta->view());
-  b.add_rms_norm(delta->view(), residual->view(), weights_.norm->view(), static_cast<float>(c.rms_norm_eps),
-                 c.gemma_norm ? backend::NormKind::gemma : backend::NormKind::llama, normed->view());
-  b.linear(*weights_.lm_head, normed->view(), out->view());
-  b.to_host(out->view(), logits);
+  const backend::Tensor residual = step_->residual->view().row_slice(0, rows);
+  const backend::Tensor delta = step_->delta->view().row_slice(0, rows);
+  const backend::Tensor normed = step_->normed->view().row_slice(0, rows);
+  const backend::Tensor out = step_->logits->view().row_slice(0, rows);
+  b.gather_logit_rows(act.residual, residual);
+  b.gather_logit_rows(act.delta, delta);
+  b.add_rms_norm(delta, residual, weights_.norm->view(), static_cast<float>(c.rms_norm_eps),
+                 c.gemma_norm ? backend::NormKind::gemma : backend::NormKind::llama, normed);
+  b.linear(*weights_.lm_head, normed, out);
+  b.to_host(out, logits);
 }
 
 }  // namespace adallm::model

@@ -60,14 +60,22 @@ class Model {
   // logits of batch.logit_rows come back: `logits` is resized to [num_logits, vocab_size] fp32.
   void forward(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<float>& logits);
 
+  // Allocates the backend memory of steps of up to `num_tokens` tokens and `num_logit_rows` logit rows up
+  // front (forward grows it on demand otherwise, allocating mid-run).
+  void reserve(int64_t num_tokens, int64_t num_logit_rows);
+
+  ~Model();
+
  private:
-  Model(std::filesystem::path dir, backend::Backend& backend) : dir_(std::move(dir)), backend_(backend) {}
+  struct StepBuffers;
+  Model(std::filesystem::path dir, backend::Backend& backend);
 
   std::filesystem::path dir_;
   backend::Backend& backend_;
   io::ModelConfig config_;
   io::QuantConfig quant_;
   ModelWeights weights_;
+  std::unique_ptr<StepBuffers> step_;
 };
 
 }  // namespace adallm::model

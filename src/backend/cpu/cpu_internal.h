@@ -100,10 +100,12 @@ class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(CpuOptions options) : options_(options) {}
   std::string name() const override { return "cpu"; }
+  DType activation_dtype() const override { return DType::F32; }
 
   std::unique_ptr<Buffer> alloc(int64_t rows, int64_t cols, DType dtype) override;
   std::unique_ptr<Buffer> upload(const HostArray& src, DType dtype) override;
   std::unique_ptr<Linear> load_linear(std::span<const LinearSource> parts) override;
+  std::unique_ptr<Linear> load_gate_up_linear(const LinearSource& gate, const LinearSource& up) override;
   std::unique_ptr<Experts> load_experts(std::span<const ExpertSource> experts) override;
   std::unique_ptr<Linear> linear_from_table(const Tensor& table) override;
   std::unique_ptr<KvCache> alloc_kv_cache(const KvCacheSpec& spec) override;
@@ -120,6 +122,7 @@ class CpuBackend final : public Backend {
                              int64_t layer) override;
   void attention(const Tensor& q, const KvCache& cache, int64_t layer, float scale,
                  std::optional<int64_t> sliding_window, Tensor out) override;
+  void gated_linear(const Linear& gate_up, const Tensor& x, Activation act, Tensor out) override;
   void gated_activation(const Tensor& gate_up, Activation act, Tensor out) override;
   void moe_route(const Tensor& router_logits, int64_t top_k, bool renormalize, Tensor topk_ids,
                  Tensor topk_weights) override;

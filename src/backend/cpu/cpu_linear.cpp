@@ -234,6 +234,20 @@ std::unique_ptr<Linear> CpuBackend::load_linear(std::span<const LinearSource> pa
   return linear;
 }
 
+std::unique_ptr<Linear> CpuBackend::load_gate_up_linear(const LinearSource& gate, const LinearSource& up) {
+  if (gate.out_features != up.out_features) {
+    throw Error("load_gate_up_linear: " + describe_source(gate) + " and " + describe_source(up) + " differ in size");
+  }
+  const LinearSource parts[] = {gate, up};
+  return load_linear(parts);
+}
+
+void CpuBackend::gated_linear(const Linear& gate_up, const Tensor& x, Activation act, Tensor out) {
+  CpuBuffer both(x.rows, gate_up.out_features(), DType::F32);
+  linear(gate_up, x, both.view());
+  gated_activation(both.view(), act, out);
+}
+
 std::unique_ptr<Linear> CpuBackend::linear_from_table(const Tensor& table) {
   return std::make_unique<CpuLinear>(table);
 }

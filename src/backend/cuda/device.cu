@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "kernels/cuda_check.h"
 
 namespace adallm::cuda {
 namespace {
@@ -84,6 +85,33 @@ DeviceInfo check_device(int index) {
   check(copied, "probe kernel copy");
   if (value != 42) throw Error("probe kernel on " + device.name + " returned a wrong value");
   return device;
+}
+
+double measure_copy_bandwidth() {
+  const size_t bytes = size_t{1} << 30;
+  void *a = nullptr, *b = nullptr;
+  ADALLM_CUDA_CHECK(cudaMalloc(&a, bytes));
+  const cudaError_t second = cudaMalloc(&b, bytes);
+  if (second != cudaSuccess) cudaFree(a);
+  ADALLM_CUDA_CHECK(second);
+  cudaEvent_t start = nullptr, stop = nullptr;
+  ADALLM_CUDA_CHECK(cudaEventCreate(&start));
+  ADALLM_CUDA_CHECK(cudaEventCreate(&stop));
+  float best_ms = 0.0f;
+  for (int i = 0; i < 6; ++i) {
+    ADALLM_CUDA_CHECK(cudaEventRecord(start));
+    ADALLM_CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
+    ADALLM_CUDA_CHECK(cudaEventRecord(stop));
+    ADALLM_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    ADALLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (i > 0 && (best_ms == 0.0f || ms < best_ms)) best_ms = ms;  // the first copy warms up
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * static_cast<double>(bytes) / (static_cast<double>(best_ms) / 1e3);
 }
 
 }  // namespace adallm::cuda

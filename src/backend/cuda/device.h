@@ -27,4 +27,9 @@ bool runs_on(int compute_capability);
 // Throws adallm::Error naming the GPU and the compiled list when device `index` cannot run our kernels.
 DeviceInfo check_device(int index);
 
+// The current device's memory bandwidth as a device-to-device copy sees it, bytes read + written per
+// second: the best of several copies of a 1 GiB buffer (far past the L2). The limit every GPU roofline
+// AdaLLM reports is a ratio to, measured in the same run.
+double measure_copy_bandwidth();
+
 }  // namespace adallm::cuda

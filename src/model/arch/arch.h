@@ -13,20 +13,32 @@
 
 namespace adallm::model::arch {
 
-// Per-step activations, [num_tokens, ...] F32.
+// One step's activations, [num_tokens, ...] views into ActivationBuffers: the residual stream and router
+// outputs in F32, the rest in the backend's activation dtype (F32 on the CPU, BF16 on the GPU).
 struct Activations {
-  std::unique_ptr<backend::Buffer> residual;  // [num_tokens, hidden_size] the residual stream
-  std::unique_ptr<backend::Buffer> delta;     // [num_tokens, hidden_size] a block's output, not yet added
-  std::unique_ptr<backend::Buffer> hidden;    // [num_tokens, hidden_size] normalized input of a block
-  std::unique_ptr<backend::Buffer> qkv;       // [num_tokens, (heads + 2 * kv_heads) * head_dim]
-  std::unique_ptr<backend::Buffer> attn;      // [num_tokens, heads * head_dim]
-  std::unique_ptr<backend::Buffer> gate_up;   // [num_tokens, 2 * intermediate_size]
-  std::unique_ptr<backend::Buffer> act;       // [num_tokens, intermediate_size]
-  std::unique_ptr<backend::Buffer> router_logits;  // [num_tokens, num_experts]
-  std::unique_ptr<backend::Buffer> topk_ids;       // [num_tokens, num_experts_per_tok] I32
-  std::unique_ptr<backend::Buffer> topk_weights;   // [num_tokens, num_experts_per_tok]
+  backend::Tensor residual;  // [num_tokens, hidden_size] F32, the residual stream
+  backend::Tensor delta;     // [num_tokens, hidden_size] a block's output, not yet added
+  backend::Tensor hidden;    // [num_tokens, hidden_size] normalized input of a block
+  backend::Tensor qkv;       // [num_tokens, (heads + 2 * kv_heads) * head_dim]
+  backend::Tensor attn;      // [num_tokens, heads * head_dim]
+  backend::Tensor act;       // [num_tokens, intermediate_size]
+  backend::Tensor router_logits;  // [num_tokens, num_experts] F32
+  backend::Tensor topk_ids;       // [num_tokens, num_experts_per_tok] I32
+  backend::Tensor topk_weights;   // [num_tokens, num_experts_per_tok] F32
+};
 
-  Activations(backend::Backend& backend, const io::ModelConfig& config, int64_t num_tokens);
+// The backend memory behind Activations, allocated once for up to `capacity` tokens (and grown only when
+// a larger step comes), so that a step allocates nothing.
+class ActivationBuffers {
+ public:
+  void reserve(backend::Backend& backend, const io::ModelConfig& config, int64_t num_tokens);
+  int64_t capacity() const { return capacity_; }
+  Activations rows(int64_t num_tokens) const;  // num_tokens <= capacity()
+
+ private:
+  int64_t capacity_ = 0;
+  std::unique_ptr<backend::Buffer> residual_, delta_, hidden_, qkv_, attn_, act_, router_logits_,
+      topk_ids_, topk_weights_;
 };
 
 struct LayerContext {

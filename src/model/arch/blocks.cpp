@@ -9,21 +9,34 @@
 
 namespace adallm::model::arch {
 
-Activations::Activations(backend::Backend& b, const io::ModelConfig& c, int64_t n) {
+void ActivationBuffers::reserve(backend::Backend& b, const io::ModelConfig& c, int64_t n) {
+  if (n <= capacity_) return;
+  const DType dt = b.activation_dtype();
   const int64_t q_cols = c.num_attention_heads * c.head_dim;
-  residual = b.alloc(n, c.hidden_size, DType::F32);
-  delta = b.alloc(n, c.hidden_size, DType::F32);
-  hidden = b.alloc(n, c.hidden_size, DType::F32);
-  qkv = b.alloc(n, q_cols + 2 * c.num_key_value_heads * c.head_dim, DType::F32);
-  attn = b.alloc(n, q_cols, DType::F32);
+  residual_ = b.alloc(n, c.hidden_size, DType::F32);
+  delta_ = b.alloc(n, c.hidden_size, dt);
+  hidden_ = b.alloc(n, c.hidden_size, dt);
+  qkv_ = b.alloc(n, q_cols + 2 * c.num_key_value_heads * c.head_dim, dt);
+  attn_ = b.alloc(n, q_cols, dt);
   const int64_t inter = std::max(c.intermediate_size, c.moe_intermediate_size);
-  gate_up = b.alloc(n, 2 * inter, DType::F32);
-  act = b.alloc(n, inter, DType::F32);
+  act_ = b.alloc(n, inter, dt);
   if (c.num_experts > 0) {
-    router_logits = b.alloc(n, c.num_experts, DType::F32);
-    topk_ids = b.alloc(n, c.num_experts_per_tok, DType::I32);
-    topk_weights = b.alloc(n, c.num_experts_per_tok, DType::F32);
+    router_logits_ = b.alloc(n, c.num_experts, DType::F32);
+    topk_ids_ = b.alloc(n, c.num_experts_per_tok, DType::I32);
+    topk_weights_ = b.alloc(n, c.num_experts_per_tok, DType::F32);
   }
+  capacity_ = n;
+}
+
+Activations ActivationBuffers::rows(int64_t n) const {
+  if (n > capacity_) {
+    throw Error("activations for " + std::to_string(n) + " tokens requested, " + std::to_string(capacity_) + " reserved");
+  }
+  const auto view = [n](const std::unique_ptr<backend::Buffer>& b) {
+    return b ? b->view().row_slice(0, n) : backend::Tensor{};
+  };
+  return Activations{view(residual_), view(delta_),         view(hidden_),   view(qkv_),      view(attn_),
+                     view(act_),           view(router_logits_), view(topk_ids_), view(topk_weights_)};
 }
 
 LayerFunction layer_function(io::Architecture arch) {
@@ -45,10 +58,10 @@ backend::Activation mlp_activation(const io::ModelConfig& config) {
 void add_input_norm(LayerContext& ctx, int64_t layer, const backend::Buffer& weight, backend::NormKind kind) {
   const auto eps = static_cast<float>(ctx.config.rms_norm_eps);
   if (layer == 0) {
-    ctx.backend.rms_norm(ctx.act.residual->view(), weight.view(), eps, kind, ctx.act.hidden->view());
+    ctx.backend.rms_norm(ctx.act.residual, weight.view(), eps, kind, ctx.act.hidden);
   } else {
-    ctx.backend.add_rms_norm(ctx.act.delta->view(), ctx.act.residual->view(), weight.view(), eps, kind,
-                             ctx.act.hidden->view());
+    ctx.backend.add_rms_norm(ctx.act.delta, ctx.act.residual, weight.view(), eps, kind,
+                             ctx.act.hidden);
   }
 }
 
@@ -57,8 +70,8 @@ void attention_block(LayerContext& ctx, int64_t layer, const backend::Buffer* q_
   const io::ModelConfig& c = ctx.config;
   const LayerWeights& w = ctx.weights.layers[static_cast<size_t>(layer)];
   backend::Backend& b = ctx.backend;
-  const backend::Tensor qkv = ctx.act.qkv->view();
-  b.linear(*w.qkv_proj, ctx.act.hidden->view(), qkv);
+  const backend::Tensor qkv = ctx.act.qkv;
+  b.linear(*w.qkv_proj, ctx.act.hidden, qkv);
 
   const bool sliding = c.layer_types[static_cast<size_t>(layer)] == io::LayerType::sliding_attention;
   const backend::RopeTable& rope = sliding ? ctx.weights.rope_sliding : ctx.weights.rope_full;
@@ -70,17 +83,15 @@ void attention_block(LayerContext& ctx, int64_t layer, const backend::Buffer* q_
 
   const backend::Tensor q = qkv.col_slice(0, c.num_attention_heads * c.head_dim);
   const std::optional<int64_t> window = sliding ? c.sliding_window : std::nullopt;
-  b.attention(q, ctx.cache, layer, static_cast<float>(c.attention_scale), window, ctx.act.attn->view());
-  b.linear(*w.o_proj, ctx.act.attn->view(), out);
+  b.attention(q, ctx.cache, layer, static_cast<float>(c.attention_scale), window, ctx.act.attn);
+  b.linear(*w.o_proj, ctx.act.attn, out);
 }
 
 void dense_mlp_block(LayerContext& ctx, int64_t layer, backend::Tensor out) {
   const LayerWeights& w = ctx.weights.layers[static_cast<size_t>(layer)];
   const int64_t inter = w.down_proj->in_features();
-  const backend::Tensor gate_up = ctx.act.gate_up->view().col_slice(0, 2 * inter);
-  const backend::Tensor h = ctx.act.act->view().col_slice(0, inter);
-  ctx.backend.linear(*w.gate_up_proj, ctx.act.hidden->view(), gate_up);
-  ctx.backend.gated_activation(gate_up, mlp_activation(ctx.config), h);
+  const backend::Tensor h = ctx.act.act.col_slice(0, inter);
+  ctx.backend.gated_linear(*w.gate_up_proj, ctx.act.hidden, mlp_activation(ctx.config), h);
   ctx.backend.linear(*w.down_proj, h, out);
 }
 
@@ -88,10 +99,10 @@ void moe_block(LayerContext& ctx, int64_t layer, backend::Tensor out) {
   const io::ModelConfig& c = ctx.config;
   const LayerWeights& w = ctx.weights.layers[static_cast<size_t>(layer)];
   backend::Backend& b = ctx.backend;
-  b.linear(*w.router, ctx.act.hidden->view(), ctx.act.router_logits->view());
-  b.moe_route(ctx.act.router_logits->view(), c.num_experts_per_tok, c.norm_topk_prob, ctx.act.topk_ids->view(),
-              ctx.act.topk_weights->view());
-  b.moe_experts(*w.experts, ctx.act.hidden->view(), ctx.act.topk_ids->view(), ctx.act.topk_weights->view(),
+  b.linear(*w.router, ctx.act.hidden, ctx.act.router_logits);
+  b.moe_route(ctx.act.router_logits, c.num_experts_per_tok, c.norm_topk_prob, ctx.act.topk_ids,
+              ctx.act.topk_weights);
+  b.moe_experts(*w.experts, ctx.act.hidden, ctx.act.topk_ids, ctx.act.topk_weights,
                 mlp_activation(ctx.config), out);
 }
 

@@ -12,12 +12,12 @@ void gemma3_layer(LayerContext& ctx, int64_t layer) {
   constexpr auto kind = backend::NormKind::gemma;
   backend::Backend& b = ctx.backend;
   add_input_norm(ctx, layer, *w.input_layernorm, kind);
-  attention_block(ctx, layer, w.q_norm.get(), w.k_norm.get(), kind, ctx.act.delta->view());
-  b.rms_norm(ctx.act.delta->view(), w.post_attention_layernorm->view(), eps, kind, ctx.act.delta->view());
-  b.add_rms_norm(ctx.act.delta->view(), ctx.act.residual->view(), w.pre_feedforward_layernorm->view(), eps, kind,
-                 ctx.act.hidden->view());
-  dense_mlp_block(ctx, layer, ctx.act.delta->view());
-  b.rms_norm(ctx.act.delta->view(), w.post_feedforward_layernorm->view(), eps, kind, ctx.act.delta->view());
+  attention_block(ctx, layer, w.q_norm.get(), w.k_norm.get(), kind, ctx.act.delta);
+  b.rms_norm(ctx.act.delta, w.post_attention_layernorm->view(), eps, kind, ctx.act.delta);
+  b.add_rms_norm(ctx.act.delta, ctx.act.residual, w.pre_feedforward_layernorm->view(), eps, kind,
+                 ctx.act.hidden);
+  dense_mlp_block(ctx, layer, ctx.act.delta);
+  b.rms_norm(ctx.act.delta, w.post_feedforward_layernorm->view(), eps, kind, ctx.act.delta);
 }
 
 }  // namespace adallm::model::arch

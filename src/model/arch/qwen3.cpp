@@ -8,10 +8,10 @@ void qwen3_layer(LayerContext& ctx, int64_t layer) {
   const LayerWeights& w = ctx.weights.layers[static_cast<size_t>(layer)];
   const auto eps = static_cast<float>(ctx.config.rms_norm_eps);
   add_input_norm(ctx, layer, *w.input_layernorm, backend::NormKind::llama);
-  attention_block(ctx, layer, w.q_norm.get(), w.k_norm.get(), backend::NormKind::llama, ctx.act.delta->view());
-  ctx.backend.add_rms_norm(ctx.act.delta->view(), ctx.act.residual->view(), w.post_attention_layernorm->view(), eps,
-                           backend::NormKind::llama, ctx.act.hidden->view());
-  dense_mlp_block(ctx, layer, ctx.act.delta->view());
+  attention_block(ctx, layer, w.q_norm.get(), w.k_norm.get(), backend::NormKind::llama, ctx.act.delta);
+  ctx.backend.add_rms_norm(ctx.act.delta, ctx.act.residual, w.post_attention_layernorm->view(), eps,
+                           backend::NormKind::llama, ctx.act.hidden);
+  dense_mlp_block(ctx, layer, ctx.act.delta);
 }
 
 }  // namespace adallm::model::arch

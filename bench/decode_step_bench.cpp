@@ -1,0 +1,157 @@
+// One decode step of a whole model on the GPU, eager (no CUDA graph), split by op: `batch` sequences of
+// `context` tokens each decode one token per step through Model::forward on the CUDA backend. Prints
+// the step's wall time, tokens/s, the GPU time of each kind of op (CUDA events around every op), the
+// share of the step spent in the linear layers, and the weight-read roofline against the device-to-device
+// copy bandwidth measured in the same run. Weights: a model directory, or a synthetic checkpoint of a
+// published shape (`--synthetic qwen3-8b`; zero linear layers, so every byte is read as if real).
+//
+//   decode_step_bench --synthetic qwen3-8b [--batch 1] [--context 1024] [--steps 50] [--kv-cache-dtype fp8]
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/device.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "io/model_config.h"
+#include "io/quant_config.h"
+#include "io/safetensors.h"
+#include "model/footprint.h"
+#include "model/ledger.h"
+#include "model/model.h"
+#include "model/synthetic.h"
+
+namespace fs = std::filesystem;
+using namespace adallm;
+
+namespace {
+
+model::Footprint footprint_of(const fs::path& dir) {
+  const io::ModelConfig config = io::load_model_config(dir / "config.json");
+  std::ifstream in(dir / "config.json");
+  const nlohmann::json raw = nlohmann::json::parse(in, nullptr, false);
+  const io::QuantConfig quant = io::load_quant_config(dir, raw);
+  return model::compute_footprint(model::bind_checkpoint(io::Checkpoint::open(dir), config, quant), config);
+}
+
+// `batch` sequences of `context` keys, each decoding its last token; pages dealt out in order.
+backend::ForwardBatch decode_batch(int64_t batch, int64_t context, int64_t page_size) {
+  backend::ForwardBatch b;
+  const int64_t pages = (context + page_size - 1) / page_size;
+  b.max_pages_per_seq = static_cast<int32_t>(pages);
+  for (int64_t s = 0; s < batch; ++s) {
+    for (int64_t p = 0; p < pages; ++p) b.page_tables.push_back(static_cast<int32_t>(s * pages + p));
+    b.context_lens.push_back(static_cast<int32_t>(context));
+    b.token_ids.push_back(static_cast<int32_t>(1000 + 7 * s));
+    b.positions.push_back(static_cast<int32_t>(context - 1));
+    b.seq_index.push_back(static_cast<int32_t>(s));
+    b.slot_mapping.push_back((s * pages + (context - 1) / page_size) * page_size + (context - 1) % page_size);
+    b.logit_rows.push_back(static_cast<int32_t>(s));
+  }
+  return b;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"one eager decode step of a model on the GPU, split by op"};
+  std::string model_dir, synthetic, kv = "fp8";
+  int64_t batch = 1, context = 1024, steps = 50;
+  app.add_option("model", model_dir, "model directory");
+  app.add_option("--synthetic", synthetic, "a published shape: qwen3-8b, llama-3.1-8b, qwen3-30b-a3b, gemma3-27b");
+  app.add_option("--batch", batch, "sequences decoding together")->check(CLI::PositiveNumber);
+  app.add_option("--context", context, "keys per sequence (the decoded token's included)")->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
+  app.add_option("--kv-cache-dtype", kv, "fp8 or bf16")->check(CLI::IsMember({"fp8", "bf16"}));
+  CLI11_PARSE(app, argc, argv);
+  if (model_dir.empty() == synthetic.empty()) throw Error("give a model directory or --synthetic NAME");
+
+  fs::path dir = model_dir;
+  if (!synthetic.empty()) {
+    dir = fs::temp_directory_path() / ("adallm-step-bench-" + synthetic + "-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    model::write_synthetic_checkpoint(dir, model::preset_config(synthetic), model::SyntheticLayout::nvfp4_modelopt,
+                                      /*varied=*/true);
+  }
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ignored;
+      if (!dir.empty()) fs::remove_all(dir, ignored);
+    }
+  } cleanup{synthetic.empty() ? fs::path() : dir};
+
+  const double copy = cuda::measure_copy_bandwidth();
+  const model::Footprint footprint = footprint_of(dir);
+  auto backend = backend::make_cuda_backend();
+  auto m = model::Model::load(dir, *backend);
+  const int64_t page_size = 16;
+  const int64_t pages = batch * ((context + page_size - 1) / page_size);
+  auto cache = backend->alloc_kv_cache(m->kv_cache_spec(pages, page_size, backend::parse_kv_cache_dtype(kv)));
+  const backend::ForwardBatch b = decode_batch(batch, context, page_size);
+  m->reserve(batch, batch);
+  std::vector<float> logits;
+  for (int i = 0; i < 5; ++i) m->forward(b, *cache, logits);  // warm-up: scratch sizes, cuBLAS plans
+
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  for (int64_t i = 0; i < steps; ++i) m->forward(b, *cache, logits);  // each step ends reading the logits back
+  const double step_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count() / double(steps);
+
+  backend::set_op_profiling(*backend, true);
+  for (int64_t i = 0; i < steps; ++i) m->forward(b, *cache, logits);
+  const std::vector<backend::OpTime> ops = backend::take_op_profile(*backend);
+  backend::set_op_profiling(*backend, false);
+
+  const double kv_bytes = double(batch) * double(context) *
+                          double(kv == "fp8" ? footprint.kv_bytes_per_token_fp8 : footprint.kv_bytes_per_token_bf16);
+  const double bytes = double(footprint.decode_bytes_per_token) + kv_bytes;
+  std::printf("%s on %s: batch %lld, context %lld, KV %s; copy bandwidth %.0f GB/s\n", m->describe().c_str(),
+              backend->name().c_str(), static_cast<long long>(batch), static_cast<long long>(context), kv.c_str(),
+              copy / 1e9);
+  std::printf("step %.3f ms eager (%.1f tok/s); weights + KV read per step %.3f GB -> roofline %.3f ms, %.1f %% of it\n",
+              step_ms, double(batch) * 1e3 / step_ms, bytes / 1e9, bytes / copy * 1e3, 100.0 * bytes / copy * 1e3 / step_ms);
+  double gpu_ms = 0, linear_ms = 0;
+  for (const backend::OpTime& op : ops) {
+    gpu_ms += op.gpu_ms;
+    if (op.op.rfind("linear", 0) == 0 || op.op == "lm_head") linear_ms += op.gpu_ms;
+  }
+  // GPU time of an op runs from the event before it to the event after it, so a GPU waiting for the host
+  // to issue the op counts too: compare with the host's time issuing it.
+  std::printf("%-24s %8s %12s %8s %12s\n", "op", "calls", "us per step", "share", "host us");
+  double host_ms = 0;
+  for (const backend::OpTime& op : ops) {
+    host_ms += op.host_ms;
+    std::printf("%-24s %8lld %12.1f %7.1f%% %12.1f\n", op.op.c_str(), static_cast<long long>(op.calls / steps),
+                op.gpu_ms * 1e3 / double(steps), 100.0 * op.gpu_ms / double(steps) / step_ms,
+                op.host_ms * 1e3 / double(steps));
+  }
+  std::printf("%-24s %8s %12.1f\n", "host issuing ops", "", host_ms * 1e3 / double(steps));
+  std::printf("%-24s %8s %12.1f %7.1f%%\n", "ops in all (GPU)", "", gpu_ms * 1e3 / double(steps),
+              100.0 * gpu_ms / double(steps) / step_ms);
+  std::printf("%-24s %8s %12.1f %7.1f%%\n", "linear layers + lm_head", "", linear_ms * 1e3 / double(steps),
+              100.0 * linear_ms / double(steps) / step_ms);
+  std::printf("%-24s %8s %12.1f %7.1f%%\n", "outside ops (host, gaps)", "", step_ms * 1e3 - gpu_ms * 1e3 / double(steps),
+              100.0 - 100.0 * gpu_ms / double(steps) / step_ms);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "decode_step_bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,403 @@
+// The CUDA backend's memory (buffers, uploads, read-back, scratch), the batch it works on, and its row
+// ops: embedding lookup, the RMSNorms, the gated activation and logit-row gathering. Linear layers, the
+// attention path and MoE live in cuda_linear.cpp, cuda_attention.cpp and cuda_moe.cpp.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_internal.h"
+#include "core/error.h"
+#include "core/float_codecs.h"
+#include "core/log.h"
+#include "kernels/activation/gated_activation.h"
+#include "kernels/cuda_check.h"
+#include "kernels/embedding/embedding.h"
+#include "kernels/norm/rms_norm.h"
+
+namespace adallm::backend {
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options) {
+  return std::make_unique<cuda_backend::CudaBackend>(options);
+}
+
+namespace cuda_backend {
+
+DeviceMemory::DeviceMemory(size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  const cudaError_t status = cudaMalloc(&ptr_, bytes);
+  if (status != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free allocation error
+    size_t free_bytes = 0, total = 0;
+    cudaMemGetInfo(&free_bytes, &total);
+    throw Error("CUDA backend: cannot allocate " + std::to_string(bytes >> 20) + " MiB of device memory (" +
+                std::to_string(free_bytes >> 20) + " MiB free of " + std::to_string(total >> 20) +
+                "): " + cudaGetErrorString(status))
+        .hint("use a smaller --max-model-len, --max-num-seqs or KV cache");
+  }
+}
+
+DeviceMemory::~DeviceMemory() {
+  if (ptr_ != nullptr) cudaFree(ptr_);  // cudaFree waits for work using it to finish
+}
+
+DeviceMemory& DeviceMemory::operator=(DeviceMemory&& other) noexcept {
+  if (this != &other) {
+    if (ptr_ != nullptr) cudaFree(ptr_);
+    ptr_ = other.ptr_;
+    bytes_ = other.bytes_;
+    other.ptr_ = nullptr;
+    other.bytes_ = 0;
+  }
+  return *this;
+}
+
+void* Scratch::get(size_t bytes, cudaStream_t stream) {
+  if (bytes > memory_.bytes()) {
+    ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream));  // the old scratch may still be in use
+    memory_ = DeviceMemory();
+    memory_ = DeviceMemory(bytes + bytes / 4);  // some headroom so that slowly growing sizes settle
+  }
+  return memory_.get();
+}
+
+CudaBuffer::CudaBuffer(int64_t rows, int64_t cols, DType dtype)
+    : memory_(static_cast<size_t>(rows * cols) * dtype_size(dtype)) {
+  if (memory_.bytes() > 0) ADALLM_CUDA_CHECK(cudaMemset(memory_.get(), 0, memory_.bytes()));
+  view_ = Tensor{memory_.get(), dtype, rows, cols, cols};
+}
+
+std::string shape_text(DType dtype, int64_t rows, int64_t cols) {
+  const auto dim = [](int64_t d) { return d < 0 ? std::string("*") : std::to_string(d); };
+  return std::string(dtype_name(dtype)) + " [" + dim(rows) + ", " + dim(cols) + "]";
+}
+
+void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what) {
+  const bool shape_ok = t.dtype == dtype && (rows < 0 || t.rows == rows) && (cols < 0 || t.cols == cols) &&
+                        t.rows >= 0 && t.cols >= 0 && t.stride >= t.cols;
+  if (!shape_ok) {
+    throw Error(std::string(op) + ": " + what + " expected " + shape_text(dtype, rows, cols) +
+                " with stride >= cols, got " + t.describe());
+  }
+  if (t.numel() > 0 && t.data == nullptr) throw Error(std::string(op) + ": " + what + " has no data: " + t.describe());
+}
+
+CudaBackend::CudaBackend(const CudaOptions& options) {
+  info_ = cuda::check_device(options.device);
+  ADALLM_CUDA_CHECK(cudaSetDevice(options.device));
+  ADALLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS) throw Error("CUDA backend: cublasCreate failed");
+  cublasSetStream(cublas_, stream_);
+  plan_ = kernels::plan_nvfp4_linear(kernels::current_nvfp4_device(), options.linear_path);
+  name_ = "cuda:" + std::to_string(options.device) + " (" + info_.name + ")";
+  log::info(plan_.describe());
+}
+
+CudaBackend::~CudaBackend() {
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  if (cublas_ != nullptr) cublasDestroy(cublas_);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::synchronize() { ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+cudaEvent_t CudaBackend::profile_event() {
+  if (events_used_ == events_.size()) {
+    cudaEvent_t e = nullptr;
+    ADALLM_CUDA_CHECK(cudaEventCreate(&e));
+    events_.push_back(e);
+  }
+  return events_[events_used_++];
+}
+
+CudaBackend::OpScope::OpScope(CudaBackend& backend, std::string op) {
+  if (!backend.profiling_) return;
+  backend_ = &backend;
+  index_ = backend.spans_.size();
+  backend.spans_.push_back({std::move(op), backend.events_used_, 0, 0.0});
+  ADALLM_CUDA_CHECK(cudaEventRecord(backend.profile_event(), backend.stream_));
+  start_ = std::chrono::steady_clock::now();
+}
+
+CudaBackend::OpScope::~OpScope() {
+  if (backend_ == nullptr) return;
+  backend_->spans_[index_].host_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  backend_->spans_[index_].end = backend_->events_used_;
+  cudaEventRecord(backend_->profile_event(), backend_->stream_);
+}
+
+void CudaBackend::set_profiling(bool on) {
+  synchronize();
+  profiling_ = on;
+  spans_.clear();
+  events_used_ = 0;
+}
+
+std::vector<OpTime> CudaBackend::take_profile() {
+  synchronize();
+  std::vector<OpTime> times;
+  for (const Span& span : spans_) {
+    float ms = 0.0f;
+    ADALLM_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[span.start], events_[span.end]));
+    auto it = std::find_if(times.begin(), times.end(), [&](const OpTime& t) { return t.op == span.op; });
+    if (it == times.end()) it = times.insert(times.end(), OpTime{span.op, 0, 0.0, 0.0});
+    ++it->calls;
+    it->gpu_ms += ms;
+    it->host_ms += span.host_ms;
+  }
+  std::sort(times.begin(), times.end(), [](const OpTime& a, const OpTime& b) { return a.gpu_ms > b.gpu_ms; });
+  spans_.clear();
+  events_used_ = 0;
+  return times;
+}
+
+std::unique_ptr<Buffer> CudaBackend::alloc(int64_t rows, int64_t cols, DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::I32) {
+    throw Error("CUDA backend alloc: activations are BF16 or F32 (I32 for routing ids), got " +
+                std::string(dtype_name(dtype)));
+  }
+  if (rows < 0 || cols < 0) throw Error("CUDA backend alloc: negative shape " + shape_text(dtype, rows, cols));
+  return std::make_unique<CudaBuffer>(rows, cols, dtype);
+}
+
+std::unique_ptr<Buffer> CudaBackend::upload(const HostArray& src, DType dtype) {
+  const std::string where = "upload of " + src.name + ": ";
+  if (src.dtype != DType::F32 && src.dtype != DType::BF16 && src.dtype != DType::F16) {
+    throw Error(where + "source dtype must be BF16, F16 or F32, got " + std::string(dtype_name(src.dtype)));
+  }
+  if (dtype != DType::F32 && dtype != DType::BF16) {
+    throw Error(where + "the CUDA backend stores F32 or BF16, not " + std::string(dtype_name(dtype)));
+  }
+  if (src.rows < 0 || src.cols < 0) throw Error(where + "negative shape " + shape_text(src.dtype, src.rows, src.cols));
+  const int64_t n = src.rows * src.cols;
+  if (n > 0 && src.data == nullptr) throw Error(where + "no data for " + shape_text(src.dtype, src.rows, src.cols));
+  // Converted on the host exactly as the CPU backend converts (F16 → F32 exact, to BF16 round to nearest even).
+  std::vector<std::byte> host(static_cast<size_t>(n) * dtype_size(dtype));
+  const auto* bytes = static_cast<const unsigned char*>(src.data);
+  for (int64_t i = 0; i < n && dtype != src.dtype; ++i) {
+    float v;
+    if (src.dtype == DType::F32) {
+      std::memcpy(&v, bytes + i * 4, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, bytes + i * 2, 2);
+      v = src.dtype == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+    }
+    if (dtype == DType::F32) {
+      std::memcpy(host.data() + i * 4, &v, 4);
+    } else {
+      const uint16_t b = f32_to_bf16(v);
+      std::memcpy(host.data() + i * 2, &b, 2);
+    }
+  }
+  const void* from = dtype == src.dtype ? src.data : static_cast<const void*>(host.data());
+  auto buffer = std::make_unique<CudaBuffer>(src.rows, src.cols, dtype);
+  if (n > 0) {
+    ADALLM_CUDA_CHECK(cudaMemcpy(buffer->view().data, from, static_cast<size_t>(n) * dtype_size(dtype),
+                                 cudaMemcpyHostToDevice));
+  }
+  return buffer;
+}
+
+void CudaBackend::to_host(const Tensor& src, std::span<float> dst) {
+  if (src.dtype != DType::F32 && src.dtype != DType::I32 && src.dtype != DType::BF16) {
+    throw Error("to_host: expected an F32, I32 or BF16 tensor, got " + src.describe());
+  }
+  expect_tensor(src, src.dtype, -1, -1, "to_host", "src");
+  if (static_cast<int64_t>(dst.size()) != src.numel()) {
+    throw Error("to_host: dst holds " + std::to_string(dst.size()) + " floats, src is " + src.describe());
+  }
+  if (src.numel() == 0) return;
+  if (src.dtype == DType::F32) {  // straight into dst
+    ADALLM_CUDA_CHECK(cudaMemcpy2DAsync(dst.data(), static_cast<size_t>(src.cols) * 4, src.data,
+                                        static_cast<size_t>(src.stride) * 4, static_cast<size_t>(src.cols) * 4,
+                                        static_cast<size_t>(src.rows), cudaMemcpyDeviceToHost, stream_));
+    ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return;
+  }
+  const size_t elem = dtype_size(src.dtype);
+  std::vector<std::byte> raw(static_cast<size_t>(src.numel()) * elem);
+  ADALLM_CUDA_CHECK(cudaMemcpy2DAsync(raw.data(), static_cast<size_t>(src.cols) * elem, src.data,
+                                      static_cast<size_t>(src.stride) * elem, static_cast<size_t>(src.cols) * elem,
+                                      static_cast<size_t>(src.rows), cudaMemcpyDeviceToHost, stream_));
+  ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  for (size_t i = 0; i < dst.size(); ++i) {
+    if (src.dtype == DType::I32) {
+      int32_t v;
+      std::memcpy(&v, raw.data() + i * 4, 4);
+      dst[i] = static_cast<float>(v);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, raw.data() + i * 2, 2);
+      dst[i] = bf16_to_f32(h);
+    }
+  }
+}
+
+void CudaBackend::set_batch(const ForwardBatch& batch) {
+  // One upload of every array, each at a 16-byte aligned offset of one device buffer.
+  size_t offset = 0;
+  struct Part {
+    const void* data;
+    size_t bytes;
+    size_t offset;
+  };
+  std::vector<Part> parts;
+  const auto add = [&](const auto& v) {
+    const size_t bytes = v.size() * sizeof(v[0]);
+    parts.push_back({v.data(), bytes, offset});
+    offset += (bytes + 15) / 16 * 16;
+  };
+  add(batch.token_ids);
+  add(batch.positions);
+  add(batch.seq_index);
+  add(batch.slot_mapping);
+  add(batch.page_tables);
+  add(batch.logit_rows);
+  if (batch_staging_.size() < offset) batch_staging_.resize(offset);
+  for (const Part& p : parts) {
+    if (p.bytes > 0) std::memcpy(batch_staging_.data() + p.offset, p.data, p.bytes);
+  }
+  if (batch_memory_.bytes() < offset) {
+    ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    batch_memory_ = DeviceMemory();
+    batch_memory_ = DeviceMemory(offset * 2);
+  }
+  if (offset > 0) {
+    ADALLM_CUDA_CHECK(cudaMemcpyAsync(batch_memory_.get(), batch_staging_.data(), offset, cudaMemcpyHostToDevice, stream_));
+  }
+  auto* base = batch_memory_.as<std::byte>();
+  device_batch_.token_ids = reinterpret_cast<int32_t*>(base + parts[0].offset);
+  device_batch_.positions = reinterpret_cast<int32_t*>(base + parts[1].offset);
+  device_batch_.seq_index = reinterpret_cast<int32_t*>(base + parts[2].offset);
+  device_batch_.slot_mapping = reinterpret_cast<int64_t*>(base + parts[3].offset);
+  device_batch_.page_tables = reinterpret_cast<int32_t*>(base + parts[4].offset);
+  device_batch_.logit_rows = reinterpret_cast<int32_t*>(base + parts[5].offset);
+  batch_ = &batch;
+}
+
+const ForwardBatch& CudaBackend::batch(const char* op) const {
+  if (batch_ == nullptr) throw Error(std::string(op) + ": no forward batch; call set_batch first");
+  return *batch_;
+}
+
+void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
+  const OpScope scope(*this, "embed");
+  const ForwardBatch& b = batch("embed");
+  if (table.dtype != DType::F32 && table.dtype != DType::BF16) {
+    throw Error("embed: table expected F32 or BF16 [vocab_size, hidden_size], got " + table.describe());
+  }
+  expect_tensor(table, table.dtype, -1, -1, "embed", "table");
+  expect_tensor(out, DType::F32, b.num_tokens(), table.cols, "embed", "out");
+  for (int64_t t = 0; t < b.num_tokens(); ++t) {
+    const int32_t id = b.token_ids[static_cast<size_t>(t)];
+    if (id < 0 || id >= table.rows) {
+      throw Error("embed: token " + std::to_string(t) + " has id " + std::to_string(id) + ", outside vocab_size " +
+                  std::to_string(table.rows));
+    }
+  }
+  kernels::embed(table.data, table.dtype, table.stride, device_batch_.token_ids, b.num_tokens(), table.cols, scale,
+                 out.ptr<float>(), out.stride, stream_);
+}
+
+namespace {
+
+kernels::RmsNormParams norm_params(const Tensor& x, const Tensor& weight, float eps, NormKind kind, const Tensor& out) {
+  kernels::RmsNormParams p;
+  p.rows = x.rows;
+  p.cols = x.cols;
+  p.x = x.data;
+  p.x_dtype = x.dtype;
+  p.x_stride = x.stride;
+  p.weight = weight.ptr<float>();
+  p.eps = eps;
+  p.gemma = kind == NormKind::gemma;
+  p.out = out.data;
+  p.out_dtype = out.dtype;
+  p.out_stride = out.stride;
+  return p;
+}
+
+void expect_float_tensor(const Tensor& t, int64_t rows, int64_t cols, const char* op, const char* what) {
+  if (t.dtype != DType::BF16 && t.dtype != DType::F32) {
+    throw Error(std::string(op) + ": " + what + " must be BF16 or F32, got " + t.describe());
+  }
+  expect_tensor(t, t.dtype, rows, cols, op, what);
+}
+
+}  // namespace
+
+void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) {
+  expect_float_tensor(x, -1, -1, "rms_norm", "x");
+  expect_tensor(weight, DType::F32, 1, x.cols, "rms_norm", "weight");
+  expect_float_tensor(out, x.rows, x.cols, "rms_norm", "out");
+  if (out.data == x.data && (out.dtype != x.dtype || out.stride != x.stride)) {
+    throw Error("rms_norm: out aliases x with another dtype or stride");
+  }
+  const OpScope scope(*this, "rms_norm");
+  kernels::rms_norm(norm_params(x, weight, eps, kind, out), stream_);
+}
+
+void CudaBackend::add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
+                               Tensor out) {
+  expect_float_tensor(x, -1, -1, "add_rms_norm", "x");
+  expect_tensor(residual, DType::F32, x.rows, x.cols, "add_rms_norm", "residual");
+  expect_tensor(weight, DType::F32, 1, x.cols, "add_rms_norm", "weight");
+  expect_float_tensor(out, x.rows, x.cols, "add_rms_norm", "out");
+  if (out.data == x.data && (out.dtype != x.dtype || out.stride != x.stride)) {
+    throw Error("add_rms_norm: out aliases x with another dtype or stride");
+  }
+  kernels::RmsNormParams p = norm_params(x, weight, eps, kind, out);
+  p.residual = residual.ptr<float>();
+  p.residual_stride = residual.stride;
+  const OpScope scope(*this, "add_rms_norm");
+  kernels::rms_norm(p, stream_);
+}
+
+void CudaBackend::gated_activation(const Tensor& gate_up, Activation act, Tensor out) {
+  const OpScope scope(*this, "gated_activation");
+  expect_tensor(gate_up, DType::BF16, -1, -1, "gated_activation", "gate_up");
+  if (gate_up.cols % 2 != 0) {
+    throw Error("gated_activation: gate_up expected [rows, 2 * n], got an odd column count: " + gate_up.describe());
+  }
+  const int64_t n = gate_up.cols / 2;
+  expect_tensor(out, DType::BF16, gate_up.rows, n, "gated_activation", "out");
+  kernels::gated_activation(gate_up.ptr<__nv_bfloat16>(), gate_up.stride, gate_up.rows, n,
+                            act == Activation::silu ? kernels::GatedActivation::silu : kernels::GatedActivation::gelu_tanh,
+                            out.ptr<__nv_bfloat16>(), out.stride, stream_);
+}
+
+void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
+  const OpScope scope(*this, "gather_logit_rows");
+  const ForwardBatch& b = batch("gather_logit_rows");
+  if (x.dtype != DType::F32 && x.dtype != DType::BF16) throw Error("gather_logit_rows: x must be F32 or BF16, got " + x.describe());
+  expect_tensor(x, x.dtype, b.num_tokens(), -1, "gather_logit_rows", "x");
+  expect_tensor(out, x.dtype, static_cast<int64_t>(b.logit_rows.size()), x.cols, "gather_logit_rows", "out");
+  for (int32_t r : b.logit_rows) {
+    if (r < 0 || r >= x.rows) {
+      throw Error("gather_logit_rows: logit row " + std::to_string(r) + " is not one of " + std::to_string(x.rows) + " tokens");
+    }
+  }
+  if (out.data == x.data) throw Error("gather_logit_rows: out must not alias x on the GPU");
+  kernels::gather_rows(x.data, x.stride, device_batch_.logit_rows, out.rows, x.cols, static_cast<int>(dtype_size(x.dtype)),
+                       out.data, out.stride, stream_);
+}
+
+}  // namespace cuda_backend
+
+namespace {
+cuda_backend::CudaBackend& as_cuda(Backend& backend) {
+  auto* cuda = dynamic_cast<cuda_backend::CudaBackend*>(&backend);
+  if (cuda == nullptr) throw Error("op profiling needs the CUDA backend, not " + backend.name());
+  return *cuda;
+}
+}  // namespace
+
+void set_op_profiling(Backend& backend, bool on) { as_cuda(backend).set_profiling(on); }
+std::vector<OpTime> take_op_profile(Backend& backend) { return as_cuda(backend).take_profile(); }
+
+}  // namespace adallm::backend

@@ -1,0 +1,213 @@
+// What the CUDA backend's files share: device memory, its Linear, Experts and KV cache types, and the
+// backend class (its ops are defined across cuda_*.cpp by concern).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/device.h"
+#include "kernels/linear/nvfp4_linear.h"
+
+namespace adallm::backend::cuda_backend {
+
+// One cudaMalloc'd allocation, freed on destruction (after the device is idle: a kernel may still read it).
+class DeviceMemory {
+ public:
+  DeviceMemory() = default;
+  explicit DeviceMemory(size_t bytes);
+  ~DeviceMemory();
+  DeviceMemory(DeviceMemory&& other) noexcept : ptr_(other.ptr_), bytes_(other.bytes_) {
+    other.ptr_ = nullptr;
+    other.bytes_ = 0;
+  }
+  DeviceMemory& operator=(DeviceMemory&& other) noexcept;
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+
+  void* get() const { return ptr_; }
+  size_t bytes() const { return bytes_; }
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr_); }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+class CudaBuffer final : public Buffer {
+ public:
+  CudaBuffer(int64_t rows, int64_t cols, DType dtype);  // zero-initialised, contiguous
+
+ private:
+  DeviceMemory memory_;
+};
+
+class CudaLinear final : public Linear {
+ public:
+  enum class Kind { nvfp4, bf16 };
+  // gate_up: two parts (gate, up) repacked so that the NVFP4 kernels can apply the activation themselves
+  // (experts only; a model's dense MLP keeps the plain layout and calls gated_activation).
+  CudaLinear(std::span<const LinearSource> parts, const kernels::Nvfp4LinearPlan& plan, bool gate_up, cudaStream_t stream);
+  // A BF16 table read in place (tied lm_head); the table must outlive this Linear.
+  explicit CudaLinear(const Tensor& table);
+
+  Kind kind() const { return kind_; }
+  const kernels::Nvfp4TiledShape& shape() const { return shape_; }
+  const uint8_t* tiles() const { return tiles_.as<uint8_t>(); }
+  const float* row_scale() const { return row_scale_.as<float>(); }
+  const void* dense() const { return dense_ptr_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  Kind kind_ = Kind::bf16;
+  std::string name_;
+  kernels::Nvfp4TiledShape shape_;
+  DeviceMemory tiles_, row_scale_, dense_;
+  const void* dense_ptr_ = nullptr;  // dense_ or a borrowed table, [out_features, in_features] bf16
+};
+
+class CudaExperts final : public Experts {
+ public:
+  CudaExperts(std::span<const ExpertSource> experts, const kernels::Nvfp4LinearPlan& plan, cudaStream_t stream);
+  int64_t hidden_size() const { return hidden_size_; }
+  const CudaLinear& gate_up(int64_t e) const { return *gate_up_[static_cast<size_t>(e)]; }
+  const CudaLinear& down(int64_t e) const { return *down_[static_cast<size_t>(e)]; }
+
+ private:
+  int64_t hidden_size_ = 0;
+  std::vector<std::unique_ptr<CudaLinear>> gate_up_, down_;
+};
+
+class CudaKvCache final : public KvCache {
+ public:
+  explicit CudaKvCache(const KvCacheSpec& spec);  // zero-initialised
+  // Layer `layer`'s K or V: [num_pages * page_size, num_key_value_heads, head_dim] bf16 or e4m3 bytes.
+  void* k(int64_t layer) const;
+  void* v(int64_t layer) const;
+  float k_scale(int64_t layer) const;
+  float v_scale(int64_t layer) const;
+
+ private:
+  DeviceMemory memory_;
+  int64_t layer_bytes_ = 0;  // K (or V) of one layer
+};
+
+// Device scratch that grows on demand (rarely: the first steps of each new size) and is reused.
+class Scratch {
+ public:
+  void* get(size_t bytes, cudaStream_t stream);
+
+ private:
+  DeviceMemory memory_;
+};
+
+// ---- checks; `op` names the Backend op, `what` the argument ----
+void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what);
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaOptions& options);
+  ~CudaBackend() override;
+  std::string name() const override { return name_; }
+  DType activation_dtype() const override { return DType::BF16; }
+
+  std::unique_ptr<Buffer> alloc(int64_t rows, int64_t cols, DType dtype) override;
+  std::unique_ptr<Buffer> upload(const HostArray& src, DType dtype) override;
+  std::unique_ptr<Linear> load_linear(std::span<const LinearSource> parts) override;
+  std::unique_ptr<Linear> load_gate_up_linear(const LinearSource& gate, const LinearSource& up) override;
+  std::unique_ptr<Experts> load_experts(std::span<const ExpertSource> experts) override;
+  std::unique_ptr<Linear> linear_from_table(const Tensor& table) override;
+  std::unique_ptr<KvCache> alloc_kv_cache(const KvCacheSpec& spec) override;
+  void to_host(const Tensor& src, std::span<float> dst) override;
+
+  void set_batch(const ForwardBatch& batch) override;
+  void embed(const Tensor& table, float scale, Tensor out) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) override;
+  void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
+                    Tensor out) override;
+  void linear(const Linear& weight, const Tensor& x, Tensor out) override;
+  void qk_norm_rope_kv_write(Tensor qkv, int64_t num_attention_heads, const Tensor* q_norm, const Tensor* k_norm,
+                             float eps, NormKind kind, const RopeTable& rope, KvCache& cache,
+                             int64_t layer) override;
+  void attention(const Tensor& q, const KvCache& cache, int64_t layer, float scale,
+                 std::optional<int64_t> sliding_window, Tensor out) override;
+  void gated_linear(const Linear& gate_up, const Tensor& x, Activation act, Tensor out) override;
+  void gated_activation(const Tensor& gate_up, Activation act, Tensor out) override;
+  void moe_route(const Tensor& router_logits, int64_t top_k, bool renormalize, Tensor topk_ids,
+                 Tensor topk_weights) override;
+  void moe_experts(const Experts& experts, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                   Activation act, Tensor out) override;
+  void gather_logit_rows(const Tensor& x, Tensor out) override;
+
+  // Waits for the stream: the tests' and benchmarks' timing points.
+  void synchronize();
+  void set_profiling(bool on);
+  std::vector<OpTime> take_profile();
+
+ private:
+  // The device copies of the current batch's arrays.
+  struct DeviceBatch {
+    int32_t* token_ids = nullptr;
+    int32_t* positions = nullptr;
+    int32_t* seq_index = nullptr;
+    int64_t* slot_mapping = nullptr;
+    int32_t* page_tables = nullptr;
+    int32_t* logit_rows = nullptr;
+  };
+  // Brackets one op with CUDA events while profiling is on.
+  class OpScope {
+   public:
+    OpScope(CudaBackend& backend, std::string op);
+    ~OpScope();
+    OpScope(const OpScope&) = delete;
+    OpScope& operator=(const OpScope&) = delete;
+
+   private:
+    CudaBackend* backend_ = nullptr;
+    size_t index_ = 0;
+    std::chrono::steady_clock::time_point start_;
+  };
+  cudaEvent_t profile_event();
+
+  const ForwardBatch& batch(const char* op) const;
+  const CudaKvCache& checked_cache(const KvCache& cache, int64_t layer, const char* op) const;
+  // out = x Wᵀ for one loaded Linear over `x` (bf16), into `out` (bf16 or f32), with the fused activation
+  // for a gate_up NVFP4 Linear.
+  void run_linear(const CudaLinear& w, const Tensor& x, Tensor out, kernels::Nvfp4Activation act);
+  // inv_freq on the device for a RoPE table (cached by content: a model has at most two).
+  const float* device_inv_freq(const RopeTable& rope);
+
+  cuda::DeviceInfo info_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  kernels::Nvfp4LinearPlan plan_;
+  const ForwardBatch* batch_ = nullptr;
+  DeviceBatch device_batch_;
+  DeviceMemory batch_memory_;
+  std::vector<std::byte> batch_staging_;
+  Scratch linear_workspace_, attention_workspace_, moe_workspace_, gate_up_workspace_;
+  std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;
+  // Profiling: events in use this round, (op, start event index, end event index) per op, and the pool.
+  bool profiling_ = false;
+  std::vector<cudaEvent_t> events_;
+  size_t events_used_ = 0;
+  struct Span {
+    std::string op;
+    size_t start = 0, end = 0;
+    double host_ms = 0.0;
+  };
+  std::vector<Span> spans_;
+};
+
+}  // namespace adallm::backend::cuda_backend

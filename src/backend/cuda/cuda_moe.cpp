@@ -1,0 +1,148 @@
+// Qwen3-MoE on the GPU: routing in one kernel, then the experts. This first form reads the routing back
+// to the host (one small copy and a stream synchronization per MoE layer), sorts the (token, k) pairs by
+// expert there, and runs each used expert's NVFP4 (or BF16) linears over its rows with the activation
+// fused into gate/up; a weighted combine writes the block's output. A grouped launch over all experts,
+// with the sort on the device (what CUDA graphs and small batches need), is issue 6's next step.
+#include <cuda_bf16.h>
+
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_internal.h"
+#include "core/error.h"
+#include "kernels/activation/gated_activation.h"
+#include "kernels/cuda_check.h"
+#include "kernels/embedding/embedding.h"
+#include "kernels/moe/moe.h"
+
+namespace adallm::backend::cuda_backend {
+
+CudaExperts::CudaExperts(std::span<const ExpertSource> experts, const kernels::Nvfp4LinearPlan& plan,
+                         cudaStream_t stream) {
+  if (experts.empty()) throw Error("load_experts: no experts given");
+  const ExpertSource& first = experts.front();
+  moe_intermediate_size_ = first.gate_proj.out_features;
+  hidden_size_ = first.gate_proj.in_features;
+  for (const ExpertSource& e : experts) {
+    const auto shape = [](const LinearSource& s) {
+      return s.name + " [" + std::to_string(s.out_features) + ", " + std::to_string(s.in_features) + "]";
+    };
+    const int64_t inter = moe_intermediate_size_, hidden = hidden_size_;
+    if (e.gate_proj.out_features != inter || e.gate_proj.in_features != hidden || e.up_proj.out_features != inter ||
+        e.up_proj.in_features != hidden) {
+      throw Error("load_experts: " + shape(e.gate_proj) + " and " + shape(e.up_proj) + ", expected [" +
+                  std::to_string(inter) + ", " + std::to_string(hidden) + "] as the first expert's gate_proj");
+    }
+    if (e.down_proj.out_features != hidden || e.down_proj.in_features != inter) {
+      throw Error("load_experts: " + shape(e.down_proj) + ", expected [" + std::to_string(hidden) + ", " +
+                  std::to_string(inter) + "]");
+    }
+    const LinearSource fused[] = {e.gate_proj, e.up_proj};
+    // NVFP4 gate/up in the gate_up layout: the kernels apply the activation and write [rows, inter].
+    gate_up_.push_back(std::make_unique<CudaLinear>(fused, plan, e.gate_proj.nvfp4.has_value(), stream));
+    down_.push_back(std::make_unique<CudaLinear>(std::span<const LinearSource>(&e.down_proj, 1), plan, false, stream));
+  }
+  num_experts_ = static_cast<int64_t>(experts.size());
+}
+
+std::unique_ptr<Experts> CudaBackend::load_experts(std::span<const ExpertSource> experts) {
+  return std::make_unique<CudaExperts>(experts, plan_, stream_);
+}
+
+void CudaBackend::moe_route(const Tensor& router_logits, int64_t top_k, bool renormalize, Tensor topk_ids,
+                            Tensor topk_weights) {
+  expect_tensor(router_logits, DType::F32, -1, -1, "moe_route", "router_logits");
+  const int64_t num_experts = router_logits.cols;
+  if (top_k <= 0 || top_k > num_experts) {
+    throw Error("moe_route: top_k " + std::to_string(top_k) + " must be in [1, " + std::to_string(num_experts) +
+                "] for router_logits " + router_logits.describe());
+  }
+  expect_tensor(topk_ids, DType::I32, router_logits.rows, top_k, "moe_route", "topk_ids");
+  expect_tensor(topk_weights, DType::F32, router_logits.rows, top_k, "moe_route", "topk_weights");
+  if (!topk_ids.contiguous() || !topk_weights.contiguous()) throw Error("moe_route: topk_ids and topk_weights must be contiguous");
+  const OpScope scope(*this, "moe_route");
+  kernels::moe_route(router_logits.ptr<float>(), router_logits.stride, router_logits.rows, static_cast<int>(num_experts),
+                     static_cast<int>(top_k), renormalize, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>(), stream_);
+}
+
+void CudaBackend::moe_experts(const Experts& experts, const Tensor& x, const Tensor& topk_ids,
+                              const Tensor& topk_weights, Activation act, Tensor out) {
+  const char* op = "moe_experts";
+  const auto* ex = dynamic_cast<const CudaExperts*>(&experts);
+  if (ex == nullptr) throw Error("moe_experts: the experts were not loaded by the CUDA backend");
+  const int64_t hidden = ex->hidden_size();
+  const int64_t inter = ex->moe_intermediate_size();
+  expect_tensor(x, DType::BF16, -1, hidden, op, "x");
+  expect_tensor(topk_ids, DType::I32, x.rows, -1, op, "topk_ids");
+  const int64_t top_k = topk_ids.cols;
+  expect_tensor(topk_weights, DType::F32, x.rows, top_k, op, "topk_weights");
+  expect_tensor(out, DType::BF16, x.rows, hidden, op, "out");
+  if (!topk_ids.contiguous() || !topk_weights.contiguous()) throw Error("moe_experts: topk_ids and topk_weights must be contiguous");
+  const int64_t num_tokens = x.rows;
+  if (num_tokens == 0) return;
+  const int64_t pairs = num_tokens * top_k;
+  const OpScope scope(*this, "moe_experts");
+
+  std::vector<int32_t> ids(static_cast<size_t>(pairs));
+  ADALLM_CUDA_CHECK(cudaMemcpyAsync(ids.data(), topk_ids.data, ids.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+  ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  // Pairs sorted by expert, in token order within an expert: sorted_tokens[i] is the token of sorted pair
+  // i, position[t * top_k + k] where pair (t, k) landed.
+  std::vector<int64_t> offsets(static_cast<size_t>(ex->num_experts() + 1), 0);
+  for (int64_t i = 0; i < pairs; ++i) {
+    const int32_t e = ids[static_cast<size_t>(i)];
+    if (e < 0 || e >= ex->num_experts()) {
+      throw Error("moe_experts: token " + std::to_string(i / top_k) + " is routed to expert " + std::to_string(e) +
+                  ", outside the layer's " + std::to_string(ex->num_experts()) + " experts");
+    }
+    ++offsets[static_cast<size_t>(e) + 1];
+  }
+  for (size_t e = 1; e < offsets.size(); ++e) offsets[e] += offsets[e - 1];
+  std::vector<int32_t> index(static_cast<size_t>(2 * pairs));  // sorted_tokens, then position
+  std::vector<int64_t> fill(offsets.begin(), offsets.end() - 1);
+  for (int64_t i = 0; i < pairs; ++i) {
+    const int64_t slot = fill[static_cast<size_t>(ids[static_cast<size_t>(i)])]++;
+    index[static_cast<size_t>(slot)] = static_cast<int32_t>(i / top_k);
+    index[static_cast<size_t>(pairs + i)] = static_cast<int32_t>(slot);
+  }
+
+  // Workspace: index arrays, xs [pairs, hidden] bf16, h [pairs, inter] bf16, y [pairs, hidden] f32, and for
+  // BF16 experts gate_up [pairs, 2 * inter] bf16.
+  const auto align = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
+  const int64_t index_bytes = align(2 * pairs * 4), xs_bytes = align(pairs * hidden * 2), h_bytes = align(pairs * inter * 2);
+  const int64_t y_bytes = align(pairs * hidden * 4), gu_bytes = align(pairs * 2 * inter * 2);
+  auto* base = static_cast<std::byte*>(
+      moe_workspace_.get(static_cast<size_t>(index_bytes + xs_bytes + h_bytes + y_bytes + gu_bytes), stream_));
+  auto* d_index = reinterpret_cast<int32_t*>(base);
+  auto* xs = reinterpret_cast<__nv_bfloat16*>(base + index_bytes);
+  auto* h = reinterpret_cast<__nv_bfloat16*>(base + index_bytes + xs_bytes);
+  auto* y = reinterpret_cast<float*>(base + index_bytes + xs_bytes + h_bytes);
+  auto* gu = reinterpret_cast<__nv_bfloat16*>(base + index_bytes + xs_bytes + h_bytes + y_bytes);
+  // The host vector is read by the copy before this function returns (pageable memory is staged at once).
+  ADALLM_CUDA_CHECK(cudaMemcpyAsync(d_index, index.data(), index.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  kernels::gather_rows(x.data, x.stride, d_index, pairs, hidden, 2, xs, hidden, stream_);
+
+  const Tensor xs_all{xs, DType::BF16, pairs, hidden, hidden};
+  const Tensor h_all{h, DType::BF16, pairs, inter, inter};
+  const Tensor y_all{y, DType::F32, pairs, hidden, hidden};
+  const Tensor gu_all{gu, DType::BF16, pairs, 2 * inter, 2 * inter};
+  const auto nvfp4_act = act == Activation::silu ? kernels::Nvfp4Activation::silu : kernels::Nvfp4Activation::gelu_tanh;
+  for (int64_t e = 0; e < ex->num_experts(); ++e) {
+    const int64_t first = offsets[static_cast<size_t>(e)], n = offsets[static_cast<size_t>(e) + 1] - first;
+    if (n == 0) continue;
+    const CudaLinear& gate_up = ex->gate_up(e);
+    const Tensor h_rows = h_all.row_slice(first, n);
+    if (gate_up.kind() == CudaLinear::Kind::nvfp4) {
+      run_linear(gate_up, xs_all.row_slice(first, n), h_rows, nvfp4_act);
+    } else {
+      const Tensor gu_rows = gu_all.row_slice(first, n);
+      run_linear(gate_up, xs_all.row_slice(first, n), gu_rows, kernels::Nvfp4Activation::none);
+      gated_activation(gu_rows, act, h_rows);
+    }
+    run_linear(ex->down(e), h_rows, y_all.row_slice(first, n), kernels::Nvfp4Activation::none);
+  }
+  kernels::moe_combine(y, d_index + pairs, topk_weights.ptr<float>(), num_tokens, static_cast<int>(top_k), hidden,
+                       out.ptr<__nv_bfloat16>(), out.stride, stream_);
+}
+
+}  // namespace adallm::backend::cuda_backend
