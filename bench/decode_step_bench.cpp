@@ -108,7 +108,10 @@ int run(int argc, char** argv) {
   const double step_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count() / double(steps);
 
   backend::set_op_profiling(*backend, true);
+  const auto profiled_start = Clock::now();
   for (int64_t i = 0; i < steps; ++i) m->forward(b, *cache, logits);
+  const double profiled_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - profiled_start).count() / double(steps);
   const std::vector<backend::OpTime> ops = backend::take_op_profile(*backend);
   backend::set_op_profiling(*backend, false);
 
@@ -120,28 +123,27 @@ int run(int argc, char** argv) {
               copy / 1e9);
   std::printf("step %.3f ms eager (%.1f tok/s); weights + KV read per step %.3f GB -> roofline %.3f ms, %.1f %% of it\n",
               step_ms, double(batch) * 1e3 / step_ms, bytes / 1e9, bytes / copy * 1e3, 100.0 * bytes / copy * 1e3 / step_ms);
-  double gpu_ms = 0, linear_ms = 0;
-  for (const backend::OpTime& op : ops) {
-    gpu_ms += op.gpu_ms;
-    if (op.op.rfind("linear", 0) == 0 || op.op == "lm_head") linear_ms += op.gpu_ms;
-  }
-  // GPU time of an op runs from the event before it to the event after it, so a GPU waiting for the host
-  // to issue the op counts too: compare with the host's time issuing it.
+  // An op's GPU time runs from the event before it to the event after it, so the events' own cost and any
+  // wait for the host to issue the op count too: shares are of the profiled step (events on), whose
+  // ops cover it end to end; the host column is the host's time issuing each op.
+  std::printf("profiled step %.3f ms (events around every op)\n", profiled_ms);
   std::printf("%-24s %8s %12s %8s %12s\n", "op", "calls", "us per step", "share", "host us");
-  double host_ms = 0;
+  double host_ms = 0, gpu_ms = 0, linear_ms = 0;
   for (const backend::OpTime& op : ops) {
     host_ms += op.host_ms;
+    gpu_ms += op.gpu_ms;
+    if (op.op.rfind("linear", 0) == 0 || op.op == "lm_head") linear_ms += op.gpu_ms;
     std::printf("%-24s %8lld %12.1f %7.1f%% %12.1f\n", op.op.c_str(), static_cast<long long>(op.calls / steps),
-                op.gpu_ms * 1e3 / double(steps), 100.0 * op.gpu_ms / double(steps) / step_ms,
+                op.gpu_ms * 1e3 / double(steps), 100.0 * op.gpu_ms / double(steps) / profiled_ms,
                 op.host_ms * 1e3 / double(steps));
   }
-  std::printf("%-24s %8s %12.1f\n", "host issuing ops", "", host_ms * 1e3 / double(steps));
-  std::printf("%-24s %8s %12.1f %7.1f%%\n", "ops in all (GPU)", "", gpu_ms * 1e3 / double(steps),
-              100.0 * gpu_ms / double(steps) / step_ms);
-  std::printf("%-24s %8s %12.1f %7.1f%%\n", "linear layers + lm_head", "", linear_ms * 1e3 / double(steps),
-              100.0 * linear_ms / double(steps) / step_ms);
-  std::printf("%-24s %8s %12.1f %7.1f%%\n", "outside ops (host, gaps)", "", step_ms * 1e3 - gpu_ms * 1e3 / double(steps),
-              100.0 - 100.0 * gpu_ms / double(steps) / step_ms);
+  const auto line = [&](const char* what, double ms) {
+    std::printf("%-24s %8s %12.1f %7.1f%%\n", what, "", ms * 1e3, 100.0 * ms / profiled_ms);
+  };
+  line("ops in all (GPU)", gpu_ms / double(steps));
+  line("linear layers + lm_head", linear_ms / double(steps));
+  line("between ops", profiled_ms - gpu_ms / double(steps));
+  line("host issuing ops", host_ms / double(steps));
   return 0;
 }
 

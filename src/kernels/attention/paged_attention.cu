@@ -18,8 +18,6 @@ constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kDimsPerLane = kAttentionMaxHeadDim / 32;
 constexpr int kMaxGroup = 16;  // query heads per KV head
-// Accumulator chunks of 4 dims per thread: group × head_dim / 4 chunks over kThreads threads.
-constexpr int kMaxChunks = kMaxGroup * kAttentionMaxHeadDim / 4 / kThreads;
 
 // Keys per shared-memory tile: 64, or 32 where a cached row is longer than 256 bytes (bf16 head_dim 256).
 int tile_keys(const PagedAttentionParams& p) { return p.head_dim * (p.fp8 ? 1 : 2) > 256 ? 32 : 64; }
@@ -137,10 +135,20 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     m_state[tid] = -INFINITY;
     l_state[tid] = 0.0f;
   }
-  float acc[kMaxChunks][4];
+  // Scores: kThreads / kTileKeys threads per key, each over every such chunk of the row, for all the
+  // group's heads at once (the K row is converted once). P·V: kThreads / (d / 4) threads per 4-dim chunk
+  // (a power of two), each over every such key, again for all heads (V converted once); their partial
+  // sums meet by shuffles at the end.
+  constexpr int kPerKey = kThreads / kTileKeys;
+  const int dim_chunks = d / 4;
+  int per_chunk = 1;
+  while (per_chunk * 2 * dim_chunks <= kThreads) per_chunk *= 2;
+  const int chunk = tid / per_chunk, sub = tid % per_chunk;
+  const bool has_chunk = chunk < dim_chunks;
+  const int d0 = chunk * 4;
+  float acc[kMaxGroup][4];
 #pragma unroll
-  for (int r = 0; r < kMaxChunks; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = 0.0f;
-  const int total_chunks = group * d / 4;
+  for (int g = 0; g < kMaxGroup; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.0f;
 
   int stage = 0;
   for (int base = begin; base < end; base += kTileKeys, stage ^= 1) {
@@ -152,26 +160,37 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     }
     __syncthreads();  // the tile is in; q and the state are written
     const int valid = min(kTileKeys, end - base);
-    const uint8_t* kt = k_tile(stage);
-    for (int i = tid; i < group * kTileKeys; i += kThreads) {
-      const int g = i / kTileKeys, j = i % kTileKeys;
-      float score = -INFINITY;
+    {
+      const int j = tid / kPerKey, part = tid % kPerKey;
+      float dot[kMaxGroup];
+#pragma unroll
+      for (int g = 0; g < kMaxGroup; ++g) dot[g] = 0.0f;
       if (j < valid) {
-        const float* qg = q + g * d;
-        const uint8_t* row = kt + j * layout.row_stride;
-        float dot = 0.0f;
-        for (int c = 0; c < chunks; ++c) {
+        const uint8_t* row = k_tile(stage) + j * layout.row_stride;
+        const int n = 16 / elem;  // values per 16-byte chunk
+        for (int c = part; c < chunks; c += kPerKey) {
           float k[16];
           smem_row16(row + c * 16, p.fp8, p.k_scale, k);
-          const int n = 16 / elem, d0 = c * n;
 #pragma unroll
-          for (int e = 0; e < 16; ++e) {
-            if (e < n) dot += qg[d0 + e] * k[e];
+          for (int g = 0; g < kMaxGroup; ++g) {
+            if (g >= group) break;
+            const float* qg = q + g * d + c * n;
+            float sum = 0.0f;
+#pragma unroll
+            for (int e = 0; e < 16; ++e) {
+              if (e < n) sum += qg[e] * k[e];
+            }
+            dot[g] += sum;
           }
         }
-        score = p.scale * dot;
       }
-      scores[g * kTileKeys + j] = score;
+#pragma unroll
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g >= group) break;
+#pragma unroll
+        for (int o = 1; o < kPerKey; o <<= 1) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], o);
+        if (part == 0) scores[g * kTileKeys + j] = j < valid ? p.scale * dot[g] : -INFINITY;
+      }
     }
     __syncthreads();
     for (int g = warp; g < group; g += kWarps) {
@@ -196,27 +215,22 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       }
     }
     __syncthreads();
-    const uint8_t* vt = v_tile(stage);
+    if (has_chunk) {
 #pragma unroll
-    for (int r = 0; r < kMaxChunks; ++r) {
-      const int c = tid + r * kThreads;
-      if (c >= total_chunks) break;
-      const int g = c / (d / 4), d0 = (c % (d / 4)) * 4;
-      const float cg = corr[g];
-      float a0 = acc[r][0] * cg, a1 = acc[r][1] * cg, a2 = acc[r][2] * cg, a3 = acc[r][3] * cg;
-      const float* pg = scores + g * kTileKeys;
-      for (int j = 0; j < valid; ++j) {
-        const float w = pg[j];
-        const uint8_t* src = vt + j * layout.row_stride + d0 * elem;
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g >= group) break;
+        const float cg = corr[g];
+        acc[g][0] *= cg, acc[g][1] *= cg, acc[g][2] *= cg, acc[g][3] *= cg;
+      }
+      const uint8_t* vt = v_tile(stage) + d0 * elem;
+      for (int j = sub; j < valid; j += per_chunk) {
+        const uint8_t* src = vt + j * layout.row_stride;
         float v0, v1, v2, v3;
         if (p.fp8) {
           const uint32_t word = *reinterpret_cast<const uint32_t*>(src);
           const float2 lo = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(word), __NV_E4M3)));
           const float2 hi = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(word >> 16), __NV_E4M3)));
-          v0 = lo.x * p.v_scale;
-          v1 = lo.y * p.v_scale;
-          v2 = hi.x * p.v_scale;
-          v3 = hi.y * p.v_scale;
+          v0 = lo.x * p.v_scale, v1 = lo.y * p.v_scale, v2 = hi.x * p.v_scale, v3 = hi.y * p.v_scale;
         } else {
           const uint2 words = *reinterpret_cast<const uint2*>(src);
           v0 = __uint_as_float(words.x << 16);
@@ -224,36 +238,42 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
           v2 = __uint_as_float(words.y << 16);
           v3 = __uint_as_float(words.y & 0xFFFF0000u);
         }
-        a0 += w * v0;
-        a1 += w * v1;
-        a2 += w * v2;
-        a3 += w * v3;
+#pragma unroll
+        for (int g = 0; g < kMaxGroup; ++g) {
+          if (g >= group) break;
+          const float w = scores[g * kTileKeys + j];
+          acc[g][0] += w * v0, acc[g][1] += w * v1, acc[g][2] += w * v2, acc[g][3] += w * v3;
+        }
       }
-      acc[r][0] = a0;
-      acc[r][1] = a1;
-      acc[r][2] = a2;
-      acc[r][3] = a3;
     }
     __syncthreads();  // scores and this stage are free for the next tile
   }
 
+  // The per_chunk threads of a chunk are adjacent lanes of one warp: sum their keys' shares.
 #pragma unroll
-  for (int r = 0; r < kMaxChunks; ++r) {
-    const int c = tid + r * kThreads;
-    if (c >= total_chunks) break;
-    const int g = c / (d / 4), d0 = (c % (d / 4)) * 4;
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g >= group) break;
+    for (int o = 1; o < per_chunk; o <<= 1) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+    }
+  }
+  if (!has_chunk || sub != 0) return;
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g >= group) break;
     const int h = kvh * group + g;
     if (splits == 1) {
       const float inv = 1.0f / l_state[g];
       __nv_bfloat16* out = p.out + t * p.out_stride + static_cast<int64_t>(h) * d + d0;
-      for (int e = 0; e < 4; ++e) out[e] = __float2bfloat16_rn(acc[r][e] * inv);
+      for (int e = 0; e < 4; ++e) out[e] = __float2bfloat16_rn(acc[g][e] * inv);
     } else {
       float* part = partial + ((t * p.heads + h) * splits + s) * (d + 2);
       if (d0 == 0) {
         part[0] = m_state[g];  // -inf (and l = 0) for a split past the token's keys
         part[1] = l_state[g];
       }
-      for (int e = 0; e < 4; ++e) part[2 + d0 + e] = acc[r][e];
+      for (int e = 0; e < 4; ++e) part[2 + d0 + e] = acc[g][e];
     }
   }
 }

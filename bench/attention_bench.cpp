@@ -1,0 +1,106 @@
+// Decode attention from the paged KV cache on the GPU: `seqs` sequences of `context` keys each decode one
+// token (Qwen3-8B heads by default: 32 query heads over 8 KV heads, head_dim 128), reading K and V from
+// fp8 or bf16 pages. Reports µs per call and GB/s over the KV bytes read, and the ratio to the
+// device-to-device copy bandwidth measured in the same run. The cache holds enough layers (> 256 MB) that
+// cycling through them keeps K/V out of the L2.
+//
+//   attention_bench [--seqs 1,8,32,64] [--context 1024,8192,32768] [--kv-cache-dtype fp8] [--heads 32]
+//                   [--kv-heads 8] [--head-dim 128]
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/device.h"
+#include "core/error.h"
+
+using namespace adallm;
+
+namespace {
+
+int run(int argc, char** argv) {
+  CLI::App app{"decode attention from the paged KV cache: GB/s over the KV bytes read"};
+  std::vector<int64_t> seqs_list{1, 8, 32, 64}, contexts{1024, 8192, 32768};
+  std::string kv = "fp8";
+  int64_t heads = 32, kv_heads = 8, head_dim = 128, calls = 20;
+  app.add_option("--seqs", seqs_list, "sequences decoding together")->delimiter(',');
+  app.add_option("--context", contexts, "keys per sequence")->delimiter(',');
+  app.add_option("--kv-cache-dtype", kv, "fp8 or bf16")->check(CLI::IsMember({"fp8", "bf16"}));
+  app.add_option("--heads", heads, "query heads");
+  app.add_option("--kv-heads", kv_heads, "KV heads");
+  app.add_option("--head-dim", head_dim, "head_dim");
+  app.add_option("--calls", calls, "timed calls per configuration");
+  CLI11_PARSE(app, argc, argv);
+
+  const double copy = cuda::measure_copy_bandwidth();
+  auto b = backend::make_cuda_backend();
+  const backend::KvCacheDType dtype = backend::parse_kv_cache_dtype(kv);
+  const int64_t page_size = 16;
+  std::printf("decode attention on %s: %lld query heads over %lld KV heads, head_dim %lld, KV %s; copy %.0f GB/s\n",
+              b->name().c_str(), static_cast<long long>(heads), static_cast<long long>(kv_heads),
+              static_cast<long long>(head_dim), kv.c_str(), copy / 1e9);
+  std::printf("%6s %8s %10s %10s %8s\n", "seqs", "context", "us/call", "GB/s", "of copy");
+  for (int64_t seqs : seqs_list) {
+    for (int64_t context : contexts) {
+      const int64_t pages_per_seq = (context + page_size - 1) / page_size;
+      backend::KvCacheSpec spec;
+      spec.num_pages = seqs * pages_per_seq;
+      spec.page_size = page_size;
+      spec.num_key_value_heads = kv_heads;
+      spec.head_dim = head_dim;
+      spec.dtype = dtype;
+      const double layer_bytes = double(spec.bytes_per_token_per_layer()) * double(spec.num_pages * page_size);
+      spec.num_layers = std::max<int64_t>(2, static_cast<int64_t>(256e6 / layer_bytes) + 1);
+      spec.k_scales.assign(static_cast<size_t>(spec.num_layers), 1.0f);
+      spec.v_scales.assign(static_cast<size_t>(spec.num_layers), 1.0f);
+      std::unique_ptr<backend::KvCache> cache;
+      try {
+        cache = b->alloc_kv_cache(spec);
+      } catch (const Error& e) {
+        std::printf("%6lld %8lld   skipped: %s\n", static_cast<long long>(seqs), static_cast<long long>(context), e.what());
+        continue;
+      }
+      backend::ForwardBatch batch;
+      batch.max_pages_per_seq = static_cast<int32_t>(pages_per_seq);
+      for (int64_t s = 0; s < seqs; ++s) {
+        for (int64_t p = 0; p < pages_per_seq; ++p) batch.page_tables.push_back(static_cast<int32_t>(s * pages_per_seq + p));
+        batch.context_lens.push_back(static_cast<int32_t>(context));
+        batch.token_ids.push_back(0);
+        batch.positions.push_back(static_cast<int32_t>(context - 1));
+        batch.seq_index.push_back(static_cast<int32_t>(s));
+        batch.slot_mapping.push_back((s * pages_per_seq + (context - 1) / page_size) * page_size + (context - 1) % page_size);
+      }
+      auto q = b->alloc(seqs, heads * head_dim, DType::BF16);
+      auto out = b->alloc(seqs, heads * head_dim, DType::BF16);
+      b->set_batch(batch);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+      for (int64_t l = 0; l < spec.num_layers; ++l) b->attention(q->view(), *cache, l, scale, std::nullopt, out->view());
+      backend::set_op_profiling(*b, true);
+      for (int64_t i = 0; i < calls; ++i) {
+        b->attention(q->view(), *cache, i % spec.num_layers, scale, std::nullopt, out->view());
+      }
+      const std::vector<backend::OpTime> times = backend::take_op_profile(*b);
+      backend::set_op_profiling(*b, false);
+      const double us = times.at(0).gpu_ms * 1e3 / double(calls);
+      const double bytes = layer_bytes * double(seqs * context) / double(spec.num_pages * page_size);
+      std::printf("%6lld %8lld %10.1f %10.0f %7.1f%%\n", static_cast<long long>(seqs), static_cast<long long>(context), us,
+                  bytes / us / 1e3, 100.0 * bytes / (us / 1e6) / copy);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attention_bench: %s\n", e.what());
+    return 1;
+  }
+}
