@@ -1,9 +1,10 @@
 // `adallm bench MODEL | --synthetic NAME`: offline throughput and latency through the serving engine. For
 // each batch size, that many requests of --input-len random tokens each generate --output-len tokens
 // (greedy, end-of-sequence ignored), all submitted at once; the table gives tokens/s, the decode step's
-// time, time to first token, memory (the host's resident set; device memory comes with the CUDA engine),
-// and the share of the bandwidth roofline: the bytes a decode step must read (weights once, plus every
-// sequence's KV) over the copy bandwidth measured at start.
+// time, time to first token, memory (on the GPU the device memory in use, KV pool included; on the CPU the
+// host's resident set), and the share of the bandwidth roofline: the bytes a decode step must read
+// (weights once, plus every sequence's KV) over the copy bandwidth measured at start (device-to-device on
+// the GPU, host memcpy on the CPU).
 // The engine is driven directly (no engine thread), as the serving loop would drive it.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
@@ -33,6 +34,10 @@
 #include "model/footprint.h"
 #include "model/ledger.h"
 #include "model/synthetic.h"
+
+#ifdef ADALLM_WITH_CUDA
+#include "backend/cuda/device.h"
+#endif
 
 namespace adallm::cli {
 namespace {
@@ -88,6 +93,16 @@ uint64_t resident_bytes() {
   }
   return 0;
 }
+
+bool on_gpu(const BenchArgs& a) { return a.model.device == "cuda"; }
+
+#ifdef ADALLM_WITH_CUDA
+double gpu_copy_bandwidth() { return cuda::measure_copy_bandwidth(); }
+uint64_t gpu_memory_used() { return cuda::device_memory_used(); }
+#else
+double gpu_copy_bandwidth() { throw Error("this adallm was built without CUDA"); }
+uint64_t gpu_memory_used() { throw Error("this adallm was built without CUDA"); }
+#endif
 
 // What a decode step reads besides the KV cache: model::Footprint's batch-1 bytes per token.
 model::Footprint footprint_of(const fs::path& dir) {
@@ -155,7 +170,7 @@ BatchResult run_batch(LoadedModel& m, const BenchArgs& a, int64_t batch, const m
   }
   progress.finish();
   result.seconds = seconds_between(start, Clock::now());
-  result.memory_bytes = resident_bytes();
+  result.memory_bytes = on_gpu(a) ? gpu_memory_used() : resident_bytes();
   result.tokens_per_s = double(batch * a.output_len) / result.seconds;
   if (!decode_steps.empty()) {
     std::sort(decode_steps.begin(), decode_steps.end());
@@ -202,7 +217,7 @@ int run_bench(BenchArgs a) {
 
   const model::Footprint footprint = footprint_of(a.model.model);
   LoadedModel m = load_model(a.model, 0, Runner::none);
-  const double copy_bandwidth = host_copy_bandwidth();
+  const double copy_bandwidth = on_gpu(a) ? gpu_copy_bandwidth() : host_copy_bandwidth();
   std::printf("adallm bench: %s on %s; copy bandwidth %.1f GB/s (read + write); input %lld, output %lld tokens\n",
               m.model->describe().c_str(), m.backend->name().c_str(), copy_bandwidth / 1e9,
               static_cast<long long>(a.input_len), static_cast<long long>(a.output_len));
@@ -237,7 +252,8 @@ int run_bench(BenchArgs a) {
     const nlohmann::json j = {{"model", m.model->describe()},
                               {"device", m.backend->name()},
                               {"copy_bandwidth_bytes_per_s", copy_bandwidth},
-                              {"memory", "resident set of the process at the end of each batch (host)"},
+                              {"memory", on_gpu(a) ? "device memory in use at the end of each batch (KV pool included)"
+                                                   : "resident set of the process at the end of each batch (host)"},
                               {"input_len", a.input_len},
                               {"output_len", a.output_len},
                               {"kv_cache_dtype", a.model.kv_cache_dtype},

@@ -364,9 +364,16 @@ TEST(Engine, ConcurrentClientsGetWhatTheyGetAlone) {
       });
     }
     for (auto& c : clients) c.join();
-    // Unfinished work at destruction ends cancelled.
+  }
+  {
+    // A cancelled request ends cancelled. Its 500 tokens take the engine ~100 times longer than the
+    // client needs to cancel, so that a busy machine cannot let it finish by length first.
+    EngineOptions long_run = o;
+    long_run.max_model_len = 512;
+    long_run.num_pages = 512 / long_run.page_size;
+    Engine engine(*m.model, *m.backend, long_run);
     GenerateRequest endless = requests[1];
-    endless.max_tokens = 50;
+    endless.max_tokens = 500;
     std::shared_ptr<RequestStream> s = engine.submit(endless);
     RequestOutput e;
     ASSERT_TRUE(s->next(e));

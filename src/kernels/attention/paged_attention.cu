@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
@@ -22,11 +23,11 @@ constexpr int kMaxGroup = 16;  // query heads per KV head
 // Keys per shared-memory tile: 64, or 32 where a cached row is longer than 256 bytes (bf16 head_dim 256).
 int tile_keys(const PagedAttentionParams& p) { return p.head_dim * (p.fp8 ? 1 : 2) > 256 ? 32 : 64; }
 
-// Splits of each (token, KV head)'s keys: enough blocks to fill the GPU twice over, no split shorter than
-// one tile.
+// Splits of each (token, KV head)'s keys: enough blocks to fill the GPU four times over, no split shorter
+// than one tile.
 int choose_splits(const PagedAttentionParams& p, int multiprocessors) {
   const int64_t groups = p.tokens * p.kv_heads;
-  const int64_t wanted = (int64_t{2} * multiprocessors + groups - 1) / groups;
+  const int64_t wanted = (int64_t{4} * multiprocessors + groups - 1) / groups;
   const int64_t max_tiles = std::max<int64_t>(1, (p.max_keys + tile_keys(p) - 1) / tile_keys(p));
   return static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(max_tiles, 64)));
 }
@@ -57,9 +58,9 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
 
-// Up to 16 cached values from shared memory as fp32 (fp8 ones times scale): `count` is 16 (fp8, one
-// 16-byte load) or 8 (bf16).
-__device__ __forceinline__ void smem_row16(const uint8_t* src, bool fp8, float scale, float* v) {
+// The cached values of one 16-byte chunk in shared memory as fp32: 16 fp8 codes (unscaled: the kernel
+// folds the K scale into q and the V scale into the output) or 8 bf16 values.
+__device__ __forceinline__ void smem_row16(const uint8_t* src, bool fp8, float* v) {
   const uint4 raw = *reinterpret_cast<const uint4*>(src);
   const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
   if (fp8) {
@@ -69,8 +70,8 @@ __device__ __forceinline__ void smem_row16(const uint8_t* src, bool fp8, float s
       for (int b = 0; b < 2; ++b) {
         const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(words[w] >> (16 * b)), __NV_E4M3);
         const float2 f = __half22float2(__half2(h));
-        v[4 * w + 2 * b] = f.x * scale;
-        v[4 * w + 2 * b + 1] = f.y * scale;
+        v[4 * w + 2 * b] = f.x;
+        v[4 * w + 2 * b + 1] = f.y;
       }
     }
   } else {
@@ -85,7 +86,8 @@ __device__ __forceinline__ void smem_row16(const uint8_t* src, bool fp8, float s
 // One block per (token, KV head, split): the query heads of the KV head share every K/V tile, which
 // cp.async brings into shared memory (two stages) while the previous tile is used. Per tile: scores for
 // every (head, key), an online-softmax update per head, then P·V into per-thread accumulators of 4 dims.
-template <int kTileKeys>
+// kGroups: the query heads per KV head rounded up to a power of two (registers are sized by it).
+template <int kTileKeys, int kGroups>
 __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParams p, int splits, SmemLayout layout,
                                                              float* partial) {
   extern __shared__ __align__(16) uint8_t smem[];
@@ -130,7 +132,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
 
   if (begin < end) load_tile(begin, 0);
   const __nv_bfloat16* q_row = p.q + t * p.q_stride + static_cast<int64_t>(kvh) * group * d;
-  for (int i = tid; i < group * d; i += kThreads) q[i] = __bfloat162float(q_row[i]);
+  // fp8 pages hold x / scale: q · (k_scale · code) = (k_scale · q) · code.
+  const float k_scale = p.fp8 ? p.k_scale : 1.0f, v_scale = p.fp8 ? p.v_scale : 1.0f;
+  for (int i = tid; i < group * d; i += kThreads) q[i] = __bfloat162float(q_row[i]) * k_scale;
   if (tid < group) {
     m_state[tid] = -INFINITY;
     l_state[tid] = 0.0f;
@@ -146,9 +150,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   const int chunk = tid / per_chunk, sub = tid % per_chunk;
   const bool has_chunk = chunk < dim_chunks;
   const int d0 = chunk * 4;
-  float acc[kMaxGroup][4];
+  float acc[kGroups][4];
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.0f;
+  for (int g = 0; g < kGroups; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.0f;
 
   int stage = 0;
   for (int base = begin; base < end; base += kTileKeys, stage ^= 1) {
@@ -162,17 +166,17 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     const int valid = min(kTileKeys, end - base);
     {
       const int j = tid / kPerKey, part = tid % kPerKey;
-      float dot[kMaxGroup];
+      float dot[kGroups];
 #pragma unroll
-      for (int g = 0; g < kMaxGroup; ++g) dot[g] = 0.0f;
+      for (int g = 0; g < kGroups; ++g) dot[g] = 0.0f;
       if (j < valid) {
         const uint8_t* row = k_tile(stage) + j * layout.row_stride;
         const int n = 16 / elem;  // values per 16-byte chunk
         for (int c = part; c < chunks; c += kPerKey) {
           float k[16];
-          smem_row16(row + c * 16, p.fp8, p.k_scale, k);
+          smem_row16(row + c * 16, p.fp8, k);
 #pragma unroll
-          for (int g = 0; g < kMaxGroup; ++g) {
+          for (int g = 0; g < kGroups; ++g) {
             if (g >= group) break;
             const float* qg = q + g * d + c * n;
             float sum = 0.0f;
@@ -185,7 +189,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
         }
       }
 #pragma unroll
-      for (int g = 0; g < kMaxGroup; ++g) {
+      for (int g = 0; g < kGroups; ++g) {
         if (g >= group) break;
 #pragma unroll
         for (int o = 1; o < kPerKey; o <<= 1) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], o);
@@ -217,7 +221,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     __syncthreads();
     if (has_chunk) {
 #pragma unroll
-      for (int g = 0; g < kMaxGroup; ++g) {
+      for (int g = 0; g < kGroups; ++g) {
         if (g >= group) break;
         const float cg = corr[g];
         acc[g][0] *= cg, acc[g][1] *= cg, acc[g][2] *= cg, acc[g][3] *= cg;
@@ -230,7 +234,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
           const uint32_t word = *reinterpret_cast<const uint32_t*>(src);
           const float2 lo = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(word), __NV_E4M3)));
           const float2 hi = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(word >> 16), __NV_E4M3)));
-          v0 = lo.x * p.v_scale, v1 = lo.y * p.v_scale, v2 = hi.x * p.v_scale, v3 = hi.y * p.v_scale;
+          v0 = lo.x, v1 = lo.y, v2 = hi.x, v3 = hi.y;
         } else {
           const uint2 words = *reinterpret_cast<const uint2*>(src);
           v0 = __uint_as_float(words.x << 16);
@@ -239,7 +243,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
           v3 = __uint_as_float(words.y & 0xFFFF0000u);
         }
 #pragma unroll
-        for (int g = 0; g < kMaxGroup; ++g) {
+        for (int g = 0; g < kGroups; ++g) {
           if (g >= group) break;
           const float w = scores[g * kTileKeys + j];
           acc[g][0] += w * v0, acc[g][1] += w * v1, acc[g][2] += w * v2, acc[g][3] += w * v3;
@@ -251,7 +255,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
 
   // The per_chunk threads of a chunk are adjacent lanes of one warp: sum their keys' shares.
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g) {
+  for (int g = 0; g < kGroups; ++g) {
     if (g >= group) break;
     for (int o = 1; o < per_chunk; o <<= 1) {
 #pragma unroll
@@ -260,11 +264,11 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   }
   if (!has_chunk || sub != 0) return;
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g) {
+  for (int g = 0; g < kGroups; ++g) {
     if (g >= group) break;
     const int h = kvh * group + g;
     if (splits == 1) {
-      const float inv = 1.0f / l_state[g];
+      const float inv = v_scale / l_state[g];
       __nv_bfloat16* out = p.out + t * p.out_stride + static_cast<int64_t>(h) * d + d0;
       for (int e = 0; e < 4; ++e) out[e] = __float2bfloat16_rn(acc[g][e] * inv);
     } else {
@@ -273,7 +277,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
         part[0] = m_state[g];  // -inf (and l = 0) for a split past the token's keys
         part[1] = l_state[g];
       }
-      for (int e = 0; e < 4; ++e) part[2 + d0 + e] = acc[g][e];
+      for (int e = 0; e < 4; ++e) part[2 + d0 + e] = acc[g][e] * v_scale;
     }
   }
 }
@@ -340,11 +344,23 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
   const SmemLayout layout = smem_layout(p, keys);
   const int64_t blocks = p.tokens * p.kv_heads * splits;
   if (blocks >= (int64_t{1} << 31)) bad("too many tokens for one launch");
-  const auto kernel = keys == 64 ? attention_kernel<64> : attention_kernel<32>;
+  const int group = p.heads / p.kv_heads;
+  const auto pick = [&](auto tile) {
+    constexpr int kKeys = decltype(tile)::value;
+    if (group <= 1) return attention_kernel<kKeys, 1>;
+    if (group <= 2) return attention_kernel<kKeys, 2>;
+    if (group <= 4) return attention_kernel<kKeys, 4>;
+    if (group <= 8) return attention_kernel<kKeys, 8>;
+    return attention_kernel<kKeys, 16>;
+  };
+  const auto kernel = keys == 64 ? pick(std::integral_constant<int, 64>{}) : pick(std::integral_constant<int, 32>{});
   static const bool configured = [] {
-    // The largest layout: 16 query heads of head_dim 256 with bf16 rows.
-    ADALLM_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024));
-    ADALLM_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<32>, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024));
+    // Up to 160 KB: the largest layout is 16 query heads of head_dim 256 with bf16 rows.
+    for (const auto k : {attention_kernel<64, 1>, attention_kernel<64, 2>, attention_kernel<64, 4>, attention_kernel<64, 8>,
+                         attention_kernel<64, 16>, attention_kernel<32, 1>, attention_kernel<32, 2>, attention_kernel<32, 4>,
+                         attention_kernel<32, 8>, attention_kernel<32, 16>}) {
+      ADALLM_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024));
+    }
     return true;
   }();
   (void)configured;
