@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 
 namespace adallm::kernels {
 namespace {
@@ -13,6 +14,7 @@ constexpr int kThreads = 256;
 template <GatedActivation kAct>
 __global__ void gated_kernel(const __nv_bfloat16* __restrict__ gate_up, int64_t gate_up_stride, int64_t rows,
                              int64_t n, __nv_bfloat16* __restrict__ out, int64_t out_stride) {
+  pdl_begin();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= n) return;
   for (int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
@@ -36,11 +38,12 @@ void gated_activation(const __nv_bfloat16* gate_up, int64_t gate_up_stride, int6
   if (rows <= 0 || n <= 0) return;
   const dim3 grid(static_cast<unsigned>((n + kThreads - 1) / kThreads), static_cast<unsigned>(rows < 65535 ? rows : 65535));
   if (act == GatedActivation::silu) {
-    gated_kernel<GatedActivation::silu><<<grid, kThreads, 0, stream>>>(gate_up, gate_up_stride, rows, n, out, out_stride);
+    launch_dependent("gated_activation", gated_kernel<GatedActivation::silu>, grid, dim3(kThreads), 0, stream, gate_up,
+                     gate_up_stride, rows, n, out, out_stride);
   } else {
-    gated_kernel<GatedActivation::gelu_tanh><<<grid, kThreads, 0, stream>>>(gate_up, gate_up_stride, rows, n, out, out_stride);
+    launch_dependent("gated_activation", gated_kernel<GatedActivation::gelu_tanh>, grid, dim3(kThreads), 0, stream, gate_up,
+                     gate_up_stride, rows, n, out, out_stride);
   }
-  ADALLM_CUDA_CHECK_LAUNCH("gated_activation");
 }
 
 }  // namespace adallm::kernels

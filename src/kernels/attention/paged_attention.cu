@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 #include "kernels/reduce.cuh"
 
 namespace adallm::kernels {
@@ -91,6 +92,7 @@ template <int kTileKeys, int kGroups>
 __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParams p, int splits, SmemLayout layout,
                                                              float* partial) {
   extern __shared__ __align__(16) uint8_t smem[];
+  pdl_begin();
   const int group = p.heads / p.kv_heads;
   const int d = p.head_dim;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -284,6 +286,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
 
 // One warp per (token, head): merges the splits' partial softmaxes.
 __global__ void combine_kernel(PagedAttentionParams p, int splits, const float* partial) {
+  pdl_begin();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t th = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
   if (th >= p.tokens * p.heads) return;
@@ -364,13 +367,12 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
     return true;
   }();
   (void)configured;
-  kernel<<<static_cast<unsigned>(blocks), kThreads, layout.bytes, stream>>>(p, splits, layout, static_cast<float*>(workspace));
-  ADALLM_CUDA_CHECK_LAUNCH("paged_attention");
+  launch_dependent("paged_attention", kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
+                   static_cast<size_t>(layout.bytes), stream, p, splits, layout, static_cast<float*>(workspace));
   if (splits > 1) {
     const int64_t heads = p.tokens * p.heads;
-    combine_kernel<<<static_cast<unsigned>((heads + kWarps - 1) / kWarps), kThreads, 0, stream>>>(
-        p, splits, static_cast<const float*>(workspace));
-    ADALLM_CUDA_CHECK_LAUNCH("paged_attention combine");
+    launch_dependent("paged_attention combine", combine_kernel, dim3(static_cast<unsigned>((heads + kWarps - 1) / kWarps)),
+                     dim3(kThreads), 0, stream, p, splits, static_cast<const float*>(workspace));
   }
 }
 

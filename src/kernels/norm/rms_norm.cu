@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 #include "kernels/reduce.cuh"
 
 namespace adallm::kernels {
@@ -72,6 +73,7 @@ __device__ __forceinline__ void store8(T* p, const float* v) {
 // residual), one write of the output (and the residual).
 template <typename InT, typename OutT>
 __global__ void __launch_bounds__(kThreads) rms_norm_vector_kernel(RmsNormParams p) {
+  pdl_begin();
   const int64_t row = blockIdx.x;
   const InT* __restrict__ x = static_cast<const InT*>(p.x) + row * p.x_stride;
   float* __restrict__ res = p.residual != nullptr ? p.residual + row * p.residual_stride : nullptr;
@@ -111,6 +113,7 @@ __global__ void __launch_bounds__(kThreads) rms_norm_vector_kernel(RmsNormParams
 // Any shape and alignment: the scalar form, rereading the row for the output.
 template <typename InT, typename OutT>
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(RmsNormParams p) {
+  pdl_begin();
   const int64_t row = blockIdx.x;
   const InT* x = static_cast<const InT*>(p.x) + row * p.x_stride;
   float* res = p.residual != nullptr ? p.residual + row * p.residual_stride : nullptr;
@@ -145,9 +148,11 @@ void launch_typed(const RmsNormParams& p, cudaStream_t stream) {
                       aligned_rows(p.weight, 0, 4) &&
                       (p.residual == nullptr || aligned_rows(p.residual, p.residual_stride, 4));
   if (vector) {
-    rms_norm_vector_kernel<InT, OutT><<<static_cast<unsigned>(p.rows), kThreads, 0, stream>>>(p);
+    launch_dependent("rms_norm", rms_norm_vector_kernel<InT, OutT>, dim3(static_cast<unsigned>(p.rows)), dim3(kThreads), 0,
+                     stream, p);
   } else {
-    rms_norm_kernel<InT, OutT><<<static_cast<unsigned>(p.rows), kThreads, 0, stream>>>(p);
+    launch_dependent("rms_norm", rms_norm_kernel<InT, OutT>, dim3(static_cast<unsigned>(p.rows)), dim3(kThreads), 0,
+                     stream, p);
   }
 }
 

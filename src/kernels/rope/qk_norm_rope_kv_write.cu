@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 #include "kernels/reduce.cuh"
 
 namespace adallm::kernels {
@@ -27,6 +28,7 @@ __device__ void store_kv(void* cache, bool fp8, float scale, int64_t index, floa
 
 __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kv_kernel(QkNormRopeKvParams p) {
   __shared__ float head[kWarps][kMaxHeadDim];
+  pdl_begin();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t t = blockIdx.x;
   const int h = blockIdx.y * kWarps + warp;
@@ -84,7 +86,7 @@ void qk_norm_rope_kv_write(const QkNormRopeKvParams& p, cudaStream_t stream) {
   if (p.tokens <= 0) return;
   if (p.tokens > 0x7FFFFFFF) bad("too many tokens for one launch");
   const dim3 grid(static_cast<unsigned>(p.tokens), static_cast<unsigned>((p.heads + 2 * p.kv_heads + kWarps - 1) / kWarps));
-  qk_norm_rope_kv_kernel<<<grid, kWarps * 32, 0, stream>>>(p);
+  launch_dependent("qk_norm_rope_kv_write", qk_norm_rope_kv_kernel, grid, dim3(kWarps * 32), 0, stream, p);
   ADALLM_CUDA_CHECK_LAUNCH("qk_norm_rope_kv_write");
 }
 
