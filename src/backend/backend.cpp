@@ -1,7 +1,9 @@
 // Out-of-line pieces of the Backend interface: tensor views, KV cache sizes and names, batch checks.
 #include "backend/backend.h"
 
+#include <cmath>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 
@@ -49,6 +51,31 @@ int64_t KvCacheSpec::bytes_per_token_per_layer() const {
 }
 
 int64_t KvCacheSpec::bytes() const { return bytes_per_token_per_layer() * num_layers * num_pages * page_size; }
+
+void KvCacheSpec::validate(int64_t head_dim_multiple) const {
+  if (num_layers <= 0 || num_pages <= 0 || page_size <= 0 || num_key_value_heads <= 0 || head_dim <= 0 ||
+      head_dim % head_dim_multiple != 0) {
+    throw Error("KV cache: bad spec: num_layers " + std::to_string(num_layers) + ", num_pages " +
+                std::to_string(num_pages) + ", page_size " + std::to_string(page_size) + ", num_key_value_heads " +
+                std::to_string(num_key_value_heads) + ", head_dim " + std::to_string(head_dim) +
+                " (all must be > 0, head_dim a multiple of " + std::to_string(head_dim_multiple) + ")");
+  }
+  const bool required = dtype == KvCacheDType::fp8_e4m3;
+  for (const auto& [scales, which] : {std::pair{&k_scales, "k_scales"}, std::pair{&v_scales, "v_scales"}}) {
+    if (scales->empty() && !required) continue;
+    if (static_cast<int64_t>(scales->size()) != num_layers) {
+      throw Error(std::string("KV cache: ") + which + " has " + std::to_string(scales->size()) + " entries, expected " +
+                  std::to_string(num_layers) + " (one per layer)");
+    }
+    for (size_t i = 0; i < scales->size(); ++i) {
+      const float s = (*scales)[i];
+      if (!std::isfinite(s) || s <= 0.0f) {
+        throw Error(std::string("KV cache: ") + which + "[" + std::to_string(i) + "] is " + std::to_string(s) +
+                    ", expected a finite value > 0");
+      }
+    }
+  }
+}
 
 void ForwardBatch::validate(int64_t num_pages, int64_t page_size) const {
   const auto n = static_cast<size_t>(num_tokens());

@@ -94,6 +94,11 @@ struct KvCacheSpec {
 
   int64_t bytes_per_token_per_layer() const;  // K and V
   int64_t bytes() const;
+  float k_scale(int64_t layer) const { return k_scales.empty() ? 1.0f : k_scales[static_cast<size_t>(layer)]; }
+  float v_scale(int64_t layer) const { return v_scales.empty() ? 1.0f : v_scales[static_cast<size_t>(layer)]; }
+  // Throws adallm::Error for a non-positive size, a head_dim that is not a multiple of head_dim_multiple
+  // (what the backend's kernels need), or scales that are missing (FP8), miscounted, non-finite or ≤ 0.
+  void validate(int64_t head_dim_multiple) const;
 };
 class KvCache {
  public:

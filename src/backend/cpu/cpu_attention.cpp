@@ -18,20 +18,6 @@
 namespace adallm::backend::cpu {
 namespace {
 
-void check_scales(const std::vector<float>& scales, int64_t num_layers, const char* which, bool required) {
-  if (scales.empty() && !required) return;
-  if (static_cast<int64_t>(scales.size()) != num_layers) {
-    throw Error(std::string("KV cache: ") + which + " has " + std::to_string(scales.size()) + " entries, expected " +
-                std::to_string(num_layers) + " (one per layer)");
-  }
-  for (size_t i = 0; i < scales.size(); ++i) {
-    if (!std::isfinite(scales[i]) || scales[i] <= 0.0f) {
-      throw Error(std::string("KV cache: ") + which + "[" + std::to_string(i) + "] is " + std::to_string(scales[i]) +
-                  ", expected a finite value > 0");
-    }
-  }
-}
-
 void norm_head(float* x, const float* w, int64_t d, float eps, NormKind kind) {
   float sum = 0.0f;
   for (int64_t i = 0; i < d; ++i) sum += x[i] * x[i];
@@ -87,29 +73,13 @@ void write_kv(std::byte* base, KvCacheDType dtype, float scale, int64_t index, c
 }  // namespace
 
 CpuKvCache::CpuKvCache(const KvCacheSpec& spec) {
-  if (spec.num_layers <= 0 || spec.num_pages <= 0 || spec.page_size <= 0 || spec.num_key_value_heads <= 0 ||
-      spec.head_dim <= 0 || spec.head_dim % 2 != 0) {
-    throw Error("KV cache: bad spec: num_layers " + std::to_string(spec.num_layers) + ", num_pages " +
-                std::to_string(spec.num_pages) + ", page_size " + std::to_string(spec.page_size) +
-                ", num_key_value_heads " + std::to_string(spec.num_key_value_heads) + ", head_dim " +
-                std::to_string(spec.head_dim) + " (all must be > 0, head_dim even)");
-  }
-  const bool fp8 = spec.dtype == KvCacheDType::fp8_e4m3;
-  check_scales(spec.k_scales, spec.num_layers, "k_scales", fp8);
-  check_scales(spec.v_scales, spec.num_layers, "v_scales", fp8);
+  spec.validate(/*head_dim_multiple=*/2);  // RoPE pairs dimensions
   spec_ = spec;
   const auto bytes = static_cast<size_t>(spec.bytes_per_token_per_layer() / 2 * spec.num_pages * spec.page_size);
   for (int64_t l = 0; l < spec.num_layers; ++l) {
     k_.emplace_back(new std::byte[bytes]());
     v_.emplace_back(new std::byte[bytes]());
   }
-}
-
-float CpuKvCache::k_scale(int64_t layer) const {
-  return spec_.k_scales.empty() ? 1.0f : spec_.k_scales[static_cast<size_t>(layer)];
-}
-float CpuKvCache::v_scale(int64_t layer) const {
-  return spec_.v_scales.empty() ? 1.0f : spec_.v_scales[static_cast<size_t>(layer)];
 }
 
 std::unique_ptr<KvCache> CpuBackend::alloc_kv_cache(const KvCacheSpec& spec) {
@@ -119,11 +89,7 @@ std::unique_ptr<KvCache> CpuBackend::alloc_kv_cache(const KvCacheSpec& spec) {
 const CpuKvCache& CpuBackend::checked_cache(const KvCache& cache, int64_t layer, const char* op) const {
   const auto* c = dynamic_cast<const CpuKvCache*>(&cache);
   if (c == nullptr) throw Error(std::string(op) + ": the KV cache was not allocated by the CPU backend");
-  if (layer < 0 || layer >= c->spec().num_layers) {
-    throw Error(std::string(op) + ": layer " + std::to_string(layer) + " outside the cache's " +
-                std::to_string(c->spec().num_layers) + " layers");
-  }
-  batch(op).validate(c->spec().num_pages, c->spec().page_size);
+  check_cache_layer(*c, layer, batch(op), op);
   return *c;
 }
 
@@ -136,19 +102,9 @@ void CpuBackend::qk_norm_rope_kv_write(Tensor qkv, int64_t num_attention_heads, 
   const int64_t kv_heads = c.spec().num_key_value_heads;
   const int64_t d = c.spec().head_dim;
   const int64_t heads = num_attention_heads;
-  if (heads <= 0 || heads % kv_heads != 0) {
-    throw Error(std::string(op) + ": num_attention_heads " + std::to_string(heads) +
-                " must be a positive multiple of num_key_value_heads " + std::to_string(kv_heads));
-  }
-  expect_tensor(qkv, DType::F32, b.num_tokens(), (heads + 2 * kv_heads) * d, op, "qkv");
-  if (q_norm != nullptr) expect_tensor(*q_norm, DType::F32, 1, d, op, "q_norm");
-  if (k_norm != nullptr) expect_tensor(*k_norm, DType::F32, 1, d, op, "k_norm");
-  if (static_cast<int64_t>(rope.inv_freq.size()) != d / 2) {
-    throw Error(std::string(op) + ": rope inv_freq has " + std::to_string(rope.inv_freq.size()) +
-                " entries, expected head_dim / 2 = " + std::to_string(d / 2));
-  }
-  const float k_scale = c.k_scale(layer);
-  const float v_scale = c.v_scale(layer);
+  check_qk_norm_rope_kv_write(qkv, heads, q_norm, k_norm, rope, c.spec(), b, DType::F32);
+  const float k_scale = c.spec().k_scale(layer);
+  const float v_scale = c.spec().v_scale(layer);
   const KvCacheDType dtype = c.spec().dtype;
   parallel_for(b.num_tokens(), 1, [&](int64_t begin, int64_t end) {
     std::vector<float> cos_t(static_cast<size_t>(d / 2)), sin_t(static_cast<size_t>(d / 2));
@@ -182,19 +138,10 @@ void CpuBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer,
   const int64_t kv_heads = c.spec().num_key_value_heads;
   const int64_t d = c.spec().head_dim;
   const int64_t page_size = c.spec().page_size;
-  if (q.cols % d != 0 || (q.cols / d) % kv_heads != 0 || q.cols == 0) {
-    throw Error(std::string(op) + ": q " + q.describe() + " is not [num_tokens, num_attention_heads * head_dim] with head_dim " +
-                std::to_string(d) + " and a multiple of " + std::to_string(kv_heads) + " heads");
-  }
-  expect_tensor(q, DType::F32, b.num_tokens(), q.cols, op, "q");
-  expect_tensor(out, DType::F32, q.rows, q.cols, op, "out");
-  if (sliding_window && *sliding_window <= 0) {
-    throw Error(std::string(op) + ": sliding_window must be > 0, got " + std::to_string(*sliding_window));
-  }
-  const int64_t heads = q.cols / d;
+  const int64_t heads = check_attention(q, c.spec(), sliding_window, out, b, DType::F32);
   const int64_t group = heads / kv_heads;
-  const KvReader k_reader(c.k(layer), c.spec().dtype, c.k_scale(layer));
-  const KvReader v_reader(c.v(layer), c.spec().dtype, c.v_scale(layer));
+  const KvReader k_reader(c.k(layer), c.spec().dtype, c.spec().k_scale(layer));
+  const KvReader v_reader(c.v(layer), c.spec().dtype, c.spec().v_scale(layer));
   parallel_for(b.num_tokens() * heads, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores, key(static_cast<size_t>(d)), acc(static_cast<size_t>(d));
     for (int64_t task = begin; task < end; ++task) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/op_checks.h"
 #include "backend/cpu/cpu_backend.h"
 
 namespace adallm::backend::cpu {
@@ -84,17 +85,11 @@ class CpuKvCache final : public KvCache {
   std::byte* v(int64_t layer) { return v_[static_cast<size_t>(layer)].get(); }
   const std::byte* k(int64_t layer) const { return k_[static_cast<size_t>(layer)].get(); }
   const std::byte* v(int64_t layer) const { return v_[static_cast<size_t>(layer)].get(); }
-  float k_scale(int64_t layer) const;
-  float v_scale(int64_t layer) const;
 
  private:
   std::vector<std::unique_ptr<std::byte[]>> k_, v_;
 };
 
-// ---- checks; `op` names the Backend op, `what` the argument ----
-// Throws unless t is dtype [rows, cols] (rows or cols -1: any), stride >= cols, with data when non-empty.
-void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what);
-std::string shape_text(DType dtype, int64_t rows, int64_t cols);
 
 class CpuBackend final : public Backend {
  public:

@@ -14,35 +14,9 @@
 #include "kernels/rope/qk_norm_rope_kv_write.h"
 
 namespace adallm::backend::cuda_backend {
-namespace {
-
-void check_scales(const std::vector<float>& scales, int64_t num_layers, const char* which, bool required) {
-  if (scales.empty() && !required) return;
-  if (static_cast<int64_t>(scales.size()) != num_layers) {
-    throw Error(std::string("KV cache: ") + which + " has " + std::to_string(scales.size()) + " entries, expected " +
-                std::to_string(num_layers) + " (one per layer)");
-  }
-  for (size_t i = 0; i < scales.size(); ++i) {
-    if (!std::isfinite(scales[i]) || scales[i] <= 0.0f) {
-      throw Error(std::string("KV cache: ") + which + "[" + std::to_string(i) + "] is " + std::to_string(scales[i]) +
-                  ", expected a finite value > 0");
-    }
-  }
-}
-
-}  // namespace
 
 CudaKvCache::CudaKvCache(const KvCacheSpec& spec) {
-  if (spec.num_layers <= 0 || spec.num_pages <= 0 || spec.page_size <= 0 || spec.num_key_value_heads <= 0 ||
-      spec.head_dim <= 0 || spec.head_dim % 16 != 0) {
-    throw Error("KV cache: bad spec: num_layers " + std::to_string(spec.num_layers) + ", num_pages " +
-                std::to_string(spec.num_pages) + ", page_size " + std::to_string(spec.page_size) +
-                ", num_key_value_heads " + std::to_string(spec.num_key_value_heads) + ", head_dim " +
-                std::to_string(spec.head_dim) + " (all must be > 0; the CUDA kernels need head_dim a multiple of 16)");
-  }
-  const bool fp8 = spec.dtype == KvCacheDType::fp8_e4m3;
-  check_scales(spec.k_scales, spec.num_layers, "k_scales", fp8);
-  check_scales(spec.v_scales, spec.num_layers, "v_scales", fp8);
+  spec.validate(/*head_dim_multiple=*/16);  // the attention kernel reads rows in 16-value chunks
   spec_ = spec;
   layer_bytes_ = spec.bytes_per_token_per_layer() / 2 * spec.num_pages * spec.page_size;
   memory_ = DeviceMemory(static_cast<size_t>(layer_bytes_ * 2 * spec.num_layers));
@@ -51,13 +25,6 @@ CudaKvCache::CudaKvCache(const KvCacheSpec& spec) {
 
 void* CudaKvCache::k(int64_t layer) const { return memory_.as<std::byte>() + 2 * layer * layer_bytes_; }
 void* CudaKvCache::v(int64_t layer) const { return memory_.as<std::byte>() + (2 * layer + 1) * layer_bytes_; }
-float CudaKvCache::k_scale(int64_t layer) const {
-  return spec_.k_scales.empty() ? 1.0f : spec_.k_scales[static_cast<size_t>(layer)];
-}
-float CudaKvCache::v_scale(int64_t layer) const {
-  return spec_.v_scales.empty() ? 1.0f : spec_.v_scales[static_cast<size_t>(layer)];
-}
-
 std::unique_ptr<KvCache> CudaBackend::alloc_kv_cache(const KvCacheSpec& spec) {
   return std::make_unique<CudaKvCache>(spec);
 }
@@ -65,11 +32,7 @@ std::unique_ptr<KvCache> CudaBackend::alloc_kv_cache(const KvCacheSpec& spec) {
 const CudaKvCache& CudaBackend::checked_cache(const KvCache& cache, int64_t layer, const char* op) const {
   const auto* c = dynamic_cast<const CudaKvCache*>(&cache);
   if (c == nullptr) throw Error(std::string(op) + ": the KV cache was not allocated by the CUDA backend");
-  if (layer < 0 || layer >= c->spec().num_layers) {
-    throw Error(std::string(op) + ": layer " + std::to_string(layer) + " outside the cache's " +
-                std::to_string(c->spec().num_layers) + " layers");
-  }
-  batch(op).validate(c->spec().num_pages, c->spec().page_size);
+  check_cache_layer(*c, layer, batch(op), op);
   return *c;
 }
 
@@ -92,18 +55,8 @@ void CudaBackend::qk_norm_rope_kv_write(Tensor qkv, int64_t num_attention_heads,
   const int64_t kv_heads = c.spec().num_key_value_heads;
   const int64_t d = c.spec().head_dim;
   const int64_t heads = num_attention_heads;
-  if (heads <= 0 || heads % kv_heads != 0) {
-    throw Error(std::string(op) + ": num_attention_heads " + std::to_string(heads) +
-                " must be a positive multiple of num_key_value_heads " + std::to_string(kv_heads));
-  }
+  check_qk_norm_rope_kv_write(qkv, heads, q_norm, k_norm, rope, c.spec(), b, DType::BF16);
   if (d > kernels::kMaxHeadDim) throw Error(std::string(op) + ": head_dim " + std::to_string(d) + " is above the kernel's limit");
-  expect_tensor(qkv, DType::BF16, b.num_tokens(), (heads + 2 * kv_heads) * d, op, "qkv");
-  if (q_norm != nullptr) expect_tensor(*q_norm, DType::F32, 1, d, op, "q_norm");
-  if (k_norm != nullptr) expect_tensor(*k_norm, DType::F32, 1, d, op, "k_norm");
-  if (static_cast<int64_t>(rope.inv_freq.size()) != d / 2) {
-    throw Error(std::string(op) + ": rope inv_freq has " + std::to_string(rope.inv_freq.size()) +
-                " entries, expected head_dim / 2 = " + std::to_string(d / 2));
-  }
   kernels::QkNormRopeKvParams p;
   p.qkv = qkv.ptr<__nv_bfloat16>();
   p.qkv_stride = qkv.stride;
@@ -122,8 +75,8 @@ void CudaBackend::qk_norm_rope_kv_write(Tensor qkv, int64_t num_attention_heads,
   p.k_cache = c.k(layer);
   p.v_cache = c.v(layer);
   p.fp8 = c.spec().dtype == KvCacheDType::fp8_e4m3;
-  p.k_scale = c.k_scale(layer);
-  p.v_scale = c.v_scale(layer);
+  p.k_scale = c.spec().k_scale(layer);
+  p.v_scale = c.spec().v_scale(layer);
   const OpScope scope(*this, "qk_norm_rope_kv_write");
   kernels::qk_norm_rope_kv_write(p, stream_);
 }
@@ -135,18 +88,10 @@ void CudaBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer
   const ForwardBatch& b = batch(op);
   const int64_t kv_heads = c.spec().num_key_value_heads;
   const int64_t d = c.spec().head_dim;
-  if (q.cols % d != 0 || (q.cols / d) % kv_heads != 0 || q.cols == 0) {
-    throw Error(std::string(op) + ": q " + q.describe() + " is not [num_tokens, num_attention_heads * head_dim] with head_dim " +
-                std::to_string(d) + " and a multiple of " + std::to_string(kv_heads) + " heads");
-  }
+  const int64_t heads = check_attention(q, c.spec(), sliding_window, out, b, DType::BF16);
   if (d > kernels::kAttentionMaxHeadDim) {
     throw Error(std::string(op) + ": head_dim " + std::to_string(d) + " is above the kernel's limit of " +
                 std::to_string(kernels::kAttentionMaxHeadDim));
-  }
-  expect_tensor(q, DType::BF16, b.num_tokens(), q.cols, op, "q");
-  expect_tensor(out, DType::BF16, q.rows, q.cols, op, "out");
-  if (sliding_window && *sliding_window <= 0) {
-    throw Error(std::string(op) + ": sliding_window must be > 0, got " + std::to_string(*sliding_window));
   }
   int64_t max_keys = 0;
   for (int32_t position : b.positions) {
@@ -157,14 +102,14 @@ void CudaBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer
   p.q = q.ptr<__nv_bfloat16>();
   p.q_stride = q.stride;
   p.tokens = b.num_tokens();
-  p.heads = static_cast<int>(q.cols / d);
+  p.heads = static_cast<int>(heads);
   p.kv_heads = static_cast<int>(kv_heads);
   p.head_dim = static_cast<int>(d);
   p.k_cache = c.k(layer);
   p.v_cache = c.v(layer);
   p.fp8 = c.spec().dtype == KvCacheDType::fp8_e4m3;
-  p.k_scale = c.k_scale(layer);
-  p.v_scale = c.v_scale(layer);
+  p.k_scale = c.spec().k_scale(layer);
+  p.v_scale = c.spec().v_scale(layer);
   p.page_size = static_cast<int>(c.spec().page_size);
   p.positions = device_batch_.positions;
   p.seq_index = device_batch_.seq_index;

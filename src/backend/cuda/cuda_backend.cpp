@@ -69,21 +69,6 @@ CudaBuffer::CudaBuffer(int64_t rows, int64_t cols, DType dtype)
   view_ = Tensor{memory_.get(), dtype, rows, cols, cols};
 }
 
-std::string shape_text(DType dtype, int64_t rows, int64_t cols) {
-  const auto dim = [](int64_t d) { return d < 0 ? std::string("*") : std::to_string(d); };
-  return std::string(dtype_name(dtype)) + " [" + dim(rows) + ", " + dim(cols) + "]";
-}
-
-void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what) {
-  const bool shape_ok = t.dtype == dtype && (rows < 0 || t.rows == rows) && (cols < 0 || t.cols == cols) &&
-                        t.rows >= 0 && t.cols >= 0 && t.stride >= t.cols;
-  if (!shape_ok) {
-    throw Error(std::string(op) + ": " + what + " expected " + shape_text(dtype, rows, cols) +
-                " with stride >= cols, got " + t.describe());
-  }
-  if (t.numel() > 0 && t.data == nullptr) throw Error(std::string(op) + ": " + what + " has no data: " + t.describe());
-}
-
 CudaBackend::CudaBackend(const CudaOptions& options) {
   info_ = cuda::check_device(options.device);
   ADALLM_CUDA_CHECK(cudaSetDevice(options.device));
@@ -165,16 +150,8 @@ std::unique_ptr<Buffer> CudaBackend::alloc(int64_t rows, int64_t cols, DType dty
 }
 
 std::unique_ptr<Buffer> CudaBackend::upload(const HostArray& src, DType dtype) {
-  const std::string where = "upload of " + src.name + ": ";
-  if (src.dtype != DType::F32 && src.dtype != DType::BF16 && src.dtype != DType::F16) {
-    throw Error(where + "source dtype must be BF16, F16 or F32, got " + std::string(dtype_name(src.dtype)));
-  }
-  if (dtype != DType::F32 && dtype != DType::BF16) {
-    throw Error(where + "the CUDA backend stores F32 or BF16, not " + std::string(dtype_name(dtype)));
-  }
-  if (src.rows < 0 || src.cols < 0) throw Error(where + "negative shape " + shape_text(src.dtype, src.rows, src.cols));
+  check_upload(src, dtype);
   const int64_t n = src.rows * src.cols;
-  if (n > 0 && src.data == nullptr) throw Error(where + "no data for " + shape_text(src.dtype, src.rows, src.cols));
   // Converted on the host exactly as the CPU backend converts (F16 → F32 exact, to BF16 round to nearest even).
   std::vector<std::byte> host(static_cast<size_t>(n) * dtype_size(dtype));
   const auto* bytes = static_cast<const unsigned char*>(src.data);
@@ -288,18 +265,7 @@ const ForwardBatch& CudaBackend::batch(const char* op) const {
 void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
   const OpScope scope(*this, "embed");
   const ForwardBatch& b = batch("embed");
-  if (table.dtype != DType::F32 && table.dtype != DType::BF16) {
-    throw Error("embed: table expected F32 or BF16 [vocab_size, hidden_size], got " + table.describe());
-  }
-  expect_tensor(table, table.dtype, -1, -1, "embed", "table");
-  expect_tensor(out, DType::F32, b.num_tokens(), table.cols, "embed", "out");
-  for (int64_t t = 0; t < b.num_tokens(); ++t) {
-    const int32_t id = b.token_ids[static_cast<size_t>(t)];
-    if (id < 0 || id >= table.rows) {
-      throw Error("embed: token " + std::to_string(t) + " has id " + std::to_string(id) + ", outside vocab_size " +
-                  std::to_string(table.rows));
-    }
-  }
+  check_embed(table, b, out);
   kernels::embed(table.data, table.dtype, table.stride, device_batch_.token_ids, b.num_tokens(), table.cols, scale,
                  out.ptr<float>(), out.stride, stream_);
 }

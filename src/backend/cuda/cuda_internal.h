@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/op_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
 #include "kernels/linear/nvfp4_linear.h"
@@ -94,8 +95,6 @@ class CudaKvCache final : public KvCache {
   // Layer `layer`'s K or V: [num_pages * page_size, num_key_value_heads, head_dim] bf16 or e4m3 bytes.
   void* k(int64_t layer) const;
   void* v(int64_t layer) const;
-  float k_scale(int64_t layer) const;
-  float v_scale(int64_t layer) const;
 
  private:
   DeviceMemory memory_;
@@ -110,9 +109,6 @@ class Scratch {
  private:
   DeviceMemory memory_;
 };
-
-// ---- checks; `op` names the Backend op, `what` the argument ----
-void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what);
 
 class CudaBackend final : public Backend {
  public:

@@ -51,14 +51,8 @@ std::unique_ptr<Experts> CudaBackend::load_experts(std::span<const ExpertSource>
 
 void CudaBackend::moe_route(const Tensor& router_logits, int64_t top_k, bool renormalize, Tensor topk_ids,
                             Tensor topk_weights) {
-  expect_tensor(router_logits, DType::F32, -1, -1, "moe_route", "router_logits");
+  check_moe_route(router_logits, top_k, topk_ids, topk_weights);
   const int64_t num_experts = router_logits.cols;
-  if (top_k <= 0 || top_k > num_experts) {
-    throw Error("moe_route: top_k " + std::to_string(top_k) + " must be in [1, " + std::to_string(num_experts) +
-                "] for router_logits " + router_logits.describe());
-  }
-  expect_tensor(topk_ids, DType::I32, router_logits.rows, top_k, "moe_route", "topk_ids");
-  expect_tensor(topk_weights, DType::F32, router_logits.rows, top_k, "moe_route", "topk_weights");
   if (!topk_ids.contiguous() || !topk_weights.contiguous()) throw Error("moe_route: topk_ids and topk_weights must be contiguous");
   const OpScope scope(*this, "moe_route");
   kernels::moe_route(router_logits.ptr<float>(), router_logits.stride, router_logits.rows, static_cast<int>(num_experts),

@@ -1,0 +1,107 @@
+// Argument checks shared by the backends (see op_checks.h).
+#include "backend/op_checks.h"
+
+#include <string>
+
+#include "core/error.h"
+
+namespace adallm::backend {
+
+std::string shape_text(DType dtype, int64_t rows, int64_t cols) {
+  const auto dim = [](int64_t d) { return d < 0 ? std::string("*") : std::to_string(d); };
+  return std::string(dtype_name(dtype)) + " [" + dim(rows) + ", " + dim(cols) + "]";
+}
+
+void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what) {
+  const bool shape_ok = t.dtype == dtype && (rows < 0 || t.rows == rows) && (cols < 0 || t.cols == cols) &&
+                        t.rows >= 0 && t.cols >= 0 && t.stride >= t.cols;
+  if (!shape_ok) {
+    throw Error(std::string(op) + ": " + what + " expected " + shape_text(dtype, rows, cols) + " with stride >= cols, got " +
+                t.describe());
+  }
+  if (t.numel() > 0 && t.data == nullptr) throw Error(std::string(op) + ": " + what + " has no data: " + t.describe());
+}
+
+void check_upload(const HostArray& src, DType dtype) {
+  const std::string where = "upload of " + src.name + ": ";
+  if (src.dtype != DType::F32 && src.dtype != DType::BF16 && src.dtype != DType::F16) {
+    throw Error(where + "source dtype must be BF16, F16 or F32, got " + std::string(dtype_name(src.dtype)));
+  }
+  if (dtype != DType::F32 && dtype != DType::BF16) {
+    throw Error(where + "weights are stored as F32 or BF16, not " + std::string(dtype_name(dtype)));
+  }
+  if (src.rows < 0 || src.cols < 0) throw Error(where + "negative shape " + shape_text(src.dtype, src.rows, src.cols));
+  if (src.rows * src.cols > 0 && src.data == nullptr) {
+    throw Error(where + "no data for " + shape_text(src.dtype, src.rows, src.cols));
+  }
+}
+
+void check_cache_layer(const KvCache& cache, int64_t layer, const ForwardBatch& batch, const char* op) {
+  if (layer < 0 || layer >= cache.spec().num_layers) {
+    throw Error(std::string(op) + ": layer " + std::to_string(layer) + " outside the cache's " +
+                std::to_string(cache.spec().num_layers) + " layers");
+  }
+  batch.validate(cache.spec().num_pages, cache.spec().page_size);
+}
+
+void check_embed(const Tensor& table, const ForwardBatch& batch, const Tensor& out) {
+  if (table.dtype != DType::F32 && table.dtype != DType::BF16) {
+    throw Error("embed: table expected F32 or BF16 [vocab_size, hidden_size], got " + table.describe());
+  }
+  expect_tensor(table, table.dtype, -1, -1, "embed", "table");
+  expect_tensor(out, DType::F32, batch.num_tokens(), table.cols, "embed", "out");
+  for (int64_t t = 0; t < batch.num_tokens(); ++t) {
+    const int32_t id = batch.token_ids[static_cast<size_t>(t)];
+    if (id < 0 || id >= table.rows) {
+      throw Error("embed: token " + std::to_string(t) + " has id " + std::to_string(id) + ", outside vocab_size " +
+                  std::to_string(table.rows));
+    }
+  }
+}
+
+void check_qk_norm_rope_kv_write(const Tensor& qkv, int64_t num_attention_heads, const Tensor* q_norm,
+                                 const Tensor* k_norm, const RopeTable& rope, const KvCacheSpec& spec,
+                                 const ForwardBatch& batch, DType dtype) {
+  const char* op = "qk_norm_rope_kv_write";
+  const int64_t kv_heads = spec.num_key_value_heads, d = spec.head_dim, heads = num_attention_heads;
+  if (heads <= 0 || heads % kv_heads != 0) {
+    throw Error(std::string(op) + ": num_attention_heads " + std::to_string(heads) +
+                " must be a positive multiple of num_key_value_heads " + std::to_string(kv_heads));
+  }
+  expect_tensor(qkv, dtype, batch.num_tokens(), (heads + 2 * kv_heads) * d, op, "qkv");
+  if (q_norm != nullptr) expect_tensor(*q_norm, DType::F32, 1, d, op, "q_norm");
+  if (k_norm != nullptr) expect_tensor(*k_norm, DType::F32, 1, d, op, "k_norm");
+  if (static_cast<int64_t>(rope.inv_freq.size()) != d / 2) {
+    throw Error(std::string(op) + ": rope inv_freq has " + std::to_string(rope.inv_freq.size()) +
+                " entries, expected head_dim / 2 = " + std::to_string(d / 2));
+  }
+}
+
+int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<int64_t> sliding_window,
+                        const Tensor& out, const ForwardBatch& batch, DType dtype) {
+  const char* op = "attention";
+  const int64_t kv_heads = spec.num_key_value_heads, d = spec.head_dim;
+  if (q.cols % d != 0 || (q.cols / d) % kv_heads != 0 || q.cols == 0) {
+    throw Error(std::string(op) + ": q " + q.describe() + " is not [num_tokens, num_attention_heads * head_dim] with head_dim " +
+                std::to_string(d) + " and a multiple of " + std::to_string(kv_heads) + " heads");
+  }
+  expect_tensor(q, dtype, batch.num_tokens(), q.cols, op, "q");
+  expect_tensor(out, dtype, q.rows, q.cols, op, "out");
+  if (sliding_window && *sliding_window <= 0) {
+    throw Error(std::string(op) + ": sliding_window must be > 0, got " + std::to_string(*sliding_window));
+  }
+  return q.cols / d;
+}
+
+void check_moe_route(const Tensor& router_logits, int64_t top_k, const Tensor& topk_ids, const Tensor& topk_weights) {
+  expect_tensor(router_logits, DType::F32, -1, -1, "moe_route", "router_logits");
+  const int64_t num_experts = router_logits.cols;
+  if (top_k <= 0 || top_k > num_experts) {
+    throw Error("moe_route: top_k " + std::to_string(top_k) + " must be in [1, " + std::to_string(num_experts) +
+                "] for router_logits " + router_logits.describe());
+  }
+  expect_tensor(topk_ids, DType::I32, router_logits.rows, top_k, "moe_route", "topk_ids");
+  expect_tensor(topk_weights, DType::F32, router_logits.rows, top_k, "moe_route", "topk_weights");
+}
+
+}  // namespace adallm::backend

@@ -1,0 +1,34 @@
+// The argument checks every backend's ops start with, shared so that the CPU reference and the CUDA
+// backend refuse the same calls with the same messages. `op` names the Backend op, `what` the argument;
+// `dtype` is the backend's activation dtype where an op reads or writes activations. Each throws
+// adallm::Error.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "backend/backend.h"
+
+namespace adallm::backend {
+
+// "F32 [7, *]": a shape with -1 for "any".
+std::string shape_text(DType dtype, int64_t rows, int64_t cols);
+// Unless t is dtype [rows, cols] (rows or cols -1: any), stride >= cols, with data when non-empty.
+void expect_tensor(const Tensor& t, DType dtype, int64_t rows, int64_t cols, const char* op, const char* what);
+// Unless src is a BF16, F16 or F32 array with a valid shape and data, and dtype is F32 or BF16.
+void check_upload(const HostArray& src, DType dtype);
+
+// Unless `layer` is one of the cache's layers and the batch fits the cache's pages.
+void check_cache_layer(const KvCache& cache, int64_t layer, const ForwardBatch& batch, const char* op);
+// table [vocab_size, hidden_size] F32 or BF16, out [num_tokens, hidden_size] F32, every id in the vocabulary.
+void check_embed(const Tensor& table, const ForwardBatch& batch, const Tensor& out);
+void check_qk_norm_rope_kv_write(const Tensor& qkv, int64_t num_attention_heads, const Tensor* q_norm,
+                                 const Tensor* k_norm, const RopeTable& rope, const KvCacheSpec& spec,
+                                 const ForwardBatch& batch, DType dtype);
+// Returns num_attention_heads.
+int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<int64_t> sliding_window,
+                        const Tensor& out, const ForwardBatch& batch, DType dtype);
+void check_moe_route(const Tensor& router_logits, int64_t top_k, const Tensor& topk_ids, const Tensor& topk_weights);
+
+}  // namespace adallm::backend
