@@ -193,6 +193,13 @@ class Backend {
 
   // out[i] = x[batch.logit_rows[i]]. x [num_tokens, n]; out [num_logits, n].
   virtual void gather_logit_rows(const Tensor& x, Tensor out) = 0;
+
+  // Greedy sampling without reading logits back: ids[r] = the lowest index of row r's largest logit, or
+  // kArgmaxNonFinite when the row holds NaN or +inf, kArgmaxNoFinite when every logit is -inf.
+  // logits [rows, vocab_size] F32; ids [rows, 1] I32.
+  static constexpr int32_t kArgmaxNonFinite = -1;
+  static constexpr int32_t kArgmaxNoFinite = -2;
+  virtual void argmax_rows(const Tensor& logits, Tensor ids) = 0;
 };
 
 }  // namespace adallm::backend

@@ -93,6 +93,12 @@ int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<
   return q.cols / d;
 }
 
+void check_argmax_rows(const Tensor& logits, const Tensor& ids) {
+  expect_tensor(logits, DType::F32, -1, -1, "argmax_rows", "logits");
+  if (logits.cols <= 0) throw Error("argmax_rows: logits have no columns: " + logits.describe());
+  expect_tensor(ids, DType::I32, logits.rows, 1, "argmax_rows", "ids");
+}
+
 void check_moe_route(const Tensor& router_logits, int64_t top_k, const Tensor& topk_ids, const Tensor& topk_weights) {
   expect_tensor(router_logits, DType::F32, -1, -1, "moe_route", "router_logits");
   const int64_t num_experts = router_logits.cols;

@@ -29,6 +29,7 @@ void check_qk_norm_rope_kv_write(const Tensor& qkv, int64_t num_attention_heads,
 // Returns num_attention_heads.
 int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<int64_t> sliding_window,
                         const Tensor& out, const ForwardBatch& batch, DType dtype);
+void check_argmax_rows(const Tensor& logits, const Tensor& ids);
 void check_moe_route(const Tensor& router_logits, int64_t top_k, const Tensor& topk_ids, const Tensor& topk_weights);
 
 }  // namespace adallm::backend

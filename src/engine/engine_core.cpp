@@ -143,9 +143,27 @@ void EngineCore::forward(const std::vector<ScheduledChunk>& chunks, std::vector<
     b.page_tables.insert(b.page_tables.end(), max_pages - seq.pages.size(), -1);
     if (c.sample) b.logit_rows.push_back(static_cast<int32_t>(b.token_ids.size() - 1));
   }
+  sampled.clear();
+  // Every sampled sequence greedy: the backend takes the argmax and only ids come back.
+  const bool greedy = std::all_of(chunks.begin(), chunks.end(),
+                                  [](const ScheduledChunk& c) { return !c.sample || c.seq->sampler->plain_greedy(); });
+  if (greedy) {
+    model_.forward_greedy(b, *cache_, sampled);
+    size_t row = 0;
+    for (const ScheduledChunk& c : chunks) {
+      if (!c.sample) continue;
+      const int32_t id = sampled[row++];
+      if (id == backend::Backend::kArgmaxNonFinite) {
+        c.seq->error = "sampler: the logits hold NaN or +inf; expected finite logits, or -inf for masked tokens";
+      } else if (id == backend::Backend::kArgmaxNoFinite) {
+        c.seq->error = "sampler: every logit is -inf; expected at least one finite logit to choose from";
+      }
+      if (id < 0) sampled[row - 1] = -1;
+    }
+    return;
+  }
   model_.forward(b, *cache_, logits_);
   const int64_t vocab = model_.config().vocab_size;
-  sampled.clear();
   size_t row = 0;
   for (const ScheduledChunk& c : chunks) {
     if (!c.sample) continue;

@@ -77,6 +77,11 @@ int32_t Sampler::greedy(std::span<const float> logits) {
   return best;
 }
 
+bool Sampler::plain_greedy() const {
+  return params_.temperature < kGreedyTemperature && params_.repetition_penalty == 1.0f &&
+         params_.frequency_penalty == 0.0f && params_.presence_penalty == 0.0f;
+}
+
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> prompt_tokens,
                         std::span<const int32_t> output_tokens) {
   check_vocab(logits);

@@ -28,6 +28,9 @@ class Sampler {
   static int32_t greedy(std::span<const float> logits);
 
   const SamplingParams& params() const { return params_; }
+  // Greedy without penalties: the token is the logits' argmax, which the backend can compute itself
+  // (Backend::argmax_rows) so that the logits need not come back to the host.
+  bool plain_greedy() const;
 
  private:
   void load_logits(std::span<const float> logits);

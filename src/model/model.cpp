@@ -105,7 +105,7 @@ LayerWeights load_layer(backend::Backend& b, const LayerTensors& t) {
 struct Model::StepBuffers {
   arch::ActivationBuffers layers;
   int64_t head_capacity = 0;
-  std::unique_ptr<backend::Buffer> residual, delta, normed, logits;
+  std::unique_ptr<backend::Buffer> residual, delta, normed, logits, ids;
 };
 
 Model::Model(std::filesystem::path dir, backend::Backend& backend)
@@ -123,6 +123,7 @@ void Model::reserve(int64_t num_tokens, int64_t num_logit_rows) {
     step_->delta = b.alloc(num_logit_rows, c.hidden_size, dt);
     step_->normed = b.alloc(num_logit_rows, c.hidden_size, dt);
     step_->logits = b.alloc(num_logit_rows, c.vocab_size, DType::F32);
+    step_->ids = b.alloc(num_logit_rows, 1, DType::I32);
     step_->head_capacity = num_logit_rows;
   }
 }
@@ -189,7 +190,7 @@ backend::KvCacheSpec Model::kv_cache_spec(int64_t num_pages, int64_t page_size, 
   return spec;
 }
 
-void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<float>& logits) {
+backend::Tensor Model::run(const backend::ForwardBatch& batch, backend::KvCache& cache) {
   const io::ModelConfig& c = config_;
   const int64_t n = batch.num_tokens();
   if (n == 0) throw Error("forward: the batch has no tokens");
@@ -206,8 +207,7 @@ void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache,
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer(ctx, l);
 
   // The final norm is per row, so only the rows whose logits are wanted go through it and the head.
-  logits.resize(static_cast<size_t>(rows * c.vocab_size));
-  if (rows == 0) return;
+  if (rows == 0) return backend::Tensor{nullptr, DType::F32, 0, c.vocab_size, c.vocab_size};
   const backend::Tensor residual = step_->residual->view().row_slice(0, rows);
   const backend::Tensor delta = step_->delta->view().row_slice(0, rows);
   const backend::Tensor normed = step_->normed->view().row_slice(0, rows);
@@ -217,7 +217,28 @@ void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache,
   b.add_rms_norm(delta, residual, weights_.norm->view(), static_cast<float>(c.rms_norm_eps),
                  c.gemma_norm ? backend::NormKind::gemma : backend::NormKind::llama, normed);
   b.linear(*weights_.lm_head, normed, out);
-  b.to_host(out, logits);
+  return out;
 }
+
+void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<float>& logits) {
+  const backend::Tensor out = run(batch, cache);
+  logits.resize(static_cast<size_t>(out.numel()));
+  if (out.rows > 0) backend_.to_host(out, logits);
+}
+
+void Model::forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids) {
+  if (config_.vocab_size > (int64_t{1} << 24)) {
+    throw Error("forward_greedy: vocab_size " + std::to_string(config_.vocab_size) + " is past 2^24, where ids read back as floats lose bits");
+  }
+  const backend::Tensor out = run(batch, cache);
+  ids.resize(static_cast<size_t>(out.rows));
+  if (out.rows == 0) return;
+  const backend::Tensor d_ids = step_->ids->view().row_slice(0, out.rows);
+  backend_.argmax_rows(out, d_ids);
+  std::vector<float> values(static_cast<size_t>(out.rows));  // to_host reads I32 as exact floats (ids < 2^24)
+  backend_.to_host(d_ids, values);
+  for (size_t i = 0; i < values.size(); ++i) ids[i] = static_cast<int32_t>(values[i]);
+}
+
 
 }  // namespace adallm::model

@@ -59,6 +59,10 @@ class Model {
   // One step: every token of `batch` runs through every layer (its K/V written into `cache`), and the
   // logits of batch.logit_rows come back: `logits` is resized to [num_logits, vocab_size] fp32.
   void forward(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<float>& logits);
+  // The same step, but only each logit row's argmax comes back (greedy sampling on the backend): ids is
+  // resized to [num_logits], with backend::Backend::kArgmaxNonFinite / kArgmaxNoFinite for a row whose
+  // logits hold NaN or +inf / no finite value.
+  void forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids);
 
   // Allocates the backend memory of steps of up to `num_tokens` tokens and `num_logit_rows` logit rows up
   // front (forward grows it on demand otherwise, allocating mid-run).
@@ -69,6 +73,9 @@ class Model {
  private:
   struct StepBuffers;
   Model(std::filesystem::path dir, backend::Backend& backend);
+  // Runs the layers and the head; returns the logits [num_logits, vocab_size] in backend memory (no rows
+  // when the batch asks for none).
+  backend::Tensor run(const backend::ForwardBatch& batch, backend::KvCache& cache);
 
   std::filesystem::path dir_;
   backend::Backend& backend_;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
@@ -166,6 +167,27 @@ void CpuBackend::gather_logit_rows(const Tensor& x, Tensor out) {
                   " tokens");
     }
     std::memmove(out.row<float>(static_cast<int64_t>(i)), x.row<float>(r), static_cast<size_t>(x.cols) * sizeof(float));
+  }
+}
+
+void CpuBackend::argmax_rows(const Tensor& logits, Tensor ids) {
+  check_argmax_rows(logits, ids);
+  for (int64_t r = 0; r < logits.rows; ++r) {
+    const float* row = logits.row<float>(r);
+    int32_t best = kArgmaxNoFinite;
+    float best_value = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < logits.cols; ++i) {
+      const float v = row[i];
+      if (!(v < std::numeric_limits<float>::infinity())) {  // NaN or +inf
+        best = kArgmaxNonFinite;
+        break;
+      }
+      if (v > best_value) {  // strict: the lowest index wins a tie
+        best_value = v;
+        best = static_cast<int32_t>(i);
+      }
+    }
+    ids.row<int32_t>(r)[0] = best;
   }
 }
 

@@ -16,6 +16,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/embedding/embedding.h"
 #include "kernels/norm/rms_norm.h"
+#include "kernels/sampling/argmax.h"
 
 namespace adallm::backend {
 
@@ -351,6 +352,13 @@ void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
   if (out.data == x.data) throw Error("gather_logit_rows: out must not alias x on the GPU");
   kernels::gather_rows(x.data, x.stride, device_batch_.logit_rows, out.rows, x.cols, static_cast<int>(dtype_size(x.dtype)),
                        out.data, out.stride, stream_);
+}
+
+void CudaBackend::argmax_rows(const Tensor& logits, Tensor ids) {
+  check_argmax_rows(logits, ids);
+  const OpScope scope(*this, "argmax_rows");
+  kernels::argmax_rows(logits.ptr<float>(), logits.stride, logits.rows, logits.cols, ids.ptr<int32_t>(),
+                       kArgmaxNonFinite, kArgmaxNoFinite, stream_);
 }
 
 }  // namespace cuda_backend

@@ -144,6 +144,7 @@ class CudaBackend final : public Backend {
   void moe_experts(const Experts& experts, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                    Activation act, Tensor out) override;
   void gather_logit_rows(const Tensor& x, Tensor out) override;
+  void argmax_rows(const Tensor& logits, Tensor ids) override;
 
   // Waits for the stream: the tests' and benchmarks' timing points.
   void synchronize();
