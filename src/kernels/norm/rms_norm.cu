@@ -95,6 +95,14 @@ __global__ void __launch_bounds__(kThreads) rms_norm_vector_kernel(RmsNormParams
 #pragma unroll
     for (int i = 0; i < 8; ++i) sum += v[r][i] * v[r][i];
   }
+  // The weights do not depend on the sum: load them before the reduction's barriers.
+  float w[kMaxChunks][8];
+#pragma unroll
+  for (int r = 0; r < kMaxChunks; ++r) {
+    const int64_t c = threadIdx.x + static_cast<int64_t>(r) * kThreads;
+    if (c >= chunks) break;
+    load8(p.weight + 8 * c, w[r]);
+  }
   sum = block_sum<kThreads>(sum);
   const float inv = 1.0f / sqrtf(sum / static_cast<float>(p.cols) + p.eps);
   OutT* __restrict__ out = static_cast<OutT*>(p.out) + row * p.out_stride;
@@ -102,10 +110,8 @@ __global__ void __launch_bounds__(kThreads) rms_norm_vector_kernel(RmsNormParams
   for (int r = 0; r < kMaxChunks; ++r) {
     const int64_t c = threadIdx.x + static_cast<int64_t>(r) * kThreads;
     if (c >= chunks) break;
-    float w[8];
-    load8(p.weight + 8 * c, w);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) v[r][i] = v[r][i] * inv * (p.gemma ? 1.0f + w[i] : w[i]);
+    for (int i = 0; i < 8; ++i) v[r][i] = v[r][i] * inv * (p.gemma ? 1.0f + w[r][i] : w[r][i]);
     store8(out + 8 * c, v[r]);
   }
 }

@@ -62,7 +62,10 @@ __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kv_kernel(QkNormRope
     for (int i = lane; i < d; i += 32, ++n) {
       const int j = i < half ? i : i - half;
       const float freq = position * p.inv_freq[j];
-      const float c = cosf(freq) * p.attention_factor, s = sinf(freq) * p.attention_factor;
+      float s, c;
+      sincosf(freq, &s, &c);  // the same values as sinf and cosf, one range reduction
+      c *= p.attention_factor;
+      s *= p.attention_factor;
       rotated[n] = i < half ? x[i] * c - x[i + half] * s : x[i] * c + x[i - half] * s;
     }
     n = 0;
