@@ -152,13 +152,14 @@ void EngineCore::forward(const std::vector<ScheduledChunk>& chunks, std::vector<
     size_t row = 0;
     for (const ScheduledChunk& c : chunks) {
       if (!c.sample) continue;
-      const int32_t id = sampled[row++];
+      int32_t& id = sampled[row++];
       if (id == backend::Backend::kArgmaxNonFinite) {
         c.seq->error = "sampler: the logits hold NaN or +inf; expected finite logits, or -inf for masked tokens";
+        id = -1;  // the scheduler's mark for a failed request
       } else if (id == backend::Backend::kArgmaxNoFinite) {
         c.seq->error = "sampler: every logit is -inf; expected at least one finite logit to choose from";
+        id = -1;
       }
-      if (id < 0) sampled[row - 1] = -1;
     }
     return;
   }

@@ -30,7 +30,7 @@ DeviceMemory::DeviceMemory(size_t bytes) : bytes_(bytes) {
   if (bytes == 0) return;
   const cudaError_t status = cudaMalloc(&ptr_, bytes);
   if (status != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky-free allocation error
+    cudaGetLastError();  // an allocation failure is not sticky: clear it so that later checks do not see it
     size_t free_bytes = 0, total = 0;
     cudaMemGetInfo(&free_bytes, &total);
     throw Error("CUDA backend: cannot allocate " + std::to_string(bytes >> 20) + " MiB of device memory (" +

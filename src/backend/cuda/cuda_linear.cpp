@@ -138,6 +138,9 @@ std::unique_ptr<Linear> CudaBackend::load_linear(std::span<const LinearSource> p
 }
 
 std::unique_ptr<Linear> CudaBackend::load_gate_up_linear(const LinearSource& gate, const LinearSource& up) {
+  if (gate.out_features != up.out_features) {
+    throw Error("load_gate_up_linear: " + shape_of(gate) + " and " + shape_of(up) + " differ in size");
+  }
   const LinearSource parts[] = {gate, up};
   return std::make_unique<CudaLinear>(parts, plan_, gate.nvfp4.has_value(), stream_);
 }

@@ -25,9 +25,10 @@ constexpr int kMaxGroup = 16;  // query heads per KV head
 int tile_keys(const PagedAttentionParams& p) { return p.head_dim * (p.fp8 ? 1 : 2) > 256 ? 32 : 64; }
 
 // Splits of each (token, KV head)'s keys: enough blocks to fill the GPU four times over, no split shorter
-// than one tile. (Splits of at least 4 tiles, to save the merge kernel at short contexts, made the batch-1
-// step at 256 keys 10 % slower on the H100: 8 blocks of 4 tiles each wait longer than 32 blocks of one
-// tile and a merge.)
+// than one tile. Tried on the H100 and dropped: splits of at least 4 tiles, to save the merge kernel at
+// short contexts (the batch-1 step at 256 keys 10 % slower: 8 blocks of 4 tiles wait longer than 32
+// blocks of one tile and a merge), and merging in the last split block to finish instead of a second
+// kernel (1 × 8K keys 55 → 97 µs: one block's serial loop over the splits is slower than a warp per head).
 int choose_splits(const PagedAttentionParams& p, int multiprocessors) {
   const int64_t groups = p.tokens * p.kv_heads;
   const int64_t wanted = (int64_t{4} * multiprocessors + groups - 1) / groups;
