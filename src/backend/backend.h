@@ -116,6 +116,12 @@ struct RopeTable {
   float attention_factor = 1.0f;
 };
 
+// Device memory as the backend's GPU reports it, bytes.
+struct DeviceMemoryInfo {
+  int64_t free = 0;
+  int64_t total = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -123,6 +129,8 @@ class Backend {
   // What the model's activations between ops are held in: F32 on the CPU, BF16 on the GPU. The residual
   // stream, router logits and logits are F32 on every backend.
   virtual DType activation_dtype() const = 0;
+  // The device's memory now (the engine sizes its KV pool from it); nullopt on the CPU.
+  virtual std::optional<DeviceMemoryInfo> device_memory() const { return std::nullopt; }
 
   // ---- memory and weights -------------------------------------------------------------------------
   // Activations: [rows, cols] of F32, of activation_dtype(), or I32 (routing ids).

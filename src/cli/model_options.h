@@ -30,6 +30,7 @@ struct ModelOptions {
   // FP8 e4m3 first (on the CPU an emulation, for measuring its accuracy).
   std::string linear_path = "auto";
   bool no_prefix_caching = false;  // engine commands (run, bench): --no-prefix-caching
+  double gpu_memory_utilization = 0.9;  // engine commands on a GPU: the KV pool's share of device memory
 };
 
 // Registers MODEL (required unless `model_required` is false) and the shared options on a subcommand.

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <vector>
 #include <string>
 #include <utility>
 
@@ -32,9 +34,67 @@ EngineOptions resolve(const model::Model& model, EngineOptions o) {
                   std::to_string(page_bytes) + " bytes");
     }
   }
-  // Until the KV pool is sized from device memory (the CUDA engine), the default holds four sequences of
-  // max_model_len, or max_num_seqs of them if fewer.
-  if (o.num_pages == 0) o.num_pages = pages_for(o.max_model_len, o.page_size) * std::clamp<int64_t>(o.max_num_seqs, 1, 4);
+  if (!(o.gpu_memory_utilization > 0.0 && o.gpu_memory_utilization <= 1.0)) {
+    throw Error("gpu_memory_utilization must be in (0, 1], got " + std::to_string(o.gpu_memory_utilization));
+  }
+  return o;
+}
+
+// One step of the largest size the scheduler may form (max_num_batched_tokens prefill tokens, in sequences
+// of at most max_model_len, one logit row each) on a scratch KV cache just large enough: every activation
+// buffer and workspace a step needs is allocated afterwards, so what is left is the KV pool's.
+void profile_step(model::Model& model, backend::Backend& backend, const EngineOptions& o) {
+  const int64_t tokens = o.max_num_batched_tokens;
+  const int64_t seq_len = std::min(tokens, o.max_model_len);
+  const int64_t seqs = (tokens + seq_len - 1) / seq_len;
+  const int64_t pages_per_seq = pages_for(seq_len, o.page_size);
+  auto cache = backend.alloc_kv_cache(model.kv_cache_spec(seqs * pages_per_seq, o.page_size, o.kv_cache_dtype));
+  backend::ForwardBatch b;
+  b.max_pages_per_seq = static_cast<int32_t>(pages_per_seq);
+  for (int64_t s = 0; s < seqs; ++s) {
+    const int64_t len = std::min(seq_len, tokens - s * seq_len);
+    for (int64_t p = 0; p < pages_per_seq; ++p) b.page_tables.push_back(static_cast<int32_t>(s * pages_per_seq + p));
+    b.context_lens.push_back(static_cast<int32_t>(len));
+    for (int64_t t = 0; t < len; ++t) {
+      b.token_ids.push_back(0);
+      b.positions.push_back(static_cast<int32_t>(t));
+      b.seq_index.push_back(static_cast<int32_t>(s));
+      b.slot_mapping.push_back((s * pages_per_seq + t / o.page_size) * o.page_size + t % o.page_size);
+    }
+    b.logit_rows.push_back(static_cast<int32_t>(b.token_ids.size() - 1));
+  }
+  std::vector<float> logits;
+  model.forward(b, *cache, logits);
+}
+
+// The KV pool's page count when the options give neither pages nor bytes: from device memory on a GPU,
+// else four sequences of max_model_len (or max_num_seqs of them if fewer).
+EngineOptions size_kv_pool(model::Model& model, backend::Backend& backend, EngineOptions o) {
+  if (o.num_pages > 0) return o;
+  if (!backend.device_memory()) {
+    o.num_pages = pages_for(o.max_model_len, o.page_size) * std::clamp<int64_t>(o.max_num_seqs, 1, 4);
+    return o;
+  }
+  model.reserve(o.max_num_batched_tokens, std::min(o.max_num_seqs, o.max_num_batched_tokens));
+  profile_step(model, backend, o);
+  const backend::DeviceMemoryInfo now = *backend.device_memory();
+  const int64_t used = now.total - now.free;
+  const auto budget = static_cast<int64_t>(o.gpu_memory_utilization * static_cast<double>(now.total)) - used;
+  const int64_t page_bytes = model.kv_cache_spec(1, o.page_size, o.kv_cache_dtype).bytes();
+  o.num_pages = budget > 0 ? budget / page_bytes : 0;
+  const int64_t one_sequence = pages_for(o.max_model_len, o.page_size);
+  if (o.num_pages < one_sequence) {
+    throw Error("gpu_memory_utilization " + std::to_string(o.gpu_memory_utilization) + " of " +
+                std::to_string(now.total >> 20) + " MiB leaves " + std::to_string(std::max<int64_t>(budget, 0) >> 20) +
+                " MiB for the KV cache after weights and activations (" + std::to_string(used >> 20) +
+                " MiB in use): not one sequence of max_model_len " + std::to_string(o.max_model_len) + " (" +
+                std::to_string(one_sequence * page_bytes >> 20) + " MiB)")
+        .hint("raise --gpu-memory-utilization, or lower --max-model-len or --max-num-batched-tokens");
+  }
+  log::info("device memory: " + std::to_string(used >> 20) + " MiB in use after loading and a " +
+            std::to_string(o.max_num_batched_tokens) + "-token profile step; KV pool gets " +
+            std::to_string(o.num_pages * page_bytes >> 20) + " MiB (gpu_memory_utilization " +
+            std::to_string(o.gpu_memory_utilization) + " of " + std::to_string(now.total >> 20) + " MiB)");
   return o;
 }
 
@@ -42,7 +102,7 @@ EngineOptions resolve(const model::Model& model, EngineOptions o) {
 
 EngineCore::EngineCore(model::Model& model, backend::Backend& backend, const EngineOptions& options)
     : model_(model),
-      options_(resolve(model, options)),
+      options_(size_kv_pool(model, backend, resolve(model, options))),
       pool_(options_.num_pages, options_.page_size, options_.prefix_caching),
       scheduler_({options_.max_num_seqs, options_.max_num_batched_tokens, options_.max_model_len}, pool_) {
   const backend::KvCacheSpec spec = model_.kv_cache_spec(options_.num_pages, options_.page_size, options_.kv_cache_dtype);

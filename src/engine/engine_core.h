@@ -21,10 +21,13 @@ struct EngineOptions {
   int64_t max_model_len = 0;  // 0: min(max_position_embeddings, 8192)
   int64_t max_num_seqs = 256;
   int64_t max_num_batched_tokens = 2048;
-  // The KV pool, by page count or by bytes (at most one of the two); neither: room for min(max_num_seqs, 4)
-  // sequences of max_model_len (until the CUDA engine sizes the pool from device memory).
+  // The KV pool, by page count or by bytes (at most one of the two). Neither: on a GPU, what is left of
+  // gpu_memory_utilization · total device memory once the weights are loaded and a step of
+  // max_num_batched_tokens tokens has run (its activations and workspaces); on the CPU, room for
+  // min(max_num_seqs, 4) sequences of max_model_len.
   int64_t num_pages = 0;
   int64_t kv_cache_memory = 0;
+  double gpu_memory_utilization = 0.9;  // (0, 1]
   int64_t page_size = 16;
   bool prefix_caching = true;
   backend::KvCacheDType kv_cache_dtype = backend::KvCacheDType::fp8_e4m3;

@@ -73,7 +73,11 @@ CudaBuffer::CudaBuffer(int64_t rows, int64_t cols, DType dtype)
 CudaBackend::CudaBackend(const CudaOptions& options) {
   info_ = cuda::check_device(options.device);
   ADALLM_CUDA_CHECK(cudaSetDevice(options.device));
-  ADALLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  // A blocking stream: it orders itself after the legacy default stream's work, where the load path's
+  // cudaMemcpy and cudaMemset run. A pageable host-to-device cudaMemcpy may return before its DMA lands, so
+  // a non-blocking stream could read uploaded weights before they arrive (seen on the H100: an argmax over
+  // just-uploaded logits read zeros).
+  ADALLM_CUDA_CHECK(cudaStreamCreate(&stream_));
   if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS) throw Error("CUDA backend: cublasCreate failed");
   cublasSetStream(cublas_, stream_);
   plan_ = kernels::plan_nvfp4_linear(kernels::current_nvfp4_device(), options.linear_path);
@@ -89,6 +93,12 @@ CudaBackend::~CudaBackend() {
 }
 
 void CudaBackend::synchronize() { ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+std::optional<DeviceMemoryInfo> CudaBackend::device_memory() const {
+  size_t free_bytes = 0, total = 0;
+  ADALLM_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  return DeviceMemoryInfo{static_cast<int64_t>(free_bytes), static_cast<int64_t>(total)};
+}
 
 cudaEvent_t CudaBackend::profile_event() {
   if (events_used_ == events_.size()) {

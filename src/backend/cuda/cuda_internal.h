@@ -116,6 +116,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
   std::string name() const override { return name_; }
   DType activation_dtype() const override { return DType::BF16; }
+  std::optional<DeviceMemoryInfo> device_memory() const override;
 
   std::unique_ptr<Buffer> alloc(int64_t rows, int64_t cols, DType dtype) override;
   std::unique_ptr<Buffer> upload(const HostArray& src, DType dtype) override;
