@@ -17,6 +17,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
 #include "core/error.h"
+#include "decode_batch.h"
 
 using namespace adallm;
 
@@ -64,16 +65,7 @@ int run(int argc, char** argv) {
         std::printf("%6lld %8lld   skipped: %s\n", static_cast<long long>(seqs), static_cast<long long>(context), e.what());
         continue;
       }
-      backend::ForwardBatch batch;
-      batch.max_pages_per_seq = static_cast<int32_t>(pages_per_seq);
-      for (int64_t s = 0; s < seqs; ++s) {
-        for (int64_t p = 0; p < pages_per_seq; ++p) batch.page_tables.push_back(static_cast<int32_t>(s * pages_per_seq + p));
-        batch.context_lens.push_back(static_cast<int32_t>(context));
-        batch.token_ids.push_back(0);
-        batch.positions.push_back(static_cast<int32_t>(context - 1));
-        batch.seq_index.push_back(static_cast<int32_t>(s));
-        batch.slot_mapping.push_back((s * pages_per_seq + (context - 1) / page_size) * page_size + (context - 1) % page_size);
-      }
+      const backend::ForwardBatch batch = bench::decode_batch(seqs, context, page_size);
       auto q = b->alloc(seqs, heads * head_dim, DType::BF16);
       auto out = b->alloc(seqs, heads * head_dim, DType::BF16);
       b->set_batch(batch);

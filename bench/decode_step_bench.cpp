@@ -14,53 +14,23 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "io/model_config.h"
-#include "io/quant_config.h"
-#include "io/safetensors.h"
 #include "model/footprint.h"
-#include "model/ledger.h"
 #include "model/model.h"
 #include "model/synthetic.h"
+#include "decode_batch.h"
 
 namespace fs = std::filesystem;
 using namespace adallm;
 
 namespace {
 
-model::Footprint footprint_of(const fs::path& dir) {
-  const io::ModelConfig config = io::load_model_config(dir / "config.json");
-  std::ifstream in(dir / "config.json");
-  const nlohmann::json raw = nlohmann::json::parse(in, nullptr, false);
-  const io::QuantConfig quant = io::load_quant_config(dir, raw);
-  return model::compute_footprint(model::bind_checkpoint(io::Checkpoint::open(dir), config, quant), config);
-}
-
-// `batch` sequences of `context` keys, each decoding its last token; pages dealt out in order.
-backend::ForwardBatch decode_batch(int64_t batch, int64_t context, int64_t page_size) {
-  backend::ForwardBatch b;
-  const int64_t pages = (context + page_size - 1) / page_size;
-  b.max_pages_per_seq = static_cast<int32_t>(pages);
-  for (int64_t s = 0; s < batch; ++s) {
-    for (int64_t p = 0; p < pages; ++p) b.page_tables.push_back(static_cast<int32_t>(s * pages + p));
-    b.context_lens.push_back(static_cast<int32_t>(context));
-    b.token_ids.push_back(static_cast<int32_t>(1000 + 7 * s));
-    b.positions.push_back(static_cast<int32_t>(context - 1));
-    b.seq_index.push_back(static_cast<int32_t>(s));
-    b.slot_mapping.push_back((s * pages + (context - 1) / page_size) * page_size + (context - 1) % page_size);
-    b.logit_rows.push_back(static_cast<int32_t>(s));
-  }
-  return b;
-}
 
 int run(int argc, char** argv) {
   CLI::App app{"one eager decode step of a model on the GPU, split by op"};
@@ -91,13 +61,13 @@ int run(int argc, char** argv) {
   } cleanup{synthetic.empty() ? fs::path() : dir};
 
   const double copy = cuda::measure_copy_bandwidth();
-  const model::Footprint footprint = footprint_of(dir);
+  const model::Footprint footprint = model::checkpoint_footprint(dir);
   auto backend = backend::make_cuda_backend();
   auto m = model::Model::load(dir, *backend);
   const int64_t page_size = 16;
   const int64_t pages = batch * ((context + page_size - 1) / page_size);
   auto cache = backend->alloc_kv_cache(m->kv_cache_spec(pages, page_size, backend::parse_kv_cache_dtype(kv)));
-  const backend::ForwardBatch b = decode_batch(batch, context, page_size);
+  const backend::ForwardBatch b = bench::decode_batch(batch, context, page_size);
   m->reserve(batch, batch);
   std::vector<float> logits;
   for (int i = 0; i < 5; ++i) m->forward(b, *cache, logits);  // warm-up: scratch sizes, cuBLAS plans

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "backend/backend.h"
 #include "io/safetensors.h"
 #include "io/tensor_data.h"
@@ -61,6 +63,31 @@ inline std::vector<float> run_sequence(model::Model& model, backend::KvCache& ca
     all.insert(all.end(), step.begin(), step.end());
   }
   return all;
+}
+
+// One golden case: a fixture architecture, checkpoint form and KV cache dtype.
+struct Case {
+  std::string arch, form, kv;
+};
+
+// Every architecture × form (bf16, nvfp4-modelopt, nvfp4-ct) × KV dtype (bf16, fp8).
+inline std::vector<Case> golden_cases() {
+  std::vector<Case> cases;
+  for (const char* arch : {"llama", "qwen3", "qwen3_moe", "gemma3_text", "gemma3"}) {
+    for (const char* form : {"bf16", "nvfp4-modelopt", "nvfp4-ct"}) {
+      for (const char* kv : {"bf16", "fp8"}) cases.push_back({arch, form, kv});
+    }
+  }
+  return cases;
+}
+
+// A GoogleTest parameter name for a case: "qwen3_nvfp4_modelopt_fp8".
+inline std::string golden_case_name(const ::testing::TestParamInfo<Case>& info) {
+  std::string name = info.param.arch + "_" + info.param.form + "_" + info.param.kv;
+  for (char& ch : name) {
+    if (ch == '-') ch = '_';
+  }
+  return name;
 }
 
 }  // namespace adallm::test

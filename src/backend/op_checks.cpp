@@ -99,6 +99,40 @@ void check_argmax_rows(const Tensor& logits, const Tensor& ids) {
   expect_tensor(ids, DType::I32, logits.rows, 1, "argmax_rows", "ids");
 }
 
+void check_experts(std::span<const ExpertSource> experts, int64_t& hidden_size, int64_t& moe_intermediate_size) {
+  if (experts.empty()) throw Error("load_experts: no experts given");
+  const int64_t inter = experts.front().gate_proj.out_features, hidden = experts.front().gate_proj.in_features;
+  const auto shape = [](const LinearSource& s) {
+    return s.name + " [" + std::to_string(s.out_features) + ", " + std::to_string(s.in_features) + "]";
+  };
+  for (const ExpertSource& e : experts) {
+    if (e.gate_proj.out_features != inter || e.gate_proj.in_features != hidden) {
+      throw Error("load_experts: " + shape(e.gate_proj) + ", expected [" + std::to_string(inter) + ", " +
+                  std::to_string(hidden) + "] as the first expert's gate_proj");
+    }
+    if (e.up_proj.out_features != inter || e.up_proj.in_features != hidden) {
+      throw Error("load_experts: " + shape(e.up_proj) + ", expected [" + std::to_string(inter) + ", " +
+                  std::to_string(hidden) + "]");
+    }
+    if (e.down_proj.out_features != hidden || e.down_proj.in_features != inter) {
+      throw Error("load_experts: " + shape(e.down_proj) + ", expected [" + std::to_string(hidden) + ", " +
+                  std::to_string(inter) + "]");
+    }
+  }
+  hidden_size = hidden;
+  moe_intermediate_size = inter;
+}
+
+int64_t check_moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const Tensor& out,
+                          int64_t hidden, DType dtype) {
+  const char* op = "moe_experts";
+  expect_tensor(x, dtype, -1, hidden, op, "x");
+  expect_tensor(topk_ids, DType::I32, x.rows, -1, op, "topk_ids");
+  expect_tensor(topk_weights, DType::F32, x.rows, topk_ids.cols, op, "topk_weights");
+  expect_tensor(out, dtype, x.rows, hidden, op, "out");
+  return topk_ids.cols;
+}
+
 void check_moe_route(const Tensor& router_logits, int64_t top_k, const Tensor& topk_ids, const Tensor& topk_weights) {
   expect_tensor(router_logits, DType::F32, -1, -1, "moe_route", "router_logits");
   const int64_t num_experts = router_logits.cols;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "backend/backend.h"
@@ -30,6 +31,13 @@ void check_qk_norm_rope_kv_write(const Tensor& qkv, int64_t num_attention_heads,
 int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<int64_t> sliding_window,
                         const Tensor& out, const ForwardBatch& batch, DType dtype);
 void check_argmax_rows(const Tensor& logits, const Tensor& ids);
+// Every expert's gate_proj and up_proj [moe_intermediate_size, hidden_size] and down_proj [hidden_size,
+// moe_intermediate_size], as the first expert's gate_proj says. Sets the two sizes.
+void check_experts(std::span<const ExpertSource> experts, int64_t& hidden_size, int64_t& moe_intermediate_size);
+// x, out [num_tokens, hidden] in dtype; topk_ids [num_tokens, top_k] I32; topk_weights same shape F32.
+// Returns top_k.
+int64_t check_moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const Tensor& out,
+                          int64_t hidden, DType dtype);
 void check_moe_route(const Tensor& router_logits, int64_t top_k, const Tensor& topk_ids, const Tensor& topk_weights);
 
 }  // namespace adallm::backend

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -28,11 +29,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "engine/engine_core.h"
-#include "io/model_config.h"
-#include "io/quant_config.h"
-#include "io/safetensors.h"
 #include "model/footprint.h"
-#include "model/ledger.h"
 #include "model/synthetic.h"
 
 #ifdef ADALLM_WITH_CUDA
@@ -98,24 +95,16 @@ bool on_gpu(const BenchArgs& a) { return a.model.device == "cuda"; }
 
 #ifdef ADALLM_WITH_CUDA
 double gpu_copy_bandwidth() { return cuda::measure_copy_bandwidth(); }
-uint64_t gpu_memory_used() { return cuda::device_memory_used(); }
 #else
 double gpu_copy_bandwidth() { throw Error("this adallm was built without CUDA"); }
-uint64_t gpu_memory_used() { throw Error("this adallm was built without CUDA"); }
 #endif
 
-// What a decode step reads besides the KV cache: model::Footprint's batch-1 bytes per token.
-model::Footprint footprint_of(const fs::path& dir) {
-  const io::ModelConfig config = io::load_model_config(dir / "config.json");
-  nlohmann::json raw;
-  {
-    std::ifstream in(dir / "config.json");
-    raw = nlohmann::json::parse(in, nullptr, false);
-  }
-  const io::QuantConfig quant = io::load_quant_config(dir, raw);
-  const io::Checkpoint checkpoint = io::Checkpoint::open(dir);
-  return model::compute_footprint(model::bind_checkpoint(checkpoint, config, quant), config);
+// Device memory in use (the GPU), or the process's resident set (the CPU).
+uint64_t memory_in_use(const backend::Backend& backend) {
+  const std::optional<backend::DeviceMemoryInfo> device = backend.device_memory();
+  return device ? static_cast<uint64_t>(device->total - device->free) : resident_bytes();
 }
+
 
 BatchResult run_batch(LoadedModel& m, const BenchArgs& a, int64_t batch, const model::Footprint& footprint,
                       double copy_bandwidth) {
@@ -170,7 +159,7 @@ BatchResult run_batch(LoadedModel& m, const BenchArgs& a, int64_t batch, const m
   }
   progress.finish();
   result.seconds = seconds_between(start, Clock::now());
-  result.memory_bytes = on_gpu(a) ? gpu_memory_used() : resident_bytes();
+  result.memory_bytes = memory_in_use(*m.backend);
   result.tokens_per_s = double(batch * a.output_len) / result.seconds;
   if (!decode_steps.empty()) {
     std::sort(decode_steps.begin(), decode_steps.end());
@@ -215,7 +204,7 @@ int run_bench(BenchArgs a) {
     }
   } cleanup{temp_dir};
 
-  const model::Footprint footprint = footprint_of(a.model.model);
+  const model::Footprint footprint = model::checkpoint_footprint(a.model.model);
   LoadedModel m = load_model(a.model, 0, Runner::none);
   const double copy_bandwidth = on_gpu(a) ? gpu_copy_bandwidth() : host_copy_bandwidth();
   std::printf("adallm bench: %s on %s; copy bandwidth %.1f GB/s (read + write); input %lld, output %lld tokens\n",

@@ -1,7 +1,13 @@
 // Footprint arithmetic over a bound ModelTensors.
 #include "model/footprint.h"
 
+#include <fstream>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/quant_config.h"
+#include "io/safetensors.h"
 
 namespace adallm::model {
 namespace {
@@ -102,6 +108,17 @@ Footprint compute_footprint(const ModelTensors& model, const io::ModelConfig& co
   f.decode_bytes_per_token = bytes;
   f.active_parameters = params;
   return f;
+}
+
+Footprint checkpoint_footprint(const std::filesystem::path& dir) {
+  const io::ModelConfig config = io::load_model_config(dir / "config.json");
+  nlohmann::json raw;
+  {
+    std::ifstream in(dir / "config.json");
+    raw = nlohmann::json::parse(in, nullptr, false);
+  }
+  const io::QuantConfig quant = io::load_quant_config(dir, raw);
+  return compute_footprint(bind_checkpoint(io::Checkpoint::open(dir), config, quant), config);
 }
 
 }  // namespace adallm::model

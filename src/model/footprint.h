@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -35,5 +36,7 @@ struct Footprint {
 };
 
 Footprint compute_footprint(const ModelTensors& model, const io::ModelConfig& config);
+// The same for the checkpoint in `dir`: its config and quantization config read and its tensors bound.
+Footprint checkpoint_footprint(const std::filesystem::path& dir);
 
 }  // namespace adallm::model

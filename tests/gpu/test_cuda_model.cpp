@@ -23,6 +23,7 @@
 namespace adallm::model {
 namespace {
 
+using test::Case;
 using test::kNumSequences;
 using test::load_reference;
 using test::Reference;
@@ -41,9 +42,6 @@ std::vector<float> run_all(backend::Backend& backend, const std::string& dir, co
   return got;
 }
 
-struct Case {
-  std::string arch, form, kv;
-};
 
 class CudaGolden : public ::testing::TestWithParam<Case> {};
 
@@ -72,23 +70,8 @@ TEST_P(CudaGolden, MatchesTransformersAndTheCpuBackend) {
   }
 }
 
-std::vector<Case> all_cases() {
-  std::vector<Case> cases;
-  for (const char* arch : {"llama", "qwen3", "qwen3_moe", "gemma3_text", "gemma3"}) {
-    for (const char* form : {"bf16", "nvfp4-modelopt", "nvfp4-ct"}) {
-      for (const char* kv : {"bf16", "fp8"}) cases.push_back({arch, form, kv});
-    }
-  }
-  return cases;
-}
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGolden, ::testing::ValuesIn(all_cases()), [](const auto& case_info) {
-  std::string name = case_info.param.arch + "_" + case_info.param.form + "_" + case_info.param.kv;
-  for (char& ch : name) {
-    if (ch == '-') ch = '_';
-  }
-  return name;
-});
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGolden, ::testing::ValuesIn(test::golden_cases()), test::golden_case_name);
 
 }  // namespace
 }  // namespace adallm::model

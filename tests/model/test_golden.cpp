@@ -20,14 +20,12 @@
 namespace adallm::model {
 namespace {
 
+using test::Case;
 using test::kNumSequences;
 using test::load_reference;
 using test::Reference;
 using test::run_sequence;
 
-struct Case {
-  std::string arch, form, kv;
-};
 
 class Golden : public ::testing::TestWithParam<Case> {};
 
@@ -55,23 +53,8 @@ TEST_P(Golden, MatchesTransformers) {
   EXPECT_GE(a.top1, bf16_kv ? 0.95 : 0.9);
 }
 
-std::vector<Case> all_cases() {
-  std::vector<Case> cases;
-  for (const char* arch : {"llama", "qwen3", "qwen3_moe", "gemma3_text", "gemma3"}) {
-    for (const char* form : {"bf16", "nvfp4-modelopt", "nvfp4-ct"}) {
-      for (const char* kv : {"bf16", "fp8"}) cases.push_back({arch, form, kv});
-    }
-  }
-  return cases;
-}
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Golden, ::testing::ValuesIn(all_cases()), [](const auto& case_info) {
-  std::string name = case_info.param.arch + "_" + case_info.param.form + "_" + case_info.param.kv;
-  for (char& ch : name) {
-    if (ch == '-') ch = '_';
-  }
-  return name;
-});
+INSTANTIATE_TEST_SUITE_P(Fixtures, Golden, ::testing::ValuesIn(test::golden_cases()), test::golden_case_name);
 
 // Two sequences in one forward step (interleaved pages, one prefilling while the other decodes) give the
 // same logits as each alone: attention never crosses sequences.

@@ -29,28 +29,8 @@ void gated_activation_row(const float* gate, const float* up, int64_t n, Activat
 }
 
 CpuExperts::CpuExperts(std::span<const ExpertSource> experts, bool fp8_activations) {
-  if (experts.empty()) throw Error("load_experts: no experts given");
-  const ExpertSource& first = experts.front();
-  moe_intermediate_size_ = first.gate_proj.out_features;
-  hidden_size_ = first.gate_proj.in_features;
+  check_experts(experts, hidden_size_, moe_intermediate_size_);
   for (const ExpertSource& e : experts) {
-    const auto shape = [](const LinearSource& s) {
-      return s.name + " [" + std::to_string(s.out_features) + ", " + std::to_string(s.in_features) + "]";
-    };
-    const int64_t inter = moe_intermediate_size_;
-    const int64_t hidden = hidden_size_;
-    if (e.gate_proj.out_features != inter || e.gate_proj.in_features != hidden) {
-      throw Error("load_experts: " + shape(e.gate_proj) + ", expected [" + std::to_string(inter) + ", " +
-                  std::to_string(hidden) + "] as the first expert's gate_proj");
-    }
-    if (e.up_proj.out_features != inter || e.up_proj.in_features != hidden) {
-      throw Error("load_experts: " + shape(e.up_proj) + ", expected [" + std::to_string(inter) + ", " +
-                  std::to_string(hidden) + "]");
-    }
-    if (e.down_proj.out_features != hidden || e.down_proj.in_features != inter) {
-      throw Error("load_experts: " + shape(e.down_proj) + ", expected [" + std::to_string(hidden) + ", " +
-                  std::to_string(inter) + "]");
-    }
     const LinearSource fused[] = {e.gate_proj, e.up_proj};
     gate_up_.push_back(std::make_unique<CpuLinear>(fused));
     down_.push_back(std::make_unique<CpuLinear>(std::span<const LinearSource>(&e.down_proj, 1)));
@@ -117,16 +97,11 @@ void CpuBackend::moe_route(const Tensor& router_logits, int64_t top_k, bool reno
 
 void CpuBackend::moe_experts(const Experts& experts, const Tensor& x, const Tensor& topk_ids,
                              const Tensor& topk_weights, Activation act, Tensor out) {
-  const char* op = "moe_experts";
   const auto* ex = dynamic_cast<const CpuExperts*>(&experts);
   if (ex == nullptr) throw Error("moe_experts: the experts were not loaded by the CPU backend");
   const int64_t hidden = ex->hidden_size();
   const int64_t inter = ex->moe_intermediate_size();
-  expect_tensor(x, DType::F32, -1, hidden, op, "x");
-  expect_tensor(topk_ids, DType::I32, x.rows, -1, op, "topk_ids");
-  const int64_t top_k = topk_ids.cols;
-  expect_tensor(topk_weights, DType::F32, x.rows, top_k, op, "topk_weights");
-  expect_tensor(out, DType::F32, x.rows, hidden, op, "out");
+  const int64_t top_k = check_moe_experts(x, topk_ids, topk_weights, out, hidden, DType::F32);
   const int64_t num_tokens = x.rows;
 
   // (token, k) pairs per expert, in token order.

@@ -114,10 +114,4 @@ double measure_copy_bandwidth() {
   return 2.0 * static_cast<double>(bytes) / (static_cast<double>(best_ms) / 1e3);
 }
 
-size_t device_memory_used() {
-  size_t free_bytes = 0, total = 0;
-  ADALLM_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
-  return total - free_bytes;
-}
-
 }  // namespace adallm::cuda

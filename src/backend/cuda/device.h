@@ -32,8 +32,4 @@ DeviceInfo check_device(int index);
 // AdaLLM reports is a ratio to, measured in the same run.
 double measure_copy_bandwidth();
 
-// Device memory in use on the current device now (total minus free: this process's allocations and
-// context, and any other process's).
-size_t device_memory_used();
-
 }  // namespace adallm::cuda
