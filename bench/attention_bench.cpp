@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,12 @@ int run(int argc, char** argv) {
         continue;
       }
       const backend::ForwardBatch batch = bench::decode_batch(seqs, context, page_size);
-      auto q = b->alloc(seqs, heads * head_dim, DType::BF16);
+      // Random queries (zeros would make every score equal).
+      std::vector<float> q_host(static_cast<size_t>(seqs * heads * head_dim));
+      std::mt19937 rng(7);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      for (float& v : q_host) v = normal(rng);
+      auto q = b->upload(backend::HostArray{"q", q_host.data(), DType::F32, seqs, heads * head_dim}, DType::BF16);
       auto out = b->alloc(seqs, heads * head_dim, DType::BF16);
       b->set_batch(batch);
       const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));

@@ -1,7 +1,7 @@
 // The CUDA backend's attention path against the CPU backend's (label `gpu`): q/k norm + RoPE + KV write,
 // then paged attention, over steps that mix sequences (prefill chunks next to single decode tokens),
-// contexts of up to ~2,000 keys over shuffled pages (so the split-K path and its merge run), GQA ratios
-// 1, 4 and 8, head_dim 64, 128 and 256, sliding windows, and both cache dtypes.
+// contexts of up to 3,000 keys over shuffled pages (so the split-K path and its merge run), GQA ratios
+// 1, 2, 3, 4, 8 and 16, head_dim 16, 48, 64, 128 and 256, sliding windows, and both cache dtypes.
 //
 // Both backends get the same bf16-rounded qkv. Tolerance: the GPU rounds q (after RoPE) and the output to
 // bf16 (2^-9 relative each, NMSE ~1e-6) and sums in another order; with an FP8 cache a key whose fp32
@@ -175,6 +175,13 @@ std::vector<std::tuple<Shape, KvCacheDType>> cases() {
       {8, 4, 256, {1500, 40}, {3, 40}, 512, true},
       {4, 4, 128, {300}, {300}, 0, false},
       {16, 2, 128, {1024, 1}, {1, 1}, 100, false},
+      // 16 query heads per KV head at head_dim 256 (two n8 tiles of queries even when decoding).
+      {16, 1, 256, {600, 20}, {2, 20}, 0, false},
+      // The fixtures' head_dim 16 with a short window; GQA 3 at head_dim 48 (a 32-dim group and a last
+      // 16 dims of fp8 V); a long prefill chunk over a long context (blocks of 4 tokens, split).
+      {4, 2, 16, {90, 33}, {1, 33}, 8, true},
+      {6, 2, 48, {200}, {37}, 0, false},
+      {32, 8, 128, {3000}, {500}, 0, true},
   };
   std::vector<std::tuple<Shape, KvCacheDType>> all;
   for (const Shape& s : shapes) {

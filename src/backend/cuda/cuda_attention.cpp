@@ -120,6 +120,14 @@ void CudaBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer
   p.max_keys = static_cast<int>(max_keys);
   p.out = out.ptr<__nv_bfloat16>();
   p.out_stride = out.stride;
+  // Prefill: a block takes several tokens of one sequence, so each K/V chunk serves all of them.
+  const int per_block = kernels::paged_attention_tokens_per_block(p.heads, p.kv_heads, p.head_dim);
+  for (int i = 0; i < DeviceBatch::kQueryBlockSizes; ++i) {
+    if (per_block == 2 << i && device_batch_.query_blocks[i] != nullptr) {
+      p.query_blocks = device_batch_.query_blocks[i];
+      p.num_query_blocks = device_batch_.num_query_blocks[i];
+    }
+  }
   const int64_t bytes = kernels::paged_attention_workspace_bytes(p, info_.multiprocessors);
   void* workspace = bytes > 0 ? attention_workspace_.get(static_cast<size_t>(bytes), stream_) : nullptr;
   const OpScope scope(*this, "attention");

@@ -246,6 +246,21 @@ void CudaBackend::set_batch(const ForwardBatch& batch) {
   add(batch.slot_mapping);
   add(batch.page_tables);
   add(batch.logit_rows);
+  // Attention query blocks: a sequence's consecutive tokens in runs of up to 2 << i.
+  const bool multi_token = batch.num_tokens() > batch.num_seqs();
+  for (int i = 0; i < DeviceBatch::kQueryBlockSizes; ++i) {
+    auto& blocks = query_blocks_[i];
+    blocks.clear();
+    const int size = 2 << i;
+    for (int32_t t = 0; multi_token && t < static_cast<int32_t>(batch.num_tokens()); ++t) {
+      if (!blocks.empty() && blocks.back().count < size && batch.seq_index[t] == batch.seq_index[t - 1]) {
+        ++blocks.back().count;
+      } else {
+        blocks.push_back({t, 1});
+      }
+    }
+    add(blocks);
+  }
   if (batch_staging_.size() < offset) batch_staging_.resize(offset);
   for (const Part& p : parts) {
     if (p.bytes > 0) std::memcpy(batch_staging_.data() + p.offset, p.data, p.bytes);
@@ -265,6 +280,12 @@ void CudaBackend::set_batch(const ForwardBatch& batch) {
   device_batch_.slot_mapping = reinterpret_cast<int64_t*>(base + parts[3].offset);
   device_batch_.page_tables = reinterpret_cast<int32_t*>(base + parts[4].offset);
   device_batch_.logit_rows = reinterpret_cast<int32_t*>(base + parts[5].offset);
+  for (int i = 0; i < DeviceBatch::kQueryBlockSizes; ++i) {
+    const bool any = !query_blocks_[i].empty();
+    device_batch_.query_blocks[i] =
+        any ? reinterpret_cast<const kernels::AttentionQueryBlock*>(base + parts[6 + i].offset) : nullptr;
+    device_batch_.num_query_blocks[i] = static_cast<int64_t>(query_blocks_[i].size());
+  }
   batch_ = &batch;
 }
 

@@ -17,6 +17,7 @@
 #include "backend/op_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device.h"
+#include "kernels/attention/paged_attention.h"
 #include "kernels/linear/nvfp4_linear.h"
 
 namespace adallm::backend::cuda_backend {
@@ -161,6 +162,11 @@ class CudaBackend final : public Backend {
     int64_t* slot_mapping = nullptr;
     int32_t* page_tables = nullptr;
     int32_t* logit_rows = nullptr;
+    // The tokens cut into attention query blocks of up to 2, 4, 8 and 16 consecutive tokens of one
+    // sequence (only when some sequence has more than one token in the step; else all null).
+    static constexpr int kQueryBlockSizes = 4;
+    const kernels::AttentionQueryBlock* query_blocks[kQueryBlockSizes] = {};
+    int64_t num_query_blocks[kQueryBlockSizes] = {};
   };
   // Brackets one op with CUDA events while profiling is on.
   class OpScope {
@@ -194,6 +200,7 @@ class CudaBackend final : public Backend {
   DeviceBatch device_batch_;
   DeviceMemory batch_memory_;
   std::vector<std::byte> batch_staging_;
+  std::vector<kernels::AttentionQueryBlock> query_blocks_[DeviceBatch::kQueryBlockSizes];
   Scratch linear_workspace_, attention_workspace_, moe_workspace_, gate_up_workspace_;
   std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;
   // Profiling: events in use this round, (op, start event index, end event index) per op, and the pool.

@@ -1,295 +1,484 @@
 // Paged attention kernels; see paged_attention.h.
 #include "kernels/attention/paged_attention.h"
 
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <string>
-#include <type_traits>
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "kernels/launch.cuh"
-#include "kernels/reduce.cuh"
 
 namespace adallm::kernels {
 namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kDimsPerLane = kAttentionMaxHeadDim / 32;
-constexpr int kMaxGroup = 16;  // query heads per KV head
+constexpr int kChunkKeys = 16;                  // keys per warp step: the M of one mma
+constexpr int kTileKeys = kWarps * kChunkKeys;  // keys per block step (the unit of a split)
+constexpr int kStages = 3;                      // cp.async ring depth per warp
+constexpr float kLog2e = 1.4426950408889634f;
 
-// Keys per shared-memory tile: 64, or 32 where a cached row is longer than 256 bytes (bf16 head_dim 256).
-int tile_keys(const PagedAttentionParams& p) { return p.head_dim * (p.fp8 ? 1 : 2) > 256 ? 32 : 64; }
+// Splits of each (query block, KV head)'s keys: enough blocks to fill the GPU four times over, no split
+// shorter than one block step. Tried on the H100 with the earlier CUDA-core kernel and dropped: splits of
+// at least 4 tiles, to save the merge kernel at short contexts (the batch-1 step at 256 keys 10 % slower),
+// and merging in the last split block instead of a second kernel (1 × 8K keys 55 → 97 µs).
+int64_t query_blocks(const PagedAttentionParams& p) { return p.query_blocks ? p.num_query_blocks : p.tokens; }
 
-// Splits of each (token, KV head)'s keys: enough blocks to fill the GPU four times over, no split shorter
-// than one tile. Tried on the H100 and dropped: splits of at least 4 tiles, to save the merge kernel at
-// short contexts (the batch-1 step at 256 keys 10 % slower: 8 blocks of 4 tiles wait longer than 32
-// blocks of one tile and a merge), and merging in the last split block to finish instead of a second
-// kernel (1 × 8K keys 55 → 97 µs: one block's serial loop over the splits is slower than a warp per head).
 int choose_splits(const PagedAttentionParams& p, int multiprocessors) {
-  const int64_t groups = p.tokens * p.kv_heads;
+  const int64_t groups = query_blocks(p) * p.kv_heads;
   const int64_t wanted = (int64_t{4} * multiprocessors + groups - 1) / groups;
-  const int64_t max_tiles = std::max<int64_t>(1, (p.max_keys + tile_keys(p) - 1) / tile_keys(p));
+  const int64_t max_tiles = std::max<int64_t>(1, (p.max_keys + kTileKeys - 1) / kTileKeys);
   return static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(max_tiles, 64)));
 }
 
+// Shared memory: the queries' B fragments, then each warp's ring of kStages (K, V) chunks of 16 rows,
+// rows padded by 16 bytes so that ldmatrix and the V word loads are free of bank conflicts. At the end
+// the rings hold each warp's softmax state and output for the merge.
 struct SmemLayout {
-  int q, scores, state, kv;  // byte offsets
-  int row_stride;            // bytes per cached row in shared memory (padded by 16 against bank conflicts)
-  int bytes;
+  int row_stride = 0;  // bytes per cached row
+  int ring = 0;        // byte offset of warp 0's ring
+  int ring_bytes = 0;  // per warp
+  int bytes = 0;
 };
 
-SmemLayout smem_layout(const PagedAttentionParams& p, int keys) {
-  const int group = p.heads / p.kv_heads;
+SmemLayout smem_layout(int head_dim, bool fp8, int n_tiles) {
   SmemLayout l;
-  l.row_stride = p.head_dim * (p.fp8 ? 1 : 2) + 16;
-  l.q = 0;
-  l.scores = l.q + group * p.head_dim * 4;
-  l.state = l.scores + group * keys * 4;
-  l.kv = (l.state + 3 * kMaxGroup * 4 + 15) / 16 * 16;
-  l.bytes = l.kv + 2 * 2 * keys * l.row_stride;  // two stages of K and V
+  l.row_stride = head_dim * (fp8 ? 1 : 2) + 16;
+  l.ring = head_dim / 16 * n_tiles * 32 * 8;
+  l.ring_bytes = kStages * 2 * kChunkKeys * l.row_stride;
+  l.bytes = l.ring + kWarps * l.ring_bytes;
   return l;
 }
 
-__device__ __forceinline__ void cp_async16(void* smem, const void* global) {
+__device__ __forceinline__ void cp_async16(void* smem, const void* global, bool valid) {
   const auto s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(global));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(global), "r"(valid ? 16 : 0));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
 
-// The cached values of one 16-byte chunk in shared memory as fp32: 16 fp8 codes (unscaled: the kernel
-// folds the K scale into q and the V scale into the output) or 8 bf16 values.
-__device__ __forceinline__ void smem_row16(const uint8_t* src, bool fp8, float* v) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(src);
-  const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-  if (fp8) {
-#pragma unroll
-    for (int w = 0; w < 4; ++w) {
-#pragma unroll
-      for (int b = 0; b < 2; ++b) {
-        const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(words[w] >> (16 * b)), __NV_E4M3);
-        const float2 f = __half22float2(__half2(h));
-        v[4 * w + 2 * b] = f.x;
-        v[4 * w + 2 * b + 1] = f.y;
-      }
-    }
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_address(p)));
+}
+__device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(smem_address(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_address(p)));
+}
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
+  uint32_t r;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(r) : "r"(x));
+  return r;
+}
+__device__ __forceinline__ uint32_t byte_perm(uint32_t a, uint32_t b, uint32_t selector) {
+  uint32_t r;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(r) : "r"(a), "r"(b), "r"(selector));
+  return r;
+}
+
+// Two e4m3 codes (the low and high byte of the low or high half of x) as f16x2, one instruction on sm_89+.
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t x) {
+  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(x & 0xFFFFu), __NV_E4M3);
+  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+}
+__device__ __forceinline__ uint32_t lo_e4m3x2(uint32_t x) { return e4m3x2_to_f16x2(x); }
+__device__ __forceinline__ uint32_t hi_e4m3x2(uint32_t x) { return e4m3x2_to_f16x2(x >> 16); }
+
+template <bool kF16>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (kF16) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
   } else {
-#pragma unroll
-    for (int w = 0; w < 4; ++w) {
-      v[2 * w] = __uint_as_float(words[w] << 16);
-      v[2 * w + 1] = __uint_as_float(words[w] & 0xFFFF0000u);
-    }
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
   }
 }
 
-// One block per (token, KV head, split): the query heads of the KV head share every K/V tile, which
-// cp.async brings into shared memory (two stages) while the previous tile is used. Per tile: scores for
-// every (head, key), an online-softmax update per head, then P·V into per-thread accumulators of 4 dims.
-// kGroups: the query heads per KV head rounded up to a power of two (registers are sized by it).
-template <int kTileKeys, int kGroups>
+// d += a · b, m16n8k16, fp32 accumulation; f16 operands (kF16) or bf16.
+template <bool kF16>
+__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (kF16) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// The head dimension of O^T's accumulator row `row` (0..15) of m-tile `mt`. bf16 pages: natural order.
+// fp8 pages: a lane reads 4 consecutive dims of a V row as one word and a 32-dim group spans two m-tiles
+// (rows g and g + 8 of the even tile are dims 4g and 4g + 1, of the odd tile 4g + 2 and 4g + 3); a last
+// group of 16 dims (head_dim % 32 == 16) reads 2 dims per lane (rows g, g + 8: dims 2g, 2g + 1).
+template <bool kFp8>
+__device__ __forceinline__ int output_dim(int mt, int row, int head_dim) {
+  if constexpr (!kFp8) {
+    return 16 * mt + row;
+  } else {
+    const int pairs = head_dim / 32;
+    if (mt < 2 * pairs) return 32 * (mt / 2) + 4 * (row % 8) + 2 * (mt % 2) + row / 8;
+    return 32 * pairs + 2 * (row % 8) + row / 8;
+  }
+}
+
+// One block per (query block, KV head, split); see paged_attention.h. kDim: head_dim rounded up to the
+// instantiated size (registers are sized by it); kNTiles: n8 tiles of query columns (column j is token
+// j / group of the block, head j % group of the KV head).
+template <bool kFp8, int kDim, int kNTiles>
 __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParams p, int splits, SmemLayout layout,
                                                              float* partial) {
   extern __shared__ __align__(16) uint8_t smem[];
+  constexpr int kCols = 8 * kNTiles;
+  constexpr int kMTiles = kDim / 16;
+  constexpr int kElem = kFp8 ? 1 : 2;
   pdl_begin();
+  const int d = p.head_dim, ksteps = d / 16;
   const int group = p.heads / p.kv_heads;
-  const int d = p.head_dim;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int s = blockIdx.x % splits;
-  const int64_t tk = blockIdx.x / splits;
-  const int kvh = static_cast<int>(tk % p.kv_heads);
-  const int64_t t = tk / p.kv_heads;
-  const int position = p.positions[t];
-  const int first = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0;
-  const int keys = position + 1 - first;
-  const int per_split = ((keys + splits - 1) / splits + kTileKeys - 1) / kTileKeys * kTileKeys;
-  const int begin = first + s * per_split;
-  const int end = min(position + 1, begin + per_split);
-  const int32_t* pages = p.page_tables + static_cast<int64_t>(p.seq_index[t]) * p.max_pages_per_seq;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, c = lane % 4;
+  const int s = static_cast<int>(blockIdx.x % splits);
+  const int64_t bk = blockIdx.x / splits;
+  const int kvh = static_cast<int>(bk % p.kv_heads);
+  const int64_t qb = bk / p.kv_heads;
+  int64_t first_token = qb;
+  int ntok = 1;
+  if (p.query_blocks != nullptr) {
+    first_token = p.query_blocks[qb].first;
+    ntok = p.query_blocks[qb].count;
+  }
+  const int ncols = ntok * group;
+  const auto key_range = [&](int64_t t, int& first, int& end) {
+    const int position = p.positions[t];
+    first = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0;
+    end = position + 1;
+  };
+  // The block's keys: the union of its tokens' ranges, cut into `splits` parts of whole block steps.
+  int lo = INT_MAX, hi = 0;
+  for (int i = 0; i < ntok; ++i) {
+    int f, e;
+    key_range(first_token + i, f, e);
+    lo = min(lo, f);
+    hi = max(hi, e);
+  }
+  const int per_split = ((hi - lo + splits - 1) / splits + kTileKeys - 1) / kTileKeys * kTileKeys;
+  const int begin = lo + s * per_split;
+  const int end = min(hi, begin + per_split);
+  // This lane's columns 8·nt + 2c + j: their own key ranges (empty for padding columns).
+  int col_first[kNTiles][2], col_end[kNTiles][2];
+#pragma unroll
+  for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int col = 8 * nt + 2 * c + j;
+      col_first[nt][j] = 0;
+      col_end[nt][j] = 0;
+      if (col < ncols) key_range(first_token + col / group, col_first[nt][j], col_end[nt][j]);
+    }
+  }
 
-  float* q = reinterpret_cast<float*>(smem + layout.q);            // [group][d]
-  float* scores = reinterpret_cast<float*>(smem + layout.scores);  // [group][kTileKeys]
-  float* m_state = reinterpret_cast<float*>(smem + layout.state);  // [group] running max
-  float* l_state = m_state + kMaxGroup;                            // [group] running sum
-  float* corr = l_state + kMaxGroup;                               // [group] this tile's rescale
-  uint8_t* kv = smem + layout.kv;
-  const int elem = p.fp8 ? 1 : 2;
-  const int row_bytes = d * elem, chunks = row_bytes / 16;
-  const auto k_tile = [&](int stage) { return kv + stage * 2 * kTileKeys * layout.row_stride; };
-  const auto v_tile = [&](int stage) { return k_tile(stage) + kTileKeys * layout.row_stride; };
+  // Q^T as mma B fragments [kstep][n-tile][lane] in the k order the K fragments use: bf16 natural (b0 dims
+  // 2c, 2c + 1; b1 dims 2c + 8, 2c + 9 of the k-step), fp8 pages as converted (b0 dims 4c, 4c + 1; b1
+  // 4c + 2, 4c + 3), there in f16.
+  uint2* q_frags = reinterpret_cast<uint2*>(smem);
+  for (int i = tid; i < ksteps * kNTiles * 32; i += kThreads) {
+    const int l = i % 32, nt = (i / 32) % kNTiles, kt = i / (32 * kNTiles);
+    const int col = 8 * nt + l / 4, cc = l % 4;
+    uint2 frag = make_uint2(0u, 0u);
+    if (col < ncols) {
+      const int h = kvh * group + col % group;
+      const __nv_bfloat16* q = p.q + (first_token + col / group) * p.q_stride + static_cast<int64_t>(h) * d + 16 * kt;
+      const int d0 = kFp8 ? 4 * cc : 2 * cc, d1 = kFp8 ? 4 * cc + 2 : 2 * cc + 8;
+      const auto* q0 = reinterpret_cast<const __nv_bfloat162*>(q + d0);
+      const auto* q1 = reinterpret_cast<const __nv_bfloat162*>(q + d1);
+      if constexpr (kFp8) {
+        const float2 f0 = __bfloat1622float2(*q0), f1 = __bfloat1622float2(*q1);
+        frag = make_uint2(pack2<true>(f0.x, f0.y), pack2<true>(f1.x, f1.y));
+      } else {
+        frag = make_uint2(*reinterpret_cast<const uint32_t*>(q0), *reinterpret_cast<const uint32_t*>(q1));
+      }
+    }
+    q_frags[i] = frag;
+  }
 
-  const auto load_tile = [&](int base, int stage) {
-    for (int i = tid; i < kTileKeys * chunks; i += kThreads) {
-      const int j = i / chunks, c = i % chunks;
-      const int key = base + j;
-      if (key >= end) continue;
+  const int32_t* pages = p.page_tables + static_cast<int64_t>(p.seq_index[first_token]) * p.max_pages_per_seq;
+  const int row_bytes = d * kElem, row_chunks = row_bytes / 16;
+  uint8_t* ring = smem + layout.ring + warp * layout.ring_bytes;
+  const auto k_stage = [&](int stage) { return ring + stage * 2 * kChunkKeys * layout.row_stride; };
+  const auto v_stage = [&](int stage) { return k_stage(stage) + kChunkKeys * layout.row_stride; };
+  const int chunks = end > begin ? (end - begin + kChunkKeys - 1) / kChunkKeys : 0;
+  const int my_chunks = chunks > warp ? (chunks - warp + kWarps - 1) / kWarps : 0;
+  const auto chunk_base = [&](int i) { return begin + kChunkKeys * (warp + kWarps * i); };
+
+  // Brings chunk i's K and V rows into `stage` (rows past `end` zero-filled: their P is 0 and a stale
+  // NaN would survive 0 · NaN) and commits the group.
+  const auto* k_cache = static_cast<const uint8_t*>(p.k_cache);
+  const auto* v_cache = static_cast<const uint8_t*>(p.v_cache);
+  const auto load_chunk = [&](int i, int stage) {
+    const int key = chunk_base(i) + (lane % kChunkKeys);
+    int64_t offset = -1;
+    if (key < end) {
       const int64_t slot = static_cast<int64_t>(pages[key / p.page_size]) * p.page_size + key % p.page_size;
-      const int64_t offset = ((slot * p.kv_heads + kvh) * d) * elem + c * 16;
-      cp_async16(k_tile(stage) + j * layout.row_stride + c * 16, static_cast<const uint8_t*>(p.k_cache) + offset);
-      cp_async16(v_tile(stage) + j * layout.row_stride + c * 16, static_cast<const uint8_t*>(p.v_cache) + offset);
+      offset = (slot * p.kv_heads + kvh) * row_bytes;
+    }
+    for (int base = 0; base < kChunkKeys * row_chunks; base += 32) {
+      const int item = base + lane;
+      const int row = (item / row_chunks) % kChunkKeys, part = item % row_chunks;
+      const int64_t row_offset = __shfl_sync(0xffffffffu, offset, row);
+      if (item < kChunkKeys * row_chunks) {
+        const bool valid = row_offset >= 0;
+        const int64_t src = valid ? row_offset + 16 * part : 0;
+        cp_async16(k_stage(stage) + row * layout.row_stride + 16 * part, k_cache + src, valid);
+        cp_async16(v_stage(stage) + row * layout.row_stride + 16 * part, v_cache + src, valid);
+      }
     }
     cp_async_commit();
   };
 
-  if (begin < end) load_tile(begin, 0);
-  const __nv_bfloat16* q_row = p.q + t * p.q_stride + static_cast<int64_t>(kvh) * group * d;
-  // fp8 pages hold x / scale: q · (k_scale · code) = (k_scale · q) · code.
-  const float k_scale = p.fp8 ? p.k_scale : 1.0f, v_scale = p.fp8 ? p.v_scale : 1.0f;
-  for (int i = tid; i < group * d; i += kThreads) q[i] = __bfloat162float(q_row[i]) * k_scale;
-  if (tid < group) {
-    m_state[tid] = -INFINITY;
-    l_state[tid] = 0.0f;
+  const float score_scale = p.scale * (kFp8 ? p.k_scale : 1.0f) * kLog2e;
+  float m_run[kNTiles][2], l_run[kNTiles][2];
+  float acc[kMTiles][kNTiles][4];
+#pragma unroll
+  for (int nt = 0; nt < kNTiles; ++nt) {
+    m_run[nt][0] = m_run[nt][1] = -INFINITY;
+    l_run[nt][0] = l_run[nt][1] = 0.0f;
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
   }
-  // Scores: kThreads / kTileKeys threads per key, each over every such chunk of the row, for all the
-  // group's heads at once (the K row is converted once). P·V: kThreads / (d / 4) threads per 4-dim chunk
-  // (a power of two), each over every such key, again for all heads (V converted once); their partial
-  // sums meet by shuffles at the end.
-  constexpr int kPerKey = kThreads / kTileKeys;
-  const int dim_chunks = d / 4;
-  int per_chunk = 1;
-  while (per_chunk * 2 * dim_chunks <= kThreads) per_chunk *= 2;
-  const int chunk = tid / per_chunk, sub = tid % per_chunk;
-  const bool has_chunk = chunk < dim_chunks;
-  const int d0 = chunk * 4;
-  float acc[kGroups][4];
-#pragma unroll
-  for (int g = 0; g < kGroups; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.0f;
 
-  int stage = 0;
-  for (int base = begin; base < end; base += kTileKeys, stage ^= 1) {
-    if (base + kTileKeys < end) {
-      load_tile(base + kTileKeys, stage ^ 1);
-      cp_async_wait<1>();
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) {
+    if (i < my_chunks) {
+      load_chunk(i, i);
     } else {
-      cp_async_wait<0>();
+      cp_async_commit();
     }
-    __syncthreads();  // the tile is in; q and the state are written
-    const int valid = min(kTileKeys, end - base);
-    {
-      const int j = tid / kPerKey, part = tid % kPerKey;
-      float dot[kGroups];
+  }
+  __syncthreads();  // q_frags written
+  const int r8 = lane % 8, quad = lane / 8;
+  for (int i = 0; i < my_chunks; ++i) {
+    if (i + kStages - 1 < my_chunks) {
+      load_chunk(i + kStages - 1, (i + kStages - 1) % kStages);
+    } else {
+      cp_async_commit();
+    }
+    cp_async_wait<kStages - 1>();
+    __syncwarp();
+    const int stage = i % kStages;
+    const uint8_t* k_rows = k_stage(stage);
+    const uint8_t* v_rows = v_stage(stage);
+    const int base = chunk_base(i);
+
+    // S^T[key][column] = K · Q^T over head_dim.
+    float sacc[kNTiles][4];
 #pragma unroll
-      for (int g = 0; g < kGroups; ++g) dot[g] = 0.0f;
-      if (j < valid) {
-        const uint8_t* row = k_tile(stage) + j * layout.row_stride;
-        const int n = 16 / elem;  // values per 16-byte chunk
-        for (int c = part; c < chunks; c += kPerKey) {
-          float k[16];
-          smem_row16(row + c * 16, p.fp8, k);
+    for (int nt = 0; nt < kNTiles; ++nt) sacc[nt][0] = sacc[nt][1] = sacc[nt][2] = sacc[nt][3] = 0.0f;
+    if constexpr (kFp8) {
+      // One ldmatrix.x4 gives two k-steps: matrices (keys 0-7 | 8-15) × (dims 16kt.. | 16(kt+1)..), each
+      // lane's word 4 codes = dims 4c..4c+3 of key g (or g + 8).
 #pragma unroll
-          for (int g = 0; g < kGroups; ++g) {
-            if (g >= group) break;
-            const float* qg = q + g * d + c * n;
-            float sum = 0.0f;
+      for (int kt = 0; kt < kMTiles; kt += 2) {
+        if (kt >= ksteps) break;
+        uint32_t x[4];
+        const uint8_t* address = k_rows + (r8 + 8 * (quad & 1)) * layout.row_stride + 16 * kt + 16 * (quad >> 1);
+        if (kt + 1 < ksteps) {
+          ldmatrix_x4(x, address);
+        } else {
+          ldmatrix_x2(x, address);
+        }
 #pragma unroll
-            for (int e = 0; e < 16; ++e) {
-              if (e < n) sum += qg[e] * k[e];
-            }
-            dot[g] += sum;
+        for (int half = 0; half < 2; ++half) {
+          if (kt + half >= ksteps) break;
+          const uint32_t a[4] = {lo_e4m3x2(x[2 * half]), lo_e4m3x2(x[2 * half + 1]), hi_e4m3x2(x[2 * half]),
+                                 hi_e4m3x2(x[2 * half + 1])};
+#pragma unroll
+          for (int nt = 0; nt < kNTiles; ++nt) {
+            const uint2 b = q_frags[((kt + half) * kNTiles + nt) * 32 + lane];
+            mma16816<true>(sacc[nt], a, b.x, b.y);
           }
         }
       }
+    } else {
 #pragma unroll
-      for (int g = 0; g < kGroups; ++g) {
-        if (g >= group) break;
+      for (int kt = 0; kt < kMTiles; ++kt) {
+        if (kt >= ksteps) break;
+        uint32_t a[4];
+        ldmatrix_x4(a, k_rows + (r8 + 8 * (quad & 1)) * layout.row_stride + 32 * kt + 16 * (quad >> 1));
 #pragma unroll
-        for (int o = 1; o < kPerKey; o <<= 1) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], o);
-        if (part == 0) scores[g * kTileKeys + j] = j < valid ? p.scale * dot[g] : -INFINITY;
-      }
-    }
-    __syncthreads();
-    for (int g = warp; g < group; g += kWarps) {
-      float tile_max = -INFINITY;
-      for (int j = lane; j < kTileKeys; j += 32) tile_max = fmaxf(tile_max, scores[g * kTileKeys + j]);
-      tile_max = warp_max(tile_max);
-      const float m_old = m_state[g];
-      const float m_new = fmaxf(m_old, tile_max);
-      float sum = 0.0f;
-      for (int j = lane; j < kTileKeys; j += 32) {
-        const float e = j < valid ? expf(scores[g * kTileKeys + j] - m_new) : 0.0f;
-        scores[g * kTileKeys + j] = e;
-        sum += e;
-      }
-      sum = warp_sum(sum);
-      __syncwarp();
-      if (lane == 0) {
-        const float c = expf(m_old - m_new);  // 0 on the first tile (m_old = -inf)
-        corr[g] = c;
-        l_state[g] = l_state[g] * c + sum;
-        m_state[g] = m_new;
-      }
-    }
-    __syncthreads();
-    if (has_chunk) {
-#pragma unroll
-      for (int g = 0; g < kGroups; ++g) {
-        if (g >= group) break;
-        const float cg = corr[g];
-        acc[g][0] *= cg, acc[g][1] *= cg, acc[g][2] *= cg, acc[g][3] *= cg;
-      }
-      const uint8_t* vt = v_tile(stage) + d0 * elem;
-      for (int j = sub; j < valid; j += per_chunk) {
-        const uint8_t* src = vt + j * layout.row_stride;
-        float v0, v1, v2, v3;
-        if (p.fp8) {
-          const uint32_t word = *reinterpret_cast<const uint32_t*>(src);
-          const float2 lo = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(word), __NV_E4M3)));
-          const float2 hi = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(word >> 16), __NV_E4M3)));
-          v0 = lo.x, v1 = lo.y, v2 = hi.x, v3 = hi.y;
-        } else {
-          const uint2 words = *reinterpret_cast<const uint2*>(src);
-          v0 = __uint_as_float(words.x << 16);
-          v1 = __uint_as_float(words.x & 0xFFFF0000u);
-          v2 = __uint_as_float(words.y << 16);
-          v3 = __uint_as_float(words.y & 0xFFFF0000u);
-        }
-#pragma unroll
-        for (int g = 0; g < kGroups; ++g) {
-          if (g >= group) break;
-          const float w = scores[g * kTileKeys + j];
-          acc[g][0] += w * v0, acc[g][1] += w * v1, acc[g][2] += w * v2, acc[g][3] += w * v3;
+        for (int nt = 0; nt < kNTiles; ++nt) {
+          const uint2 b = q_frags[(kt * kNTiles + nt) * 32 + lane];
+          mma16816<false>(sacc[nt], a, b.x, b.y);
         }
       }
     }
-    __syncthreads();  // scores and this stage are free for the next tile
-  }
 
-  // The per_chunk threads of a chunk are adjacent lanes of one warp: sum their keys' shares.
+    // Online softmax per column (in log2 units); this lane holds keys g and g + 8 of columns 2c, 2c + 1.
+    uint32_t p_frag[kNTiles][2];
 #pragma unroll
-  for (int g = 0; g < kGroups; ++g) {
-    if (g >= group) break;
-    for (int o = 1; o < per_chunk; o <<= 1) {
+    for (int nt = 0; nt < kNTiles; ++nt) {
+      float pr[4];
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+      for (int j = 0; j < 2; ++j) {
+        const int k0 = base + g, k1 = base + g + 8;
+        const bool v0 = k0 < end && k0 >= col_first[nt][j] && k0 < col_end[nt][j];
+        const bool v1 = k1 < end && k1 >= col_first[nt][j] && k1 < col_end[nt][j];
+        const float s0 = v0 ? sacc[nt][j] * score_scale : -INFINITY;
+        const float s1 = v1 ? sacc[nt][2 + j] * score_scale : -INFINITY;
+        float mx = fmaxf(s0, s1);
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 8));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 16));
+        const float m_new = fmaxf(m_run[nt][j], mx);
+        const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+        const float corr = exp2f(m_run[nt][j] - m_use);
+        pr[j] = exp2f(s0 - m_use);
+        pr[2 + j] = exp2f(s1 - m_use);
+        l_run[nt][j] = l_run[nt][j] * corr + pr[j] + pr[2 + j];
+        m_run[nt][j] = m_new;
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+          acc[mt][nt][j] *= corr;
+          acc[mt][nt][2 + j] *= corr;
+        }
+      }
+      // (key g | g + 8, columns 2c, 2c + 1) transposed to the B layout (keys 2c, 2c + 1 | + 8, column g).
+      p_frag[nt][0] = movmatrix_trans(pack2<kFp8>(pr[0], pr[1]));
+      p_frag[nt][1] = movmatrix_trans(pack2<kFp8>(pr[2], pr[3]));
+    }
+
+    // O^T[dim][column] += V^T · P^T over the chunk's 16 keys.
+    if constexpr (kFp8) {
+      const int pairs = d / 32;
+      const uint8_t* r0 = v_rows + (2 * c) * layout.row_stride;
+      const uint8_t* r1 = r0 + layout.row_stride;
+      const uint8_t* r8r = r0 + 8 * layout.row_stride;
+      const uint8_t* r9 = r8r + layout.row_stride;
+#pragma unroll
+      for (int mt = 0; mt < kMTiles; mt += 2) {
+        if (mt >= ksteps) break;
+        if (mt / 2 < pairs) {
+          const int offset = 16 * mt + 4 * g;  // dims 32·(mt/2) + 4g ..+3
+          const uint32_t w0 = *reinterpret_cast<const uint32_t*>(r0 + offset);
+          const uint32_t w1 = *reinterpret_cast<const uint32_t*>(r1 + offset);
+          const uint32_t w8 = *reinterpret_cast<const uint32_t*>(r8r + offset);
+          const uint32_t w9 = *reinterpret_cast<const uint32_t*>(r9 + offset);
+          const uint32_t x01 = byte_perm(w0, w1, 0x5140), x23 = byte_perm(w0, w1, 0x7362);
+          const uint32_t y01 = byte_perm(w8, w9, 0x5140), y23 = byte_perm(w8, w9, 0x7362);
+          const uint32_t a0[4] = {lo_e4m3x2(x01), hi_e4m3x2(x01), lo_e4m3x2(y01), hi_e4m3x2(y01)};
+          const uint32_t a1[4] = {lo_e4m3x2(x23), hi_e4m3x2(x23), lo_e4m3x2(y23), hi_e4m3x2(y23)};
+#pragma unroll
+          for (int nt = 0; nt < kNTiles; ++nt) {
+            mma16816<true>(acc[mt][nt], a0, p_frag[nt][0], p_frag[nt][1]);
+            mma16816<true>(acc[mt + 1][nt], a1, p_frag[nt][0], p_frag[nt][1]);
+          }
+        } else {  // the last 16 dims: 2 per lane
+          const int offset = 32 * pairs + 2 * g;
+          const uint32_t w0 = *reinterpret_cast<const uint16_t*>(r0 + offset);
+          const uint32_t w1 = *reinterpret_cast<const uint16_t*>(r1 + offset);
+          const uint32_t w8 = *reinterpret_cast<const uint16_t*>(r8r + offset);
+          const uint32_t w9 = *reinterpret_cast<const uint16_t*>(r9 + offset);
+          const uint32_t x = byte_perm(w0, w1, 0x5140), y = byte_perm(w8, w9, 0x5140);
+          const uint32_t a[4] = {lo_e4m3x2(x), hi_e4m3x2(x), lo_e4m3x2(y), hi_e4m3x2(y)};
+#pragma unroll
+          for (int nt = 0; nt < kNTiles; ++nt) mma16816<true>(acc[mt][nt], a, p_frag[nt][0], p_frag[nt][1]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int mt = 0; mt < kMTiles; ++mt) {
+        if (mt >= ksteps) break;
+        uint32_t a[4];
+        ldmatrix_x4_trans(a, v_rows + (r8 + 8 * (quad >> 1)) * layout.row_stride + 32 * mt + 16 * (quad & 1));
+#pragma unroll
+        for (int nt = 0; nt < kNTiles; ++nt) mma16816<false>(acc[mt][nt], a, p_frag[nt][0], p_frag[nt][1]);
+      }
+    }
+    __syncwarp();  // every lane is done with this stage before it is refilled
+  }
+  cp_async_wait<0>();
+
+  // Merge the warps: each writes its state and output into its ring, then the block combines them.
+#pragma unroll
+  for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      l_run[nt][j] += __shfl_xor_sync(0xffffffffu, l_run[nt][j], 4);
+      l_run[nt][j] += __shfl_xor_sync(0xffffffffu, l_run[nt][j], 8);
+      l_run[nt][j] += __shfl_xor_sync(0xffffffffu, l_run[nt][j], 16);
     }
   }
-  if (!has_chunk || sub != 0) return;
+  __syncthreads();  // every warp is done with its ring
+  const int warp_floats = kCols * (d + 2);
+  float* merged = reinterpret_cast<float*>(smem + layout.ring);
+  float* mine = merged + warp * warp_floats;  // [kCols] m, [kCols] l, [kCols][d] o
 #pragma unroll
-  for (int g = 0; g < kGroups; ++g) {
-    if (g >= group) break;
-    const int h = kvh * group + g;
+  for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int col = 8 * nt + 2 * c + j;
+      if (g == 0) {
+        mine[col] = m_run[nt][j];
+        mine[kCols + col] = l_run[nt][j];
+      }
+#pragma unroll
+      for (int mt = 0; mt < kMTiles; ++mt) {
+        if (mt >= ksteps) break;
+        mine[2 * kCols + col * d + output_dim<kFp8>(mt, g, d)] = acc[mt][nt][j];
+        mine[2 * kCols + col * d + output_dim<kFp8>(mt, g + 8, d)] = acc[mt][nt][2 + j];
+      }
+    }
+  }
+  __syncthreads();
+  const float v_scale = kFp8 ? p.v_scale : 1.0f;
+  for (int i = tid; i < ncols * d; i += kThreads) {
+    const int col = i / d, dim = i % d;
+    float m = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) m = fmaxf(m, merged[w * warp_floats + col]);
+    float o = 0.0f, l = 0.0f;
+    if (m != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float* part = merged + w * warp_floats;
+        const float weight = exp2f(part[col] - m);  // 0 for a warp without keys of this column
+        l += weight * part[kCols + col];
+        o += weight * part[2 * kCols + col * d + dim];
+      }
+    }
+    const int64_t t = first_token + col / group;
+    const int h = kvh * group + col % group;
     if (splits == 1) {
-      const float inv = v_scale / l_state[g];
-      __nv_bfloat16* out = p.out + t * p.out_stride + static_cast<int64_t>(h) * d + d0;
-      for (int e = 0; e < 4; ++e) out[e] = __float2bfloat16_rn(acc[g][e] * inv);
+      p.out[t * p.out_stride + static_cast<int64_t>(h) * d + dim] = __float2bfloat16_rn(o * v_scale / l);
     } else {
       float* part = partial + ((t * p.heads + h) * splits + s) * (d + 2);
-      if (d0 == 0) {
-        part[0] = m_state[g];  // -inf (and l = 0) for a split past the token's keys
-        part[1] = l_state[g];
+      if (dim == 0) {
+        part[0] = m;  // log2 units; -inf (and l = 0) for a split with none of the token's keys
+        part[1] = l;
       }
-      for (int e = 0; e < 4; ++e) part[2 + d0 + e] = acc[g][e] * v_scale;
+      part[2 + dim] = o * v_scale;
     }
   }
 }
 
-// One warp per (token, head): merges the splits' partial softmaxes.
+// One warp per (token, head): merges the splits' partial softmaxes (m in log2 units).
 __global__ void combine_kernel(PagedAttentionParams p, int splits, const float* partial) {
   pdl_begin();
+  constexpr int kDimsPerLane = kAttentionMaxHeadDim / 32;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t th = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
   if (th >= p.tokens * p.heads) return;
@@ -306,7 +495,7 @@ __global__ void combine_kernel(PagedAttentionParams p, int splits, const float* 
   for (int s = 0; s < splits; ++s) {
     const float* part = parts + s * (d + 2);
     if (part[1] == 0.0f) continue;  // an empty split
-    const float w = expf(part[0] - m);
+    const float w = exp2f(part[0] - m);
     l += part[1] * w;
 #pragma unroll
     for (int r = 0; r < kDimsPerLane; ++r) {
@@ -323,7 +512,39 @@ __global__ void combine_kernel(PagedAttentionParams p, int splits, const float* 
   }
 }
 
+using AttentionKernel = void (*)(PagedAttentionParams, int, SmemLayout, float*);
+
+template <bool kFp8, int kNTiles>
+AttentionKernel pick_dim(int head_dim) {
+  if (head_dim <= 32) return attention_kernel<kFp8, 32, kNTiles>;
+  if (head_dim <= 64) return attention_kernel<kFp8, 64, kNTiles>;
+  if (head_dim <= 128) return attention_kernel<kFp8, 128, kNTiles>;
+  return attention_kernel<kFp8, 256, kNTiles>;
+}
+
+AttentionKernel pick_kernel(bool fp8, int n_tiles, int head_dim) {
+  if (fp8) return n_tiles == 1 ? pick_dim<true, 1>(head_dim) : pick_dim<true, 2>(head_dim);
+  return n_tiles == 1 ? pick_dim<false, 1>(head_dim) : pick_dim<false, 2>(head_dim);
+}
+
+// n8 tiles of query columns a block needs.
+int n_tiles(const PagedAttentionParams& p) {
+  const int group = p.heads / p.kv_heads;
+  const int tokens = p.query_blocks ? paged_attention_tokens_per_block(p.heads, p.kv_heads, p.head_dim) : 1;
+  return tokens * group > 8 ? 2 : 1;
+}
+
 }  // namespace
+
+int paged_attention_tokens_per_block(int heads, int kv_heads, int head_dim) {
+  if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0) return 1;
+  const int group = heads / kv_heads;
+  // Two n8 tiles of queries, but one at head_dim 256 (its accumulators would not fit twice in registers).
+  const int columns = head_dim <= 128 || group > 8 ? 16 : 8;
+  int tokens = 1;
+  while (tokens * 2 * group <= columns) tokens *= 2;
+  return tokens;
+}
 
 int64_t paged_attention_workspace_bytes(const PagedAttentionParams& p, int multiprocessors) {
   if (p.tokens <= 0 || p.heads <= 0 || p.kv_heads <= 0 || p.max_keys <= 0) return 0;
@@ -338,34 +559,31 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
     bad("head_dim " + std::to_string(p.head_dim) + " must be a multiple of 16 and at most " +
         std::to_string(kAttentionMaxHeadDim));
   }
-  if (p.heads <= 0 || p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.heads / p.kv_heads > kMaxGroup) {
-    bad("heads must be a multiple of kv_heads, at most " + std::to_string(kMaxGroup) + " per KV head");
+  if (p.heads <= 0 || p.kv_heads <= 0 || p.heads % p.kv_heads != 0 || p.heads / p.kv_heads > kAttentionMaxGroup) {
+    bad("heads must be a multiple of kv_heads, at most " + std::to_string(kAttentionMaxGroup) + " per KV head");
   }
   if (p.page_size <= 0 || p.max_keys <= 0) bad("page_size and max_keys must be > 0");
   if (!p.q || !p.out || !p.k_cache || !p.v_cache || !p.positions || !p.seq_index || !p.page_tables) bad("null pointer");
+  if (p.query_blocks != nullptr && (p.num_query_blocks <= 0 || p.num_query_blocks > p.tokens)) {
+    bad("num_query_blocks " + std::to_string(p.num_query_blocks) + " must be in 1.." + std::to_string(p.tokens));
+  }
   if (p.tokens <= 0) return;
   const int splits = choose_splits(p, multiprocessors);
   if (splits > 1 && workspace == nullptr) bad("needs a workspace of paged_attention_workspace_bytes()");
-  const int keys = tile_keys(p);
-  const SmemLayout layout = smem_layout(p, keys);
-  const int64_t blocks = p.tokens * p.kv_heads * splits;
+  const int tiles = n_tiles(p);
+  const SmemLayout layout = smem_layout(p.head_dim, p.fp8, tiles);
+  const int64_t blocks = query_blocks(p) * p.kv_heads * splits;
   if (blocks >= (int64_t{1} << 31)) bad("too many tokens for one launch");
-  const int group = p.heads / p.kv_heads;
-  const auto pick = [&](auto tile) {
-    constexpr int kKeys = decltype(tile)::value;
-    if (group <= 1) return attention_kernel<kKeys, 1>;
-    if (group <= 2) return attention_kernel<kKeys, 2>;
-    if (group <= 4) return attention_kernel<kKeys, 4>;
-    if (group <= 8) return attention_kernel<kKeys, 8>;
-    return attention_kernel<kKeys, 16>;
-  };
-  const auto kernel = keys == 64 ? pick(std::integral_constant<int, 64>{}) : pick(std::integral_constant<int, 32>{});
+  const AttentionKernel kernel = pick_kernel(p.fp8, tiles, p.head_dim);
   static const bool configured = [] {
-    // Up to 160 KB: the largest layout is 16 query heads of head_dim 256 with bf16 rows.
-    for (const auto k : {attention_kernel<64, 1>, attention_kernel<64, 2>, attention_kernel<64, 4>, attention_kernel<64, 8>,
-                         attention_kernel<64, 16>, attention_kernel<32, 1>, attention_kernel<32, 2>, attention_kernel<32, 4>,
-                         attention_kernel<32, 8>, attention_kernel<32, 16>}) {
-      ADALLM_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024));
+    // Up to 197 KB: bf16 rows of head_dim 256 in 4 warps' rings of 3 stages.
+    for (const bool fp8 : {false, true}) {
+      for (const int t : {1, 2}) {
+        for (const int dim : {32, 64, 128, 256}) {
+          ADALLM_CUDA_CHECK(cudaFuncSetAttribute(pick_kernel(fp8, t, dim), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 smem_layout(dim, fp8, t).bytes));
+        }
+      }
     }
     return true;
   }();

@@ -1,12 +1,16 @@
 // Attention of each token of a step over its sequence's keys in the paged KV cache (bf16 or fp8 e4m3
 // pages, dequantized in the kernel), for decode and prefill alike: causal through each token's position,
-// an optional sliding window, GQA. Long key ranges are split across warps (flash-decoding) and merged by a
-// second kernel, so that a batch of one sequence still fills the GPU.
+// an optional sliding window, GQA. Long key ranges are split across blocks (flash-decoding) and merged by
+// a second kernel, so that a batch of one sequence still fills the GPU.
 //
-// One block per (token, KV head, split): the query heads of a KV head (GQA) share every K/V tile, brought
-// into shared memory by cp.async in two stages; online softmax in fp32 on CUDA cores. Decode is what it is
-// built for; prefill tokens run the same way (one block per token and KV head, no tensor cores), which
-// is correct but not yet fast (issue 6's prefill attention).
+// Tensor cores (mma.sync m16n8k16, fp32 accumulation) do both products, with the keys along M and the
+// queries along N: S^T = K · Q^T and O^T = V^T · P^T. A block's queries are the query heads of one KV
+// head (GQA) for one token, or for up to 16 / group consecutive tokens of one sequence (prefill), so a
+// decode step's 4 query heads per KV head fill one n8 tile and every K/V value is converted once per
+// block. fp8 pages are converted to f16 two values per instruction and multiplied in f16 (the K and V
+// scales are folded into the softmax scale and the output); bf16 pages are multiplied in bf16. Each of
+// the block's 4 warps streams its own 16-key chunks through a private cp.async ring and keeps its own
+// online softmax; the warps merge at the end.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -17,13 +21,20 @@
 namespace adallm::kernels {
 
 inline constexpr int kAttentionMaxHeadDim = 256;
+inline constexpr int kAttentionMaxGroup = 16;  // query heads per KV head
+
+// A block's tokens: `count` consecutive tokens of one sequence starting at token `first`.
+struct AttentionQueryBlock {
+  int32_t first = 0;
+  int32_t count = 0;
+};
 
 struct PagedAttentionParams {
   const __nv_bfloat16* q = nullptr;  // [tokens, heads * head_dim], row stride q_stride
   int64_t q_stride = 0;
   int64_t tokens = 0;
   int heads = 0;
-  int kv_heads = 0;  // heads is a multiple; query head h reads KV head h / (heads / kv_heads)
+  int kv_heads = 0;  // heads is a multiple, at most kAttentionMaxGroup times; head h reads KV head h / group
   int head_dim = 0;  // a multiple of 16, ≤ kAttentionMaxHeadDim
   // The layer's K and V: [num_pages * page_size, kv_heads, head_dim] bf16 or e4m3 (read as fp8 · scale).
   const void* k_cache = nullptr;
@@ -39,9 +50,16 @@ struct PagedAttentionParams {
   float scale = 1.0f;       // softmax(scale · q·k)
   int sliding_window = 0;   // 0: none; else keys at positions > position - sliding_window
   int max_keys = 0;         // the most keys any token of the step sees (chooses the number of splits)
+  // Optional: the step's tokens cut into blocks of up to paged_attention_tokens_per_block() consecutive
+  // tokens of one sequence (every token in exactly one block). Null: one token per block.
+  const AttentionQueryBlock* query_blocks = nullptr;
+  int64_t num_query_blocks = 0;
   __nv_bfloat16* out = nullptr;  // [tokens, heads * head_dim], row stride out_stride
   int64_t out_stride = 0;
 };
+
+// How many tokens of one sequence a block takes when query_blocks is given (1, 2, 4, 8 or 16).
+int paged_attention_tokens_per_block(int heads, int kv_heads, int head_dim);
 
 // Bytes of workspace paged_attention needs for these params on a GPU with `multiprocessors` SMs.
 int64_t paged_attention_workspace_bytes(const PagedAttentionParams& params, int multiprocessors);
