@@ -2,10 +2,11 @@
 // token (Qwen3-8B heads by default: 32 query heads over 8 KV heads, head_dim 128), reading K and V from
 // fp8 or bf16 pages. Reports µs per call and GB/s over the KV bytes read, and the ratio to the
 // device-to-device copy bandwidth measured in the same run. The cache holds enough layers (> 256 MB) that
-// cycling through them keeps K/V out of the L2.
+// cycling through them keeps K/V out of the L2. With --prefill N each sequence instead brings its last N
+// tokens as one causal chunk (prefill attention), reported in TFLOP/s.
 //
 //   attention_bench [--seqs 1,8,32,64] [--context 1024,8192,32768] [--kv-cache-dtype fp8] [--heads 32]
-//                   [--kv-heads 8] [--head-dim 128]
+//                   [--kv-heads 8] [--head-dim 128] [--prefill N]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -36,6 +37,9 @@ int run(int argc, char** argv) {
   app.add_option("--kv-heads", kv_heads, "KV heads");
   app.add_option("--head-dim", head_dim, "head_dim");
   app.add_option("--calls", calls, "timed calls per configuration");
+  int64_t prefill = 0;
+  app.add_option("--prefill", prefill,
+                 "instead of decoding, each sequence brings its last N tokens (a causal prefill chunk): TFLOP/s");
   CLI11_PARSE(app, argc, argv);
 
   const double copy = cuda::measure_copy_bandwidth();
@@ -45,7 +49,13 @@ int run(int argc, char** argv) {
   std::printf("decode attention on %s: %lld query heads over %lld KV heads, head_dim %lld, KV %s; copy %.0f GB/s\n",
               b->name().c_str(), static_cast<long long>(heads), static_cast<long long>(kv_heads),
               static_cast<long long>(head_dim), kv.c_str(), copy / 1e9);
-  std::printf("%6s %8s %10s %10s %8s\n", "seqs", "context", "us/call", "GB/s", "of copy");
+  if (prefill > 0) {
+    std::printf("prefill: each sequence's last %lld tokens attend causally; TFLOP/s counts 4 · head_dim flops per "
+                "(query head, key) pair\n", static_cast<long long>(prefill));
+    std::printf("%6s %8s %10s %10s\n", "seqs", "context", "us/call", "TFLOP/s");
+  } else {
+    std::printf("%6s %8s %10s %10s %8s\n", "seqs", "context", "us/call", "GB/s", "of copy");
+  }
   for (int64_t seqs : seqs_list) {
     for (int64_t context : contexts) {
       const int64_t pages_per_seq = (context + page_size - 1) / page_size;
@@ -66,14 +76,16 @@ int run(int argc, char** argv) {
         std::printf("%6lld %8lld   skipped: %s\n", static_cast<long long>(seqs), static_cast<long long>(context), e.what());
         continue;
       }
-      const backend::ForwardBatch batch = bench::decode_batch(seqs, context, page_size);
+      const int64_t new_tokens = prefill > 0 ? std::min(prefill, context) : 1;
+      const backend::ForwardBatch batch = bench::decode_batch(seqs, context, page_size, new_tokens);
+      const int64_t tokens = batch.num_tokens();
       // Random queries (zeros would make every score equal).
-      std::vector<float> q_host(static_cast<size_t>(seqs * heads * head_dim));
+      std::vector<float> q_host(static_cast<size_t>(tokens * heads * head_dim));
       std::mt19937 rng(7);
       std::normal_distribution<float> normal(0.0f, 1.0f);
       for (float& v : q_host) v = normal(rng);
-      auto q = b->upload(backend::HostArray{"q", q_host.data(), DType::F32, seqs, heads * head_dim}, DType::BF16);
-      auto out = b->alloc(seqs, heads * head_dim, DType::BF16);
+      auto q = b->upload(backend::HostArray{"q", q_host.data(), DType::F32, tokens, heads * head_dim}, DType::BF16);
+      auto out = b->alloc(tokens, heads * head_dim, DType::BF16);
       b->set_batch(batch);
       const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
       for (int64_t l = 0; l < spec.num_layers; ++l) b->attention(q->view(), *cache, l, scale, std::nullopt, out->view());
@@ -84,6 +96,15 @@ int run(int argc, char** argv) {
       const std::vector<backend::OpTime> times = backend::take_op_profile(*b);
       backend::set_op_profiling(*b, false);
       const double us = times.at(0).gpu_ms * 1e3 / double(calls);
+      if (prefill > 0) {
+        // Token i of the chunk sees context - new_tokens + i + 1 keys.
+        const double pairs = double(seqs) * (double(new_tokens) * double(context - new_tokens) +
+                                             double(new_tokens) * double(new_tokens + 1) / 2.0);
+        const double flops = 4.0 * double(heads) * double(head_dim) * pairs;
+        std::printf("%6lld %8lld %10.1f %10.1f\n", static_cast<long long>(seqs), static_cast<long long>(context), us,
+                    flops / us / 1e6);
+        continue;
+      }
       const double bytes = layer_bytes * double(seqs * context) / double(spec.num_pages * page_size);
       std::printf("%6lld %8lld %10.1f %10.0f %7.1f%%\n", static_cast<long long>(seqs), static_cast<long long>(context), us,
                   bytes / us / 1e3, 100.0 * bytes / (us / 1e6) / copy);

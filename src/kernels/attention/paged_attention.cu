@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
@@ -23,36 +26,51 @@ constexpr int kTileKeys = kWarps * kChunkKeys;  // keys per block step (the unit
 constexpr int kStages = 3;                      // cp.async ring depth per warp
 constexpr float kLog2e = 1.4426950408889634f;
 
-// Splits of each (query block, KV head)'s keys: enough blocks to fill the GPU four times over, no split
-// shorter than one block step. Tried on the H100 with the earlier CUDA-core kernel and dropped: splits of
-// at least 4 tiles, to save the merge kernel at short contexts (the batch-1 step at 256 keys 10 % slower),
-// and merging in the last split block instead of a second kernel (1 × 8K keys 55 → 97 µs).
 int64_t query_blocks(const PagedAttentionParams& p) { return p.query_blocks ? p.num_query_blocks : p.tokens; }
 
-int choose_splits(const PagedAttentionParams& p, int multiprocessors) {
+// Splits of each (query block, KV head)'s keys, given `slots` blocks resident on the GPU at once: about
+// one wave of blocks (floor(slots / groups)), but no more than the keys want — splits of at least 512
+// keys, or 4 of at least 64 for short contexts — and at most 32. Measured on the H100 (fp8, head_dim
+// 128, 8 KV heads, 528 slots), every split count from 1 to 64: 64 sequences want 1 (8K keys: 380 µs,
+// 94 % of copy), 32 want 2 (8K: 208 µs, 86 %; 1 or 3 splits: 261, 245 µs), 8 want 6–8, one sequence
+// of 8K keys 16 (34 µs; 64 splits 54 µs), of 32K 32 (61 µs; 64: 73 µs), of 256–1K keys 4. Tried with
+// the earlier CUDA-core kernel and dropped: merging in the last split block instead of a second kernel
+// (1 × 8K keys 55 → 97 µs).
+int choose_splits(const PagedAttentionParams& p, int64_t slots) {
   const int64_t groups = query_blocks(p) * p.kv_heads;
-  const int64_t wanted = (int64_t{4} * multiprocessors + groups - 1) / groups;
-  const int64_t max_tiles = std::max<int64_t>(1, (p.max_keys + kTileKeys - 1) / kTileKeys);
-  return static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(max_tiles, 64)));
+  const int64_t keys = p.max_keys;
+  const int64_t wanted = std::max<int64_t>((keys + 511) / 512, std::min<int64_t>(4, (keys + 63) / 64));
+  return static_cast<int>(std::clamp<int64_t>(slots / groups, 1, std::min<int64_t>(wanted, 32)));
 }
 
-// Shared memory: the queries' B fragments, then each warp's ring of kStages (K, V) chunks of 16 rows,
-// rows padded by 16 bytes so that ldmatrix and the V word loads are free of bank conflicts. At the end
-// the rings hold each warp's softmax state and output for the merge.
+// Shared memory: the queries' B fragments, then each warp's ring of kStages (K, V) chunks of 16 rows. So
+// that ldmatrix and the V word loads are free of bank conflicts, a row of a multiple of 8 16-byte parts
+// keeps part j at j ^ (row % 8), other rows are padded by 16 bytes. Without the padding fp8 rows of
+// head_dim 128 fit 4 blocks per SM instead of 3: 32 × 8K keys 218 → 206 µs, 64 × 8K 410 → 382 µs on the
+// H100 (prefill unchanged). At the end the rings hold each warp's softmax state and output for the merge.
 struct SmemLayout {
-  int row_stride = 0;  // bytes per cached row
-  int ring = 0;        // byte offset of warp 0's ring
-  int ring_bytes = 0;  // per warp
+  int row_stride = 0;    // bytes per cached row
+  bool swizzle = false;  // parts XOR-swizzled by row % 8 (else rows padded)
+  int ring = 0;          // byte offset of warp 0's ring
+  int ring_bytes = 0;    // per warp
   int bytes = 0;
 };
 
 SmemLayout smem_layout(int head_dim, bool fp8, int n_tiles) {
   SmemLayout l;
-  l.row_stride = head_dim * (fp8 ? 1 : 2) + 16;
+  const int row_bytes = head_dim * (fp8 ? 1 : 2);
+  l.swizzle = row_bytes % 128 == 0;
+  l.row_stride = l.swizzle ? row_bytes : row_bytes + 16;
   l.ring = head_dim / 16 * n_tiles * 32 * 8;
   l.ring_bytes = kStages * 2 * kChunkKeys * l.row_stride;
   l.bytes = l.ring + kWarps * l.ring_bytes;
   return l;
+}
+
+// Byte `offset` of row `row` of a chunk's K or V rows in shared memory.
+__device__ __forceinline__ int smem_offset(const SmemLayout& l, int row, int offset) {
+  const int part = l.swizzle ? (offset / 16) ^ (row % 8) : offset / 16;
+  return row * l.row_stride + 16 * part + offset % 16;
 }
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* global, bool valid) {
@@ -243,8 +261,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       if (item < kChunkKeys * row_chunks) {
         const bool valid = row_offset >= 0;
         const int64_t src = valid ? row_offset + 16 * part : 0;
-        cp_async16(k_stage(stage) + row * layout.row_stride + 16 * part, k_cache + src, valid);
-        cp_async16(v_stage(stage) + row * layout.row_stride + 16 * part, v_cache + src, valid);
+        const int to = smem_offset(layout, row, 16 * part);
+        cp_async16(k_stage(stage) + to, k_cache + src, valid);
+        cp_async16(v_stage(stage) + to, v_cache + src, valid);
       }
     }
     cp_async_commit();
@@ -295,7 +314,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       for (int kt = 0; kt < kMTiles; kt += 2) {
         if (kt >= ksteps) break;
         uint32_t x[4];
-        const uint8_t* address = k_rows + (r8 + 8 * (quad & 1)) * layout.row_stride + 16 * kt + 16 * (quad >> 1);
+        const uint8_t* address = k_rows + smem_offset(layout, r8 + 8 * (quad & 1), 16 * kt + 16 * (quad >> 1));
         if (kt + 1 < ksteps) {
           ldmatrix_x4(x, address);
         } else {
@@ -318,7 +337,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       for (int kt = 0; kt < kMTiles; ++kt) {
         if (kt >= ksteps) break;
         uint32_t a[4];
-        ldmatrix_x4(a, k_rows + (r8 + 8 * (quad & 1)) * layout.row_stride + 32 * kt + 16 * (quad >> 1));
+        ldmatrix_x4(a, k_rows + smem_offset(layout, r8 + 8 * (quad & 1), 32 * kt + 16 * (quad >> 1)));
 #pragma unroll
         for (int nt = 0; nt < kNTiles; ++nt) {
           const uint2 b = q_frags[(kt * kNTiles + nt) * 32 + lane];
@@ -364,19 +383,19 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     // O^T[dim][column] += V^T · P^T over the chunk's 16 keys.
     if constexpr (kFp8) {
       const int pairs = d / 32;
-      const uint8_t* r0 = v_rows + (2 * c) * layout.row_stride;
-      const uint8_t* r1 = r0 + layout.row_stride;
-      const uint8_t* r8r = r0 + 8 * layout.row_stride;
-      const uint8_t* r9 = r8r + layout.row_stride;
+      const auto word = [&](int row, int offset) {
+        return *reinterpret_cast<const uint32_t*>(v_rows + smem_offset(layout, row, offset));
+      };
+      const auto half_word = [&](int row, int offset) {
+        return static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v_rows + smem_offset(layout, row, offset)));
+      };
 #pragma unroll
       for (int mt = 0; mt < kMTiles; mt += 2) {
         if (mt >= ksteps) break;
         if (mt / 2 < pairs) {
           const int offset = 16 * mt + 4 * g;  // dims 32·(mt/2) + 4g ..+3
-          const uint32_t w0 = *reinterpret_cast<const uint32_t*>(r0 + offset);
-          const uint32_t w1 = *reinterpret_cast<const uint32_t*>(r1 + offset);
-          const uint32_t w8 = *reinterpret_cast<const uint32_t*>(r8r + offset);
-          const uint32_t w9 = *reinterpret_cast<const uint32_t*>(r9 + offset);
+          const uint32_t w0 = word(2 * c, offset), w1 = word(2 * c + 1, offset);
+          const uint32_t w8 = word(2 * c + 8, offset), w9 = word(2 * c + 9, offset);
           const uint32_t x01 = byte_perm(w0, w1, 0x5140), x23 = byte_perm(w0, w1, 0x7362);
           const uint32_t y01 = byte_perm(w8, w9, 0x5140), y23 = byte_perm(w8, w9, 0x7362);
           const uint32_t a0[4] = {lo_e4m3x2(x01), hi_e4m3x2(x01), lo_e4m3x2(y01), hi_e4m3x2(y01)};
@@ -388,10 +407,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
           }
         } else {  // the last 16 dims: 2 per lane
           const int offset = 32 * pairs + 2 * g;
-          const uint32_t w0 = *reinterpret_cast<const uint16_t*>(r0 + offset);
-          const uint32_t w1 = *reinterpret_cast<const uint16_t*>(r1 + offset);
-          const uint32_t w8 = *reinterpret_cast<const uint16_t*>(r8r + offset);
-          const uint32_t w9 = *reinterpret_cast<const uint16_t*>(r9 + offset);
+          const uint32_t w0 = half_word(2 * c, offset), w1 = half_word(2 * c + 1, offset);
+          const uint32_t w8 = half_word(2 * c + 8, offset), w9 = half_word(2 * c + 9, offset);
           const uint32_t x = byte_perm(w0, w1, 0x5140), y = byte_perm(w8, w9, 0x5140);
           const uint32_t a[4] = {lo_e4m3x2(x), hi_e4m3x2(x), lo_e4m3x2(y), hi_e4m3x2(y)};
 #pragma unroll
@@ -403,7 +420,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       for (int mt = 0; mt < kMTiles; ++mt) {
         if (mt >= ksteps) break;
         uint32_t a[4];
-        ldmatrix_x4_trans(a, v_rows + (r8 + 8 * (quad >> 1)) * layout.row_stride + 32 * mt + 16 * (quad & 1));
+        ldmatrix_x4_trans(a, v_rows + smem_offset(layout, r8 + 8 * (quad >> 1), 32 * mt + 16 * (quad & 1)));
 #pragma unroll
         for (int nt = 0; nt < kNTiles; ++nt) mma16816<false>(acc[mt][nt], a, p_frag[nt][0], p_frag[nt][1]);
       }
@@ -534,6 +551,52 @@ int n_tiles(const PagedAttentionParams& p) {
   return tokens * group > 8 ? 2 : 1;
 }
 
+// What one call launches: the kernel, its shared memory, and the splits.
+struct Plan {
+  AttentionKernel kernel = nullptr;
+  SmemLayout layout;
+  int splits = 1;
+};
+
+Plan plan(const PagedAttentionParams& p, int multiprocessors) {
+  static const bool configured = [] {
+    // Up to 206 KB (bf16 rows of head_dim 256, two query tiles), and the largest carveout, so that as
+    // many blocks as the shared memory allows share an SM.
+    for (const bool fp8 : {false, true}) {
+      for (const int t : {1, 2}) {
+        for (const int dim : {32, 64, 128, 256}) {
+          const AttentionKernel k = pick_kernel(fp8, t, dim);
+          ADALLM_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_layout(dim, fp8, t).bytes));
+          ADALLM_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
+        }
+      }
+    }
+    return true;
+  }();
+  (void)configured;
+  Plan plan;
+  const int tiles = n_tiles(p);
+  plan.kernel = pick_kernel(p.fp8, tiles, p.head_dim);
+  plan.layout = smem_layout(p.head_dim, p.fp8, tiles);
+  // Blocks per SM of this kernel at this shared memory size, asked once per pair.
+  static std::mutex mutex;
+  static std::map<std::pair<AttentionKernel, int>, int> resident;
+  int per_sm = 0;
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    const auto key = std::make_pair(plan.kernel, plan.layout.bytes);
+    const auto it = resident.find(key);
+    if (it != resident.end()) {
+      per_sm = it->second;
+    } else {
+      ADALLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, plan.kernel, kThreads, plan.layout.bytes));
+      resident.emplace(key, per_sm);
+    }
+  }
+  plan.splits = choose_splits(p, int64_t{std::max(1, per_sm)} * multiprocessors);
+  return plan;
+}
+
 }  // namespace
 
 int paged_attention_tokens_per_block(int heads, int kv_heads, int head_dim) {
@@ -548,7 +611,7 @@ int paged_attention_tokens_per_block(int heads, int kv_heads, int head_dim) {
 
 int64_t paged_attention_workspace_bytes(const PagedAttentionParams& p, int multiprocessors) {
   if (p.tokens <= 0 || p.heads <= 0 || p.kv_heads <= 0 || p.max_keys <= 0) return 0;
-  const int splits = choose_splits(p, multiprocessors);
+  const int splits = plan(p, multiprocessors).splits;
   if (splits == 1) return 0;
   return p.tokens * p.heads * splits * (p.head_dim + 2) * static_cast<int64_t>(sizeof(float));
 }
@@ -568,28 +631,14 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
     bad("num_query_blocks " + std::to_string(p.num_query_blocks) + " must be in 1.." + std::to_string(p.tokens));
   }
   if (p.tokens <= 0) return;
-  const int splits = choose_splits(p, multiprocessors);
+  const Plan launch = plan(p, multiprocessors);
+  const int splits = launch.splits;
   if (splits > 1 && workspace == nullptr) bad("needs a workspace of paged_attention_workspace_bytes()");
-  const int tiles = n_tiles(p);
-  const SmemLayout layout = smem_layout(p.head_dim, p.fp8, tiles);
   const int64_t blocks = query_blocks(p) * p.kv_heads * splits;
   if (blocks >= (int64_t{1} << 31)) bad("too many tokens for one launch");
-  const AttentionKernel kernel = pick_kernel(p.fp8, tiles, p.head_dim);
-  static const bool configured = [] {
-    // Up to 197 KB: bf16 rows of head_dim 256 in 4 warps' rings of 3 stages.
-    for (const bool fp8 : {false, true}) {
-      for (const int t : {1, 2}) {
-        for (const int dim : {32, 64, 128, 256}) {
-          ADALLM_CUDA_CHECK(cudaFuncSetAttribute(pick_kernel(fp8, t, dim), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 smem_layout(dim, fp8, t).bytes));
-        }
-      }
-    }
-    return true;
-  }();
-  (void)configured;
-  launch_dependent("paged_attention", kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
-                   static_cast<size_t>(layout.bytes), stream, p, splits, layout, static_cast<float*>(workspace));
+  launch_dependent("paged_attention", launch.kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
+                   static_cast<size_t>(launch.layout.bytes), stream, p, splits, launch.layout,
+                   static_cast<float*>(workspace));
   if (splits > 1) {
     const int64_t heads = p.tokens * p.heads;
     launch_dependent("paged_attention combine", combine_kernel, dim3(static_cast<unsigned>((heads + kWarps - 1) / kWarps)),
