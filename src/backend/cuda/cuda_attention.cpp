@@ -130,6 +130,10 @@ void CudaBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer
   }
   const int64_t bytes = kernels::paged_attention_workspace_bytes(p, info_.multiprocessors);
   void* workspace = bytes > 0 ? attention_workspace_.get(static_cast<size_t>(bytes), stream_) : nullptr;
+  if (bytes > 0) {
+    const auto counters = static_cast<size_t>(kernels::paged_attention_counters(p)) * sizeof(int32_t);
+    p.split_counters = static_cast<int32_t*>(attention_counters_.get_zeroed(counters, stream_));
+  }
   const OpScope scope(*this, "attention");
   kernels::paged_attention(p, info_.multiprocessors, workspace, stream_);
 }

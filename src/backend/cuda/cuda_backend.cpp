@@ -64,6 +64,14 @@ void* Scratch::get(size_t bytes, cudaStream_t stream) {
   return memory_.get();
 }
 
+void* Scratch::get_zeroed(size_t bytes, cudaStream_t stream) {
+  if (bytes > memory_.bytes()) {
+    get(bytes, stream);
+    ADALLM_CUDA_CHECK(cudaMemsetAsync(memory_.get(), 0, memory_.bytes(), stream));
+  }
+  return memory_.get();
+}
+
 CudaBuffer::CudaBuffer(int64_t rows, int64_t cols, DType dtype)
     : memory_(static_cast<size_t>(rows * cols) * dtype_size(dtype)) {
   if (memory_.bytes() > 0) ADALLM_CUDA_CHECK(cudaMemset(memory_.get(), 0, memory_.bytes()));

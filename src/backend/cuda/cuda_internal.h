@@ -106,6 +106,8 @@ class CudaKvCache final : public KvCache {
 class Scratch {
  public:
   void* get(size_t bytes, cudaStream_t stream);
+  // The same, zero-filled when (re)allocated: for state the kernels leave zero after use.
+  void* get_zeroed(size_t bytes, cudaStream_t stream);
 
  private:
   DeviceMemory memory_;
@@ -201,7 +203,7 @@ class CudaBackend final : public Backend {
   DeviceMemory batch_memory_;
   std::vector<std::byte> batch_staging_;
   std::vector<kernels::AttentionQueryBlock> query_blocks_[DeviceBatch::kQueryBlockSizes];
-  Scratch linear_workspace_, attention_workspace_, moe_workspace_, gate_up_workspace_;
+  Scratch linear_workspace_, attention_workspace_, attention_counters_, moe_workspace_, gate_up_workspace_;
   std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;
   // Profiling: events in use this round, (op, start event index, end event index) per op, and the pool.
   bool profiling_ = false;

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "kernels/launch.cuh"
+#include "kernels/reduce.cuh"
 
 namespace adallm::kernels {
 namespace {
@@ -25,6 +26,13 @@ constexpr int kChunkKeys = 16;                  // keys per warp step: the M of 
 constexpr int kTileKeys = kWarps * kChunkKeys;  // keys per block step (the unit of a split)
 constexpr int kStages = 3;                      // cp.async ring depth per warp
 constexpr float kLog2e = 1.4426950408889634f;
+// At most this many splits are merged by the last of their blocks (an atomic count per query block and
+// KV head) rather than by a second kernel: one launch fewer per layer (the same time per call on the H100
+// within noise: 32 × 8K keys in 2 splits 203–205 µs either way). More splits are merged by the combine
+// kernel, a warp per head: one block's serial loop over many splits was slower (CUDA-core kernel, 1 × 8K
+// keys in 64 splits: 55 → 97 µs).
+constexpr int kMaxBlockMergeSplits = 8;
+constexpr int kMaxSplits = 32;  // the combine kernel's warp holds one split's weight per lane
 
 int64_t query_blocks(const PagedAttentionParams& p) { return p.query_blocks ? p.num_query_blocks : p.tokens; }
 
@@ -33,14 +41,12 @@ int64_t query_blocks(const PagedAttentionParams& p) { return p.query_blocks ? p.
 // keys, or 4 of at least 64 for short contexts — and at most 32. Measured on the H100 (fp8, head_dim
 // 128, 8 KV heads, 528 slots), every split count from 1 to 64: 64 sequences want 1 (8K keys: 380 µs,
 // 94 % of copy), 32 want 2 (8K: 208 µs, 86 %; 1 or 3 splits: 261, 245 µs), 8 want 6–8, one sequence
-// of 8K keys 16 (34 µs; 64 splits 54 µs), of 32K 32 (61 µs; 64: 73 µs), of 256–1K keys 4. Tried with
-// the earlier CUDA-core kernel and dropped: merging in the last split block instead of a second kernel
-// (1 × 8K keys 55 → 97 µs).
+// of 8K keys 16 (34 µs; 64 splits 54 µs), of 32K 32 (61 µs; 64: 73 µs), of 256–1K keys 4.
 int choose_splits(const PagedAttentionParams& p, int64_t slots) {
   const int64_t groups = query_blocks(p) * p.kv_heads;
   const int64_t keys = p.max_keys;
   const int64_t wanted = std::max<int64_t>((keys + 511) / 512, std::min<int64_t>(4, (keys + 63) / 64));
-  return static_cast<int>(std::clamp<int64_t>(slots / groups, 1, std::min<int64_t>(wanted, 32)));
+  return static_cast<int>(std::clamp<int64_t>(slots / groups, 1, std::min<int64_t>(wanted, kMaxSplits)));
 }
 
 // Shared memory: the queries' B fragments, then each warp's ring of kStages (K, V) chunks of 16 rows. So
@@ -161,7 +167,7 @@ __device__ __forceinline__ int output_dim(int mt, int row, int head_dim) {
 // j / group of the block, head j % group of the KV head).
 template <bool kFp8, int kDim, int kNTiles>
 __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParams p, int splits, SmemLayout layout,
-                                                             float* partial) {
+                                                             float* partial, int32_t* counters) {
   extern __shared__ __align__(16) uint8_t smem[];
   constexpr int kCols = 8 * kNTiles;
   constexpr int kMTiles = kDim / 16;
@@ -490,12 +496,63 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       part[2 + dim] = o * v_scale;
     }
   }
+  if (splits == 1 || counters == nullptr) return;
+  // Few splits: the last block of this (query block, KV head) to finish merges them (no second kernel).
+  // Its scratch in shared memory reuses the rings (every warp is past its ring).
+  int* last = reinterpret_cast<int*>(smem + layout.ring);
+  float* split_m = reinterpret_cast<float*>(smem + layout.ring) + 4;
+  float* split_w = split_m + kCols * kMaxBlockMergeSplits;
+  __syncthreads();  // everyone is done reading `merged`
+  __threadfence();  // this block's partials are visible device-wide before it is counted
+  __syncthreads();
+  if (tid == 0) {
+    *last = atomicAdd(counters + bk, 1) == splits - 1;
+    if (*last) counters[bk] = 0;  // left zero for the next call
+  }
+  __syncthreads();
+  if (!*last) return;
+  __threadfence();
+  // Partials are read through L2 (other blocks wrote them): first every (column, split)'s m and l at
+  // once, then the weights, then each output from all splits' values, the loads independent.
+  const auto parts_of = [&](int col) {
+    const int64_t t = first_token + col / group;
+    return partial + (t * p.heads + kvh * group + col % group) * splits * (d + 2);
+  };
+  for (int i = tid; i < ncols * splits; i += kThreads) {
+    const float* part = parts_of(i / splits) + (i % splits) * (d + 2);
+    split_m[i] = __ldcg(part);
+    split_w[i] = __ldcg(part + 1);
+  }
+  __syncthreads();
+  if (tid < ncols) {
+    float m = -INFINITY, l = 0.0f;
+    for (int j = 0; j < splits; ++j) m = fmaxf(m, split_m[tid * splits + j]);
+    for (int j = 0; j < splits; ++j) {
+      const float ls = split_w[tid * splits + j];
+      const float w = ls == 0.0f ? 0.0f : exp2f(split_m[tid * splits + j] - m);  // a split without keys: 0
+      split_w[tid * splits + j] = w;
+      l += ls * w;
+    }
+    for (int j = 0; j < splits; ++j) split_w[tid * splits + j] /= l;
+  }
+  __syncthreads();
+  for (int i = tid; i < ncols * d; i += kThreads) {
+    const int col = i / d, dim = i % d;
+    const float* parts = parts_of(col) + 2 + dim;
+    float o = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kMaxBlockMergeSplits; ++j) {
+      if (j < splits) o += split_w[col * splits + j] * __ldcg(parts + j * (d + 2));
+    }
+    const int64_t t = first_token + col / group;
+    p.out[t * p.out_stride + static_cast<int64_t>(kvh * group + col % group) * d + dim] = __float2bfloat16_rn(o);
+  }
 }
 
-// One warp per (token, head): merges the splits' partial softmaxes (m in log2 units).
+// One warp per (token, head): merges its splits' partial softmaxes (m in log2 units; at most 32 splits,
+// one per lane for the weights).
 __global__ void combine_kernel(PagedAttentionParams p, int splits, const float* partial) {
   pdl_begin();
-  constexpr int kDimsPerLane = kAttentionMaxHeadDim / 32;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t th = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
   if (th >= p.tokens * p.heads) return;
@@ -503,33 +560,23 @@ __global__ void combine_kernel(PagedAttentionParams p, int splits, const float* 
   const int h = static_cast<int>(th % p.heads);
   const int d = p.head_dim;
   const float* parts = partial + th * splits * (d + 2);
-  float m = -INFINITY;
-  for (int s = 0; s < splits; ++s) m = fmaxf(m, parts[s * (d + 2)]);
-  float l = 0.0f;
-  float acc[kDimsPerLane];
-#pragma unroll
-  for (int r = 0; r < kDimsPerLane; ++r) acc[r] = 0.0f;
-  for (int s = 0; s < splits; ++s) {
-    const float* part = parts + s * (d + 2);
-    if (part[1] == 0.0f) continue;  // an empty split
-    const float w = exp2f(part[0] - m);
-    l += part[1] * w;
-#pragma unroll
-    for (int r = 0; r < kDimsPerLane; ++r) {
-      const int i = lane + 32 * r;
-      if (i < d) acc[r] += part[2 + i] * w;
-    }
+  float m = -INFINITY, l = 0.0f;
+  if (lane < splits) {
+    m = parts[lane * (d + 2)];
+    l = parts[lane * (d + 2) + 1];
   }
+  const float m_all = warp_max(m);
+  float w = l == 0.0f ? 0.0f : exp2f(m - m_all);  // a split without keys (and lanes past the splits): 0
+  w /= warp_sum(l * w);
   __nv_bfloat16* out = p.out + t * p.out_stride + static_cast<int64_t>(h) * d;
-  const float inv = 1.0f / l;
-#pragma unroll
-  for (int r = 0; r < kDimsPerLane; ++r) {
-    const int i = lane + 32 * r;
-    if (i < d) out[i] = __float2bfloat16_rn(acc[r] * inv);
+  for (int i = lane; i < d; i += 32) {
+    float o = 0.0f;
+    for (int j = 0; j < splits; ++j) o += __shfl_sync(0xffffffffu, w, j) * parts[j * (d + 2) + 2 + i];
+    out[i] = __float2bfloat16_rn(o);
   }
 }
 
-using AttentionKernel = void (*)(PagedAttentionParams, int, SmemLayout, float*);
+using AttentionKernel = void (*)(PagedAttentionParams, int, SmemLayout, float*, int32_t*);
 
 template <bool kFp8, int kNTiles>
 AttentionKernel pick_dim(int head_dim) {
@@ -609,6 +656,10 @@ int paged_attention_tokens_per_block(int heads, int kv_heads, int head_dim) {
   return tokens;
 }
 
+int64_t paged_attention_counters(const PagedAttentionParams& p) {
+  return p.tokens > 0 && p.kv_heads > 0 ? query_blocks(p) * p.kv_heads : 0;
+}
+
 int64_t paged_attention_workspace_bytes(const PagedAttentionParams& p, int multiprocessors) {
   if (p.tokens <= 0 || p.heads <= 0 || p.kv_heads <= 0 || p.max_keys <= 0) return 0;
   const int splits = plan(p, multiprocessors).splits;
@@ -636,10 +687,12 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
   if (splits > 1 && workspace == nullptr) bad("needs a workspace of paged_attention_workspace_bytes()");
   const int64_t blocks = query_blocks(p) * p.kv_heads * splits;
   if (blocks >= (int64_t{1} << 31)) bad("too many tokens for one launch");
+  // Up to kMaxBlockMergeSplits splits merge in their last block when the caller gave counters.
+  const bool block_merge = splits > 1 && splits <= kMaxBlockMergeSplits && p.split_counters != nullptr;
   launch_dependent("paged_attention", launch.kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
                    static_cast<size_t>(launch.layout.bytes), stream, p, splits, launch.layout,
-                   static_cast<float*>(workspace));
-  if (splits > 1) {
+                   static_cast<float*>(workspace), block_merge ? p.split_counters : nullptr);
+  if (splits > 1 && !block_merge) {
     const int64_t heads = p.tokens * p.heads;
     launch_dependent("paged_attention combine", combine_kernel, dim3(static_cast<unsigned>((heads + kWarps - 1) / kWarps)),
                      dim3(kThreads), 0, stream, p, splits, static_cast<const float*>(workspace));

@@ -56,10 +56,16 @@ struct PagedAttentionParams {
   int64_t num_query_blocks = 0;
   __nv_bfloat16* out = nullptr;  // [tokens, heads * head_dim], row stride out_stride
   int64_t out_stride = 0;
+  // Optional: paged_attention_counters() ints, zero on entry (the kernel leaves them zero). With them a
+  // call of few splits merges them in its last block instead of launching a second kernel.
+  int32_t* split_counters = nullptr;
 };
 
 // How many tokens of one sequence a block takes when query_blocks is given (1, 2, 4, 8 or 16).
 int paged_attention_tokens_per_block(int heads, int kv_heads, int head_dim);
+
+// How many split counters paged_attention may use for these params.
+int64_t paged_attention_counters(const PagedAttentionParams& params);
 
 // Bytes of workspace paged_attention needs for these params on a GPU with `multiprocessors` SMs.
 int64_t paged_attention_workspace_bytes(const PagedAttentionParams& params, int multiprocessors);

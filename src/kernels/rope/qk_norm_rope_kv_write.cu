@@ -45,34 +45,48 @@ __global__ void __launch_bounds__(kWarps * 32) qk_norm_rope_kv_kernel(QkNormRope
       for (int i = lane; i < d; i += 32) store_kv(p.v_cache, p.fp8, p.v_scale, base + i, __bfloat162float(src[i]));
       return;
     }
+    // Every global load is issued before the first use, so that the warp waits for memory once.
+    constexpr int kPerLane = kMaxHeadDim / 32;
     const float* w = h < p.heads ? p.q_norm : p.k_norm;
-    float sum = 0.0f;
-    for (int i = lane; i < d; i += 32) {
-      x[i] = __bfloat162float(src[i]);
-      sum += x[i] * x[i];
+    float xv[kPerLane], wv[kPerLane], freq[kPerLane];
+#pragma unroll
+    for (int r = 0; r < kPerLane; ++r) {
+      const int i = lane + 32 * r;
+      if (i >= d) break;
+      xv[r] = __bfloat162float(src[i]);
+      wv[r] = w != nullptr ? w[i] : 1.0f;
+      freq[r] = p.inv_freq[i < half ? i : i - half];
     }
+    float inv = 1.0f;
     if (w != nullptr) {
-      sum = warp_sum(sum);
-      const float inv = 1.0f / sqrtf(sum / static_cast<float>(d) + p.eps);
-      for (int i = lane; i < d; i += 32) x[i] = p.gemma_norm ? x[i] * inv * (1.0f + w[i]) : x[i] * inv * w[i];
+      float sum = 0.0f;
+#pragma unroll
+      for (int r = 0; r < kPerLane; ++r) {
+        if (lane + 32 * r >= d) break;
+        sum += xv[r] * xv[r];
+      }
+      inv = 1.0f / sqrtf(warp_sum(sum) / static_cast<float>(d) + p.eps);
+    }
+#pragma unroll
+    for (int r = 0; r < kPerLane; ++r) {
+      const int i = lane + 32 * r;
+      if (i >= d) break;
+      if (w != nullptr) xv[r] = p.gemma_norm ? xv[r] * inv * (1.0f + wv[r]) : xv[r] * inv * wv[r];
+      x[i] = xv[r];
     }
     __syncwarp();
-    float rotated[kMaxHeadDim / 32];
-    int n = 0;
-    for (int i = lane; i < d; i += 32, ++n) {
-      const int j = i < half ? i : i - half;
-      const float freq = position * p.inv_freq[j];
+    const int64_t base = (slot * p.kv_heads + (h - p.heads)) * d;
+#pragma unroll
+    for (int r = 0; r < kPerLane; ++r) {
+      const int i = lane + 32 * r;
+      if (i >= d) break;
       float s, c;
-      sincosf(freq, &s, &c);  // the same values as sinf and cosf, one range reduction
+      sincosf(position * freq[r], &s, &c);  // the same values as sinf and cosf, one range reduction
       c *= p.attention_factor;
       s *= p.attention_factor;
-      rotated[n] = i < half ? x[i] * c - x[i + half] * s : x[i] * c + x[i - half] * s;
-    }
-    n = 0;
-    const int64_t base = (slot * p.kv_heads + (h - p.heads)) * d;
-    for (int i = lane; i < d; i += 32, ++n) {
-      src[i] = __float2bfloat16_rn(rotated[n]);
-      if (h >= p.heads) store_kv(p.k_cache, p.fp8, p.k_scale, base + i, rotated[n]);
+      const float rotated = i < half ? xv[r] * c - x[i + half] * s : xv[r] * c + x[i - half] * s;
+      src[i] = __float2bfloat16_rn(rotated);
+      if (h >= p.heads) store_kv(p.k_cache, p.fp8, p.k_scale, base + i, rotated);
     }
   }
 }
