@@ -120,13 +120,18 @@ void CudaBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer
   p.max_keys = static_cast<int>(max_keys);
   p.out = out.ptr<__nv_bfloat16>();
   p.out_stride = out.stride;
-  // Prefill: a block takes several tokens of one sequence, so each K/V chunk serves all of them.
-  const int per_block = kernels::paged_attention_tokens_per_block(p.heads, p.kv_heads, p.head_dim);
-  for (int i = 0; i < DeviceBatch::kQueryBlockSizes; ++i) {
-    if (per_block == 2 << i && device_batch_.query_blocks[i] != nullptr) {
-      p.query_blocks = device_batch_.query_blocks[i];
-      p.num_query_blocks = device_batch_.num_query_blocks[i];
+  // Steps where some sequence brings several tokens: those run the prefill kernel, the others decode.
+  if (device_batch_.decode_blocks != nullptr) {
+    p.query_blocks = device_batch_.decode_blocks;
+    p.num_query_blocks = device_batch_.num_decode_blocks;
+    const int per_block = kernels::paged_attention_prefill_tokens(p.heads, p.kv_heads);
+    for (int i = 0; i < DeviceBatch::kPrefillBlockSizes; ++i) {
+      if (per_block == 4 << i) {
+        p.prefill_blocks = device_batch_.prefill_blocks[i];
+        p.num_prefill_blocks = device_batch_.num_prefill_blocks[i];
+      }
     }
+    if (p.prefill_blocks == nullptr) throw Error(std::string(op) + ": no prefill blocks of " + std::to_string(per_block) + " tokens");
   }
   const int64_t bytes = kernels::paged_attention_workspace_bytes(p, info_.multiprocessors);
   void* workspace = bytes > 0 ? attention_workspace_.get(static_cast<size_t>(bytes), stream_) : nullptr;

@@ -254,21 +254,26 @@ void CudaBackend::set_batch(const ForwardBatch& batch) {
   add(batch.slot_mapping);
   add(batch.page_tables);
   add(batch.logit_rows);
-  // Attention query blocks: a sequence's consecutive tokens in runs of up to 2 << i.
+  // Attention blocks (see DeviceBatch): only when some sequence brings several tokens.
   const bool multi_token = batch.num_tokens() > batch.num_seqs();
-  for (int i = 0; i < DeviceBatch::kQueryBlockSizes; ++i) {
-    auto& blocks = query_blocks_[i];
-    blocks.clear();
-    const int size = 2 << i;
-    for (int32_t t = 0; multi_token && t < static_cast<int32_t>(batch.num_tokens()); ++t) {
-      if (!blocks.empty() && blocks.back().count < size && batch.seq_index[t] == batch.seq_index[t - 1]) {
-        ++blocks.back().count;
-      } else {
-        blocks.push_back({t, 1});
+  const auto n = static_cast<int32_t>(batch.num_tokens());
+  decode_blocks_.clear();
+  for (auto& blocks : prefill_blocks_) blocks.clear();
+  for (int32_t t = 0; multi_token && t < n;) {
+    int32_t end = t + 1;
+    while (end < n && batch.seq_index[end] == batch.seq_index[t]) ++end;
+    if (end - t == 1) {
+      decode_blocks_.push_back({t, 1});
+    } else {
+      for (int i = 0; i < DeviceBatch::kPrefillBlockSizes; ++i) {
+        const int32_t size = 4 << i;
+        for (int32_t first = t; first < end; first += size) prefill_blocks_[i].push_back({first, std::min(size, end - first)});
       }
     }
-    add(blocks);
+    t = end;
   }
+  add(decode_blocks_);
+  for (const auto& blocks : prefill_blocks_) add(blocks);
   if (batch_staging_.size() < offset) batch_staging_.resize(offset);
   for (const Part& p : parts) {
     if (p.bytes > 0) std::memcpy(batch_staging_.data() + p.offset, p.data, p.bytes);
@@ -288,11 +293,14 @@ void CudaBackend::set_batch(const ForwardBatch& batch) {
   device_batch_.slot_mapping = reinterpret_cast<int64_t*>(base + parts[3].offset);
   device_batch_.page_tables = reinterpret_cast<int32_t*>(base + parts[4].offset);
   device_batch_.logit_rows = reinterpret_cast<int32_t*>(base + parts[5].offset);
-  for (int i = 0; i < DeviceBatch::kQueryBlockSizes; ++i) {
-    const bool any = !query_blocks_[i].empty();
-    device_batch_.query_blocks[i] =
-        any ? reinterpret_cast<const kernels::AttentionQueryBlock*>(base + parts[6 + i].offset) : nullptr;
-    device_batch_.num_query_blocks[i] = static_cast<int64_t>(query_blocks_[i].size());
+  const auto table = [&](size_t part) {
+    return multi_token ? reinterpret_cast<const kernels::AttentionQueryBlock*>(base + parts[part].offset) : nullptr;
+  };
+  device_batch_.decode_blocks = table(6);
+  device_batch_.num_decode_blocks = static_cast<int64_t>(decode_blocks_.size());
+  for (int i = 0; i < DeviceBatch::kPrefillBlockSizes; ++i) {
+    device_batch_.prefill_blocks[i] = table(7 + i);
+    device_batch_.num_prefill_blocks[i] = static_cast<int64_t>(prefill_blocks_[i].size());
   }
   batch_ = &batch;
 }

@@ -164,11 +164,14 @@ class CudaBackend final : public Backend {
     int64_t* slot_mapping = nullptr;
     int32_t* page_tables = nullptr;
     int32_t* logit_rows = nullptr;
-    // The tokens cut into attention query blocks of up to 2, 4, 8 and 16 consecutive tokens of one
-    // sequence (only when some sequence has more than one token in the step; else all null).
-    static constexpr int kQueryBlockSizes = 4;
-    const kernels::AttentionQueryBlock* query_blocks[kQueryBlockSizes] = {};
-    int64_t num_query_blocks[kQueryBlockSizes] = {};
+    // Attention's blocks, when some sequence brings several tokens (else decode_blocks is null and
+    // every token decodes): the tokens alone of their sequence (one each), and the other sequences'
+    // tokens in runs of up to 4, 8, 16, 32 and 64 (prefill flash attention).
+    static constexpr int kPrefillBlockSizes = 5;
+    const kernels::AttentionQueryBlock* decode_blocks = nullptr;
+    int64_t num_decode_blocks = 0;
+    const kernels::AttentionQueryBlock* prefill_blocks[kPrefillBlockSizes] = {};
+    int64_t num_prefill_blocks[kPrefillBlockSizes] = {};
   };
   // Brackets one op with CUDA events while profiling is on.
   class OpScope {
@@ -202,7 +205,7 @@ class CudaBackend final : public Backend {
   DeviceBatch device_batch_;
   DeviceMemory batch_memory_;
   std::vector<std::byte> batch_staging_;
-  std::vector<kernels::AttentionQueryBlock> query_blocks_[DeviceBatch::kQueryBlockSizes];
+  std::vector<kernels::AttentionQueryBlock> decode_blocks_, prefill_blocks_[DeviceBatch::kPrefillBlockSizes];
   Scratch linear_workspace_, attention_workspace_, attention_counters_, moe_workspace_, gate_up_workspace_;
   std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;
   // Profiling: events in use this round, (op, start event index, end event index) per op, and the pool.

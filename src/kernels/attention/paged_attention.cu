@@ -1,9 +1,6 @@
 // Paged attention kernels; see paged_attention.h.
 #include "kernels/attention/paged_attention.h"
 
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -13,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "kernels/attention/attention_common.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/launch.cuh"
 #include "kernels/reduce.cuh"
@@ -20,12 +18,13 @@
 namespace adallm::kernels {
 namespace {
 
+using namespace attention;
+
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kChunkKeys = 16;                  // keys per warp step: the M of one mma
 constexpr int kTileKeys = kWarps * kChunkKeys;  // keys per block step (the unit of a split)
 constexpr int kStages = 3;                      // cp.async ring depth per warp
-constexpr float kLog2e = 1.4426950408889634f;
 // At most this many splits are merged by the last of their blocks (an atomic count per query block and
 // KV head) rather than by a second kernel: one launch fewer per layer (the same time per call on the H100
 // within noise: 32 × 8K keys in 2 splits 203–205 µs either way). More splits are merged by the combine
@@ -34,7 +33,11 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kMaxBlockMergeSplits = 8;
 constexpr int kMaxSplits = 32;  // the combine kernel's warp holds one split's weight per lane
 
-int64_t query_blocks(const PagedAttentionParams& p) { return p.query_blocks ? p.num_query_blocks : p.tokens; }
+// Blocks of the decode kernel (tokens alone of their sequence in the step).
+int64_t query_blocks(const PagedAttentionParams& p) {
+  if (p.query_blocks != nullptr || p.num_prefill_blocks > 0) return p.num_query_blocks;
+  return p.tokens;
+}
 
 // Splits of each (query block, KV head)'s keys, given `slots` blocks resident on the GPU at once: about
 // one wave of blocks (floor(slots / groups)), but no more than the keys want — splits of at least 512
@@ -44,6 +47,7 @@ int64_t query_blocks(const PagedAttentionParams& p) { return p.query_blocks ? p.
 // of 8K keys 16 (34 µs; 64 splits 54 µs), of 32K 32 (61 µs; 64: 73 µs), of 256–1K keys 4.
 int choose_splits(const PagedAttentionParams& p, int64_t slots) {
   const int64_t groups = query_blocks(p) * p.kv_heads;
+  if (groups <= 0) return 1;
   const int64_t keys = p.max_keys;
   const int64_t wanted = std::max<int64_t>((keys + 511) / 512, std::min<int64_t>(4, (keys + 63) / 64));
   return static_cast<int>(std::clamp<int64_t>(slots / groups, 1, std::min<int64_t>(wanted, kMaxSplits)));
@@ -75,76 +79,7 @@ SmemLayout smem_layout(int head_dim, bool fp8, int n_tiles) {
 
 // Byte `offset` of row `row` of a chunk's K or V rows in shared memory.
 __device__ __forceinline__ int smem_offset(const SmemLayout& l, int row, int offset) {
-  const int part = l.swizzle ? (offset / 16) ^ (row % 8) : offset / 16;
-  return row * l.row_stride + 16 * part + offset % 16;
-}
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* global, bool valid) {
-  const auto s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(global), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
-
-__device__ __forceinline__ uint32_t smem_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(p)));
-}
-__device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(smem_address(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(p)));
-}
-__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
-  uint32_t r;
-  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(r) : "r"(x));
-  return r;
-}
-__device__ __forceinline__ uint32_t byte_perm(uint32_t a, uint32_t b, uint32_t selector) {
-  uint32_t r;
-  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(r) : "r"(a), "r"(b), "r"(selector));
-  return r;
-}
-
-// Two e4m3 codes (the low and high byte of the low or high half of x) as f16x2, one instruction on sm_89+.
-__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t x) {
-  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(x & 0xFFFFu), __NV_E4M3);
-  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
-}
-__device__ __forceinline__ uint32_t lo_e4m3x2(uint32_t x) { return e4m3x2_to_f16x2(x); }
-__device__ __forceinline__ uint32_t hi_e4m3x2(uint32_t x) { return e4m3x2_to_f16x2(x >> 16); }
-
-template <bool kF16>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (kF16) {
-    const __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  } else {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
-}
-
-// d += a · b, m16n8k16, fp32 accumulation; f16 operands (kF16) or bf16.
-template <bool kF16>
-__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (kF16) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
+  return attention::swizzled_offset(row, offset, l.row_stride, l.swizzle);
 }
 
 // The head dimension of O^T's accumulator row `row` (0..15) of m-tile `mt`. bf16 pages: natural order.
@@ -180,41 +115,14 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   const int64_t bk = blockIdx.x / splits;
   const int kvh = static_cast<int>(bk % p.kv_heads);
   const int64_t qb = bk / p.kv_heads;
-  int64_t first_token = qb;
-  int ntok = 1;
-  if (p.query_blocks != nullptr) {
-    first_token = p.query_blocks[qb].first;
-    ntok = p.query_blocks[qb].count;
-  }
-  const int ncols = ntok * group;
-  const auto key_range = [&](int64_t t, int& first, int& end) {
-    const int position = p.positions[t];
-    first = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0;
-    end = position + 1;
-  };
-  // The block's keys: the union of its tokens' ranges, cut into `splits` parts of whole block steps.
-  int lo = INT_MAX, hi = 0;
-  for (int i = 0; i < ntok; ++i) {
-    int f, e;
-    key_range(first_token + i, f, e);
-    lo = min(lo, f);
-    hi = max(hi, e);
-  }
+  const int64_t first_token = p.query_blocks != nullptr ? p.query_blocks[qb].first : qb;
+  const int ncols = group;  // column j: query head kvh · group + j of the token
+  // The token's keys, cut into `splits` parts of whole block steps.
+  const int position = p.positions[first_token];
+  const int lo = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0, hi = position + 1;
   const int per_split = ((hi - lo + splits - 1) / splits + kTileKeys - 1) / kTileKeys * kTileKeys;
   const int begin = lo + s * per_split;
   const int end = min(hi, begin + per_split);
-  // This lane's columns 8·nt + 2c + j: their own key ranges (empty for padding columns).
-  int col_first[kNTiles][2], col_end[kNTiles][2];
-#pragma unroll
-  for (int nt = 0; nt < kNTiles; ++nt) {
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int col = 8 * nt + 2 * c + j;
-      col_first[nt][j] = 0;
-      col_end[nt][j] = 0;
-      if (col < ncols) key_range(first_token + col / group, col_first[nt][j], col_end[nt][j]);
-    }
-  }
 
   // Q^T as mma B fragments [kstep][n-tile][lane] in the k order the K fragments use: bf16 natural (b0 dims
   // 2c, 2c + 1; b1 dims 2c + 8, 2c + 9 of the k-step), fp8 pages as converted (b0 dims 4c, 4c + 1; b1
@@ -359,9 +267,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       float pr[4];
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
-        const int k0 = base + g, k1 = base + g + 8;
-        const bool v0 = k0 < end && k0 >= col_first[nt][j] && k0 < col_end[nt][j];
-        const bool v1 = k1 < end && k1 >= col_first[nt][j] && k1 < col_end[nt][j];
+        const bool v0 = base + g < end && 8 * nt + 2 * c + j < ncols;
+        const bool v1 = base + g + 8 < end && 8 * nt + 2 * c + j < ncols;
         const float s0 = v0 ? sacc[nt][j] * score_scale : -INFINITY;
         const float s1 = v1 ? sacc[nt][2 + j] * score_scale : -INFINITY;
         float mx = fmaxf(s0, s1);
@@ -551,15 +458,15 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
 
 // One warp per (token, head): merges its splits' partial softmaxes (m in log2 units; at most 32 splits,
 // one per lane for the weights).
-__global__ void combine_kernel(PagedAttentionParams p, int splits, const float* partial) {
+__global__ void combine_kernel(PagedAttentionParams p, int64_t decode_blocks, int splits, const float* partial) {
   pdl_begin();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t th = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
-  if (th >= p.tokens * p.heads) return;
-  const int64_t t = th / p.heads;
-  const int h = static_cast<int>(th % p.heads);
+  const int64_t bh = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
+  if (bh >= decode_blocks * p.heads) return;
+  const int64_t t = p.query_blocks != nullptr ? p.query_blocks[bh / p.heads].first : bh / p.heads;
+  const int h = static_cast<int>(bh % p.heads);
   const int d = p.head_dim;
-  const float* parts = partial + th * splits * (d + 2);
+  const float* parts = partial + (t * p.heads + h) * splits * (d + 2);
   float m = -INFINITY, l = 0.0f;
   if (lane < splits) {
     m = parts[lane * (d + 2)];
@@ -592,11 +499,7 @@ AttentionKernel pick_kernel(bool fp8, int n_tiles, int head_dim) {
 }
 
 // n8 tiles of query columns a block needs.
-int n_tiles(const PagedAttentionParams& p) {
-  const int group = p.heads / p.kv_heads;
-  const int tokens = p.query_blocks ? paged_attention_tokens_per_block(p.heads, p.kv_heads, p.head_dim) : 1;
-  return tokens * group > 8 ? 2 : 1;
-}
+int n_tiles(const PagedAttentionParams& p) { return p.heads / p.kv_heads > 8 ? 2 : 1; }
 
 // What one call launches: the kernel, its shared memory, and the splits.
 struct Plan {
@@ -646,13 +549,10 @@ Plan plan(const PagedAttentionParams& p, int multiprocessors) {
 
 }  // namespace
 
-int paged_attention_tokens_per_block(int heads, int kv_heads, int head_dim) {
+int paged_attention_prefill_tokens(int heads, int kv_heads) {
   if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0) return 1;
-  const int group = heads / kv_heads;
-  // Two n8 tiles of queries, but one at head_dim 256 (its accumulators would not fit twice in registers).
-  const int columns = head_dim <= 128 || group > 8 ? 16 : 8;
   int tokens = 1;
-  while (tokens * 2 * group <= columns) tokens *= 2;
+  while (tokens * 2 * (heads / kv_heads) <= 64) tokens *= 2;
   return tokens;
 }
 
@@ -678,14 +578,21 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
   }
   if (p.page_size <= 0 || p.max_keys <= 0) bad("page_size and max_keys must be > 0");
   if (!p.q || !p.out || !p.k_cache || !p.v_cache || !p.positions || !p.seq_index || !p.page_tables) bad("null pointer");
-  if (p.query_blocks != nullptr && (p.num_query_blocks <= 0 || p.num_query_blocks > p.tokens)) {
-    bad("num_query_blocks " + std::to_string(p.num_query_blocks) + " must be in 1.." + std::to_string(p.tokens));
-  }
+  const auto check_list = [&](const AttentionQueryBlock* list, int64_t n, const char* what) {
+    if (n < 0 || n > p.tokens || (n > 0 && list == nullptr)) {
+      bad(std::string(what) + ": " + std::to_string(n) + " blocks over " + std::to_string(p.tokens) + " tokens");
+    }
+  };
+  check_list(p.query_blocks, p.num_query_blocks, "query_blocks");
+  check_list(p.prefill_blocks, p.num_prefill_blocks, "prefill_blocks");
   if (p.tokens <= 0) return;
+  attention::prefill_attention(p, stream);
+  const int64_t decode_blocks = query_blocks(p);
+  if (decode_blocks == 0) return;
   const Plan launch = plan(p, multiprocessors);
   const int splits = launch.splits;
   if (splits > 1 && workspace == nullptr) bad("needs a workspace of paged_attention_workspace_bytes()");
-  const int64_t blocks = query_blocks(p) * p.kv_heads * splits;
+  const int64_t blocks = decode_blocks * p.kv_heads * splits;
   if (blocks >= (int64_t{1} << 31)) bad("too many tokens for one launch");
   // Up to kMaxBlockMergeSplits splits merge in their last block when the caller gave counters.
   const bool block_merge = splits > 1 && splits <= kMaxBlockMergeSplits && p.split_counters != nullptr;
@@ -693,9 +600,9 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
                    static_cast<size_t>(launch.layout.bytes), stream, p, splits, launch.layout,
                    static_cast<float*>(workspace), block_merge ? p.split_counters : nullptr);
   if (splits > 1 && !block_merge) {
-    const int64_t heads = p.tokens * p.heads;
+    const int64_t heads = decode_blocks * p.heads;
     launch_dependent("paged_attention combine", combine_kernel, dim3(static_cast<unsigned>((heads + kWarps - 1) / kWarps)),
-                     dim3(kThreads), 0, stream, p, splits, static_cast<const float*>(workspace));
+                     dim3(kThreads), 0, stream, p, decode_blocks, splits, static_cast<const float*>(workspace));
   }
 }
 

@@ -3,14 +3,15 @@
 // an optional sliding window, GQA. Long key ranges are split across blocks (flash-decoding) and merged by
 // a second kernel, so that a batch of one sequence still fills the GPU.
 //
-// Tensor cores (mma.sync m16n8k16, fp32 accumulation) do both products, with the keys along M and the
-// queries along N: S^T = K · Q^T and O^T = V^T · P^T. A block's queries are the query heads of one KV
-// head (GQA) for one token, or for up to 16 / group consecutive tokens of one sequence (prefill), so a
-// decode step's 4 query heads per KV head fill one n8 tile and every K/V value is converted once per
-// block. fp8 pages are converted to f16 two values per instruction and multiplied in f16 (the K and V
-// scales are folded into the softmax scale and the output); bf16 pages are multiplied in bf16. Each of
-// the block's 4 warps streams its own 16-key chunks through a private cp.async ring and keeps its own
-// online softmax; the warps merge at the end.
+// Tensor cores (mma.sync m16n8k16, fp32 accumulation) do both products in two kernels. Decode (tokens
+// that are alone of their sequence in the step): keys along M and queries along N, S^T = K · Q^T and
+// O^T = V^T · P^T, a block's queries the query heads of one KV head (GQA) for one token, so a decode
+// step's 4 query heads per KV head fill one n8 tile; each of the block's 4 warps streams its own 16-key
+// chunks through a private cp.async ring and keeps its own online softmax, the warps merge at the end.
+// Prefill (several tokens of a sequence): flash attention with queries along M, 64 (token, head) rows per
+// block (prefill_attention.cu). fp8 pages are converted to f16 two values per instruction and multiplied
+// in f16 (the K and V scales are folded into the softmax scale and the output); bf16 pages are
+// multiplied in bf16.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -50,10 +51,13 @@ struct PagedAttentionParams {
   float scale = 1.0f;       // softmax(scale · q·k)
   int sliding_window = 0;   // 0: none; else keys at positions > position - sliding_window
   int max_keys = 0;         // the most keys any token of the step sees (chooses the number of splits)
-  // Optional: the step's tokens cut into blocks of up to paged_attention_tokens_per_block() consecutive
-  // tokens of one sequence (every token in exactly one block). Null: one token per block.
+  // The step's tokens in two lists that together hold each token once. Decode blocks (one token each;
+  // null: every token of the step, one block each) run the split-K decode kernel; prefill blocks (up to
+  // paged_attention_prefill_tokens() consecutive tokens of one sequence) run the flash-attention kernel.
   const AttentionQueryBlock* query_blocks = nullptr;
   int64_t num_query_blocks = 0;
+  const AttentionQueryBlock* prefill_blocks = nullptr;
+  int64_t num_prefill_blocks = 0;
   __nv_bfloat16* out = nullptr;  // [tokens, heads * head_dim], row stride out_stride
   int64_t out_stride = 0;
   // Optional: paged_attention_counters() ints, zero on entry (the kernel leaves them zero). With them a
@@ -61,8 +65,9 @@ struct PagedAttentionParams {
   int32_t* split_counters = nullptr;
 };
 
-// How many tokens of one sequence a block takes when query_blocks is given (1, 2, 4, 8 or 16).
-int paged_attention_tokens_per_block(int heads, int kv_heads, int head_dim);
+// How many consecutive tokens of one sequence a prefill block takes (a power of two, 4 to 64: 64 query
+// rows of (token, query head of the KV head)).
+int paged_attention_prefill_tokens(int heads, int kv_heads);
 
 // How many split counters paged_attention may use for these params.
 int64_t paged_attention_counters(const PagedAttentionParams& params);
