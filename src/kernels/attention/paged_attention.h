@@ -1,7 +1,8 @@
 // Attention of each token of a step over its sequence's keys in the paged KV cache (bf16 or fp8 e4m3
 // pages, dequantized in the kernel), for decode and prefill alike: causal through each token's position,
-// an optional sliding window, GQA. Long key ranges are split across blocks (flash-decoding) and merged by
-// a second kernel, so that a batch of one sequence still fills the GPU.
+// an optional sliding window, GQA. A decode token's long key range is split across blocks (flash-decoding),
+// merged by the last of them to finish (up to 8 splits) or by a second kernel, so that a batch of one
+// sequence still fills the GPU.
 //
 // Tensor cores (mma.sync m16n8k16, fp32 accumulation) do both products in two kernels. Decode (tokens
 // that are alone of their sequence in the step): keys along M and queries along N, S^T = K · Q^T and
