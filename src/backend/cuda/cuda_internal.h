@@ -166,8 +166,8 @@ class CudaBackend final : public Backend {
     int32_t* logit_rows = nullptr;
     // Attention's blocks, when some sequence brings several tokens (else decode_blocks is null and
     // every token decodes): the tokens alone of their sequence (one each), and the other sequences'
-    // tokens in runs of up to 4, 8, 16, 32 and 64 (prefill flash attention).
-    static constexpr int kPrefillBlockSizes = 5;
+    // tokens in runs of up to 4, 8, 16, 32, 64 and 128 (prefill flash attention).
+    static constexpr int kPrefillBlockSizes = 6;
     const kernels::AttentionQueryBlock* decode_blocks = nullptr;
     int64_t num_decode_blocks = 0;
     const kernels::AttentionQueryBlock* prefill_blocks[kPrefillBlockSizes] = {};

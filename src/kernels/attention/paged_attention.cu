@@ -549,10 +549,11 @@ Plan plan(const PagedAttentionParams& p, int multiprocessors) {
 
 }  // namespace
 
-int paged_attention_prefill_tokens(int heads, int kv_heads) {
+int paged_attention_prefill_tokens(int heads, int kv_heads, int head_dim) {
   if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0) return 1;
+  const int rows = head_dim <= 128 ? 128 : 64;  // the prefill kernel's query rows per block
   int tokens = 1;
-  while (tokens * 2 * (heads / kv_heads) <= 64) tokens *= 2;
+  while (tokens * 2 * (heads / kv_heads) <= rows) tokens *= 2;
   return tokens;
 }
 

@@ -9,7 +9,7 @@
 // O^T = V^T · P^T, a block's queries the query heads of one KV head (GQA) for one token, so a decode
 // step's 4 query heads per KV head fill one n8 tile; each of the block's 4 warps streams its own 16-key
 // chunks through a private cp.async ring and keeps its own online softmax, the warps merge at the end.
-// Prefill (several tokens of a sequence): flash attention with queries along M, 64 (token, head) rows per
+// Prefill (several tokens of a sequence): flash attention with queries along M, 128 (token, head) rows per
 // block (prefill_attention.cu). fp8 pages are converted to f16 two values per instruction and multiplied
 // in f16 (the K and V scales are folded into the softmax scale and the output); bf16 pages are
 // multiplied in bf16.
@@ -66,9 +66,9 @@ struct PagedAttentionParams {
   int32_t* split_counters = nullptr;
 };
 
-// How many consecutive tokens of one sequence a prefill block takes (a power of two, 4 to 64: 64 query
-// rows of (token, query head of the KV head)).
-int paged_attention_prefill_tokens(int heads, int kv_heads);
+// How many consecutive tokens of one sequence a prefill block takes (a power of two, 4 to 128: 128 query
+// rows of (token, query head of the KV head), 64 above head_dim 128).
+int paged_attention_prefill_tokens(int heads, int kv_heads, int head_dim);
 
 // How many split counters paged_attention may use for these params.
 int64_t paged_attention_counters(const PagedAttentionParams& params);

@@ -1,8 +1,10 @@
 // Prefill attention: causal flash attention of a sequence's new tokens over its paged KV cache.
 //
-// One block per (prefill block, KV head): the block's 64 query rows are (token, head) pairs of the KV
-// head's query heads for up to 64 / group consecutive tokens of one sequence, 16 rows per warp (queries
-// along the MMA's M, keys along N, as in FlashAttention-2). The block walks its keys in tiles of 64:
+// One block per (prefill block, KV head): the block's 128 query rows (64 at head_dim 256) are (token,
+// head) pairs of the KV head's query heads for up to 128 / group consecutive tokens of one sequence, 32
+// rows per warp as two m16 tiles that share every K and V fragment (16 at head_dim 256: the accumulators
+// would not fit twice) — queries along the MMA's M, keys along N, as in FlashAttention-2. The block walks
+// its keys in tiles of 32 (64 at head_dim 256):
 // cp.async brings each tile's K and V rows into a 3-stage ring; fp8 tiles are converted once per block
 // into an f16 tile (so each code is converted once for all 64 rows, not once per warp), bf16 tiles are
 // used in place. Per tile each warp computes S = Q·K^T (Q and K by ldmatrix), an online softmax per row
@@ -21,9 +23,13 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kRows = 16 * kWarps;  // query rows per block
-constexpr int kTileKeys = 64;
 constexpr int kStages = 3;
+
+// m16 row tiles per warp: two up to head_dim 128, one above. Rows per block and keys per tile follow
+// (the S accumulators stay at 32 registers).
+constexpr int m_tiles(int head_dim) { return head_dim <= 128 ? 2 : 1; }
+constexpr int block_rows(int m_tiles) { return 16 * kWarps * m_tiles; }
+constexpr int tile_keys(int m_tiles) { return 64 / m_tiles; }
 
 // Shared memory: the Q tile (operand element rows), the ring of raw K/V tiles as the cache holds them,
 // and for fp8 the converted f16 K and V tiles. Operand rows (2-byte elements) are XOR-swizzled when a
@@ -41,14 +47,15 @@ struct PrefillLayout {
 
 PrefillLayout prefill_layout(int head_dim, bool fp8) {
   PrefillLayout l;
+  const int rows = block_rows(m_tiles(head_dim)), keys = tile_keys(m_tiles(head_dim));
   const int row_bytes = 2 * head_dim;
   l.swizzle = row_bytes % 128 == 0;
   l.row_stride = l.swizzle ? row_bytes : row_bytes + 16;
   l.raw_stride = fp8 ? head_dim : l.row_stride;
-  l.raw = kRows * l.row_stride;
-  l.raw_tile = kTileKeys * l.raw_stride;
+  l.raw = rows * l.row_stride;
+  l.raw_tile = keys * l.raw_stride;
   l.converted = l.raw + kStages * 2 * l.raw_tile;
-  l.bytes = l.converted + (fp8 ? 2 * kTileKeys * l.row_stride : 0);
+  l.bytes = l.converted + (fp8 ? 2 * keys * l.row_stride : 0);
   return l;
 }
 
@@ -60,6 +67,8 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(PagedAttentionParams 
   constexpr bool kF16 = kFp8;
   constexpr int kElem = kFp8 ? 1 : 2;  // bytes per cached value
   constexpr int kDimTiles = kDim / 8;  // n8 tiles of O
+  constexpr int kM = m_tiles(kDim), kRows = block_rows(kM), kTileKeys = tile_keys(kM);
+  constexpr int kKeyTiles = kTileKeys / 8;  // n8 tiles of S
   __shared__ int block_lo, block_hi;
   pdl_begin();
   const int d = p.head_dim, ksteps = d / 16;
@@ -86,10 +95,13 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(PagedAttentionParams 
     atomicMin(&block_lo, first);
     atomicMax(&block_hi, end);
   }
-  // This lane's rows: 16 · warp + g and + 8.
-  int row_first[2], row_end[2];
-  key_range(16 * warp + g, row_first[0], row_end[0]);
-  key_range(16 * warp + g + 8, row_first[1], row_end[1]);
+  // This lane's rows: g and g + 8 of each of the warp's m-tiles (rows 16 · (kM · warp + mi) + ...).
+  int row_first[kM][2], row_end[kM][2];
+#pragma unroll
+  for (int mi = 0; mi < kM; ++mi) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) key_range(16 * (kM * warp + mi) + g + 8 * r, row_first[mi][r], row_end[mi][r]);
+  }
 
   // Q into shared memory as operands (f16 for fp8 pages: the K scale goes into the softmax scale).
   for (int i = tid; i < kRows * (d / 8); i += kThreads) {
@@ -144,19 +156,28 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(PagedAttentionParams 
   const float score_scale = p.scale * (kFp8 ? p.k_scale : 1.0f) * kLog2e;
   // This warp's keys: the union of its rows' ranges (tiles outside it are skipped).
   int warp_lo = INT_MAX, warp_hi = 0;
-  for (int r = 0; r < 2; ++r) {
-    if (row_end[r] == 0) continue;  // a padding row
-    warp_lo = min(warp_lo, row_first[r]);
-    warp_hi = max(warp_hi, row_end[r]);
+#pragma unroll
+  for (int mi = 0; mi < kM; ++mi) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      if (row_end[mi][r] == 0) continue;  // a padding row
+      warp_lo = min(warp_lo, row_first[mi][r]);
+      warp_hi = max(warp_hi, row_end[mi][r]);
+    }
   }
   for (int o = 1; o < 32; o <<= 1) {
     warp_lo = min(warp_lo, __shfl_xor_sync(0xffffffffu, warp_lo, o));
     warp_hi = max(warp_hi, __shfl_xor_sync(0xffffffffu, warp_hi, o));
   }
-  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
-  float acc[kDimTiles][4];
+  float m_run[kM][2], l_run[kM][2];
+  float acc[kM][kDimTiles][4];
 #pragma unroll
-  for (int n = 0; n < kDimTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+  for (int mi = 0; mi < kM; ++mi) {
+    m_run[mi][0] = m_run[mi][1] = -INFINITY;
+    l_run[mi][0] = l_run[mi][1] = 0.0f;
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) acc[mi][n][0] = acc[mi][n][1] = acc[mi][n][2] = acc[mi][n][3] = 0.0f;
+  }
 
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) {
@@ -199,80 +220,97 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(PagedAttentionParams 
     const int base = lo + kTileKeys * t;
     if (base >= warp_hi || base + kTileKeys <= warp_lo) continue;  // none of this warp's rows see the tile
 
-    // S = Q · K^T for the warp's 16 rows and the tile's 64 keys.
-    float s[8][4];
+    // S = Q · K^T for the warp's rows and the tile's keys; each K fragment serves every m-tile.
+    float s[kM][kKeyTiles][4];
 #pragma unroll
-    for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+    for (int mi = 0; mi < kM; ++mi) {
+#pragma unroll
+      for (int n = 0; n < kKeyTiles; ++n) s[mi][n][0] = s[mi][n][1] = s[mi][n][2] = s[mi][n][3] = 0.0f;
+    }
 #pragma unroll
     for (int kt = 0; kt < kDim / 16; ++kt) {
       if (kt >= ksteps) break;
-      uint32_t a[4];
-      ldmatrix_x4(a, smem + swizzled_offset(16 * warp + lane % 16, 32 * kt + 16 * (lane / 16), layout.row_stride, layout.swizzle));
+      uint32_t a[kM][4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {  // keys 16j..16j + 15: n-tiles 2j and 2j + 1
+      for (int mi = 0; mi < kM; ++mi) {
+        ldmatrix_x4(a[mi], smem + swizzled_offset(16 * (kM * warp + mi) + lane % 16, 32 * kt + 16 * (lane / 16),
+                                                  layout.row_stride, layout.swizzle));
+      }
+#pragma unroll
+      for (int j = 0; j < kKeyTiles / 2; ++j) {  // keys 16j..16j + 15: n-tiles 2j and 2j + 1
         uint32_t b[4];
         ldmatrix_x4(b, k_tile + swizzled_offset(16 * j + lane % 8 + 8 * (lane / 16), 32 * kt + 16 * ((lane / 8) % 2),
                                                 layout.row_stride, layout.swizzle));
-        mma16816<kF16>(s[2 * j], a, b[0], b[1]);
-        mma16816<kF16>(s[2 * j + 1], a, b[2], b[3]);
-      }
-    }
-
-    // Online softmax per row (this lane: rows g and g + 8, keys 8n + 2c, + 1 of each n-tile).
-    uint32_t pa[4][4];  // P as A fragments, one per 16 keys
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int key = base + 8 * n + 2 * c + e;
-          const bool valid = key >= row_first[r] && key < row_end[r];
-          float& v = s[n][2 * r + e];
-          v = valid ? v * score_scale : -INFINITY;
-          mx = fmaxf(mx, v);
+        for (int mi = 0; mi < kM; ++mi) {
+          mma16816<kF16>(s[mi][2 * j], a[mi], b[0], b[1]);
+          mma16816<kF16>(s[mi][2 * j + 1], a[mi], b[2], b[3]);
         }
       }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m_run[r], mx);
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-      const float corr = exp2f(m_run[r] - m_use);
-      float sum = 0.0f;
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-        s[n][2 * r] = exp2f(s[n][2 * r] - m_use);
-        s[n][2 * r + 1] = exp2f(s[n][2 * r + 1] - m_use);
-        sum += s[n][2 * r] + s[n][2 * r + 1];
-      }
-      l_run[r] = l_run[r] * corr + sum;
-      m_run[r] = m_new;
-#pragma unroll
-      for (int n = 0; n < kDimTiles; ++n) {
-        acc[n][2 * r] *= corr;
-        acc[n][2 * r + 1] *= corr;
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      pa[j][0] = pack2<kF16>(s[2 * j][0], s[2 * j][1]);
-      pa[j][1] = pack2<kF16>(s[2 * j][2], s[2 * j][3]);
-      pa[j][2] = pack2<kF16>(s[2 * j + 1][0], s[2 * j + 1][1]);
-      pa[j][3] = pack2<kF16>(s[2 * j + 1][2], s[2 * j + 1][3]);
     }
 
-    // O += P · V: V^T fragments by ldmatrix.trans, 16 dims (two n-tiles) per load.
+    // Online softmax per row (this lane: rows g and g + 8 of each m-tile, keys 8n + 2c, + 1 of each
+    // n-tile), then P as A fragments, one per 16 keys.
+    uint32_t pa[kM][kKeyTiles / 2][4];
+#pragma unroll
+    for (int mi = 0; mi < kM; ++mi) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < kKeyTiles; ++n) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int key = base + 8 * n + 2 * c + e;
+            const bool valid = key >= row_first[mi][r] && key < row_end[mi][r];
+            float& v = s[mi][n][2 * r + e];
+            v = valid ? v * score_scale : -INFINITY;
+            mx = fmaxf(mx, v);
+          }
+        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m_run[mi][r], mx);
+        const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+        const float corr = exp2f(m_run[mi][r] - m_use);
+        float sum = 0.0f;
+#pragma unroll
+        for (int n = 0; n < kKeyTiles; ++n) {
+          s[mi][n][2 * r] = exp2f(s[mi][n][2 * r] - m_use);
+          s[mi][n][2 * r + 1] = exp2f(s[mi][n][2 * r + 1] - m_use);
+          sum += s[mi][n][2 * r] + s[mi][n][2 * r + 1];
+        }
+        l_run[mi][r] = l_run[mi][r] * corr + sum;
+        m_run[mi][r] = m_new;
+#pragma unroll
+        for (int n = 0; n < kDimTiles; ++n) {
+          acc[mi][n][2 * r] *= corr;
+          acc[mi][n][2 * r + 1] *= corr;
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kKeyTiles / 2; ++j) {
+        pa[mi][j][0] = pack2<kF16>(s[mi][2 * j][0], s[mi][2 * j][1]);
+        pa[mi][j][1] = pack2<kF16>(s[mi][2 * j][2], s[mi][2 * j][3]);
+        pa[mi][j][2] = pack2<kF16>(s[mi][2 * j + 1][0], s[mi][2 * j + 1][1]);
+        pa[mi][j][3] = pack2<kF16>(s[mi][2 * j + 1][2], s[mi][2 * j + 1][3]);
+      }
+    }
+
+    // O += P · V: V^T fragments by ldmatrix.trans, 16 dims (two n-tiles) per load, each for every m-tile.
 #pragma unroll
     for (int u = 0; u < kDim / 16; ++u) {
       if (u >= ksteps) break;
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
+      for (int j = 0; j < kKeyTiles / 2; ++j) {
         uint32_t b[4];
         ldmatrix_x4_trans(b, v_tile + swizzled_offset(16 * j + lane % 8 + 8 * ((lane / 8) % 2), 32 * u + 16 * (lane / 16),
                                                       layout.row_stride, layout.swizzle));
-        mma16816<kF16>(acc[2 * u], pa[j], b[0], b[1]);
-        mma16816<kF16>(acc[2 * u + 1], pa[j], b[2], b[3]);
+#pragma unroll
+        for (int mi = 0; mi < kM; ++mi) {
+          mma16816<kF16>(acc[mi][2 * u], pa[mi][j], b[0], b[1]);
+          mma16816<kF16>(acc[mi][2 * u + 1], pa[mi][j], b[2], b[3]);
+        }
       }
     }
   }
@@ -280,18 +318,22 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(PagedAttentionParams 
 
   const float v_scale = kFp8 ? p.v_scale : 1.0f;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
-    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
-    const int row = 16 * warp + g + 8 * r;
-    if (row >= rows) continue;
-    const float inv = v_scale / l_run[r];
-    __nv_bfloat16* out = p.out + (qb.first + row / group) * p.out_stride + static_cast<int64_t>(kvh * group + row % group) * d;
+  for (int mi = 0; mi < kM; ++mi) {
 #pragma unroll
-    for (int n = 0; n < kDimTiles; ++n) {
-      if (n >= 2 * ksteps) break;
-      *reinterpret_cast<__nv_bfloat162*>(out + 8 * n + 2 * c) =
-          __floats2bfloat162_rn(acc[n][2 * r] * inv, acc[n][2 * r + 1] * inv);
+    for (int r = 0; r < 2; ++r) {
+      l_run[mi][r] += __shfl_xor_sync(0xffffffffu, l_run[mi][r], 1);
+      l_run[mi][r] += __shfl_xor_sync(0xffffffffu, l_run[mi][r], 2);
+      const int row = 16 * (kM * warp + mi) + g + 8 * r;
+      if (row >= rows) continue;
+      const float inv = v_scale / l_run[mi][r];
+      __nv_bfloat16* out =
+          p.out + (qb.first + row / group) * p.out_stride + static_cast<int64_t>(kvh * group + row % group) * d;
+#pragma unroll
+      for (int n = 0; n < kDimTiles; ++n) {
+        if (n >= 2 * ksteps) break;
+        *reinterpret_cast<__nv_bfloat162*>(out + 8 * n + 2 * c) =
+            __floats2bfloat162_rn(acc[mi][n][2 * r] * inv, acc[mi][n][2 * r + 1] * inv);
+      }
     }
   }
 }
@@ -313,8 +355,9 @@ PrefillKernel pick_kernel(bool fp8, int head_dim) { return fp8 ? pick_dim<true>(
 void prefill_attention(const PagedAttentionParams& p, cudaStream_t stream) {
   if (p.num_prefill_blocks <= 0) return;
   const int group = p.heads / p.kv_heads;
-  if (paged_attention_prefill_tokens(p.heads, p.kv_heads) * group > kRows) {
-    throw Error("prefill_attention kernel: more query rows per block than " + std::to_string(kRows));
+  const int rows = block_rows(m_tiles(p.head_dim));
+  if (paged_attention_prefill_tokens(p.heads, p.kv_heads, p.head_dim) * group > rows) {
+    throw Error("prefill_attention kernel: more query rows per block than " + std::to_string(rows));
   }
   const int64_t blocks = p.num_prefill_blocks * p.kv_heads;
   if (blocks >= (int64_t{1} << 31)) throw Error("prefill_attention kernel: too many tokens for one launch");
