@@ -4,10 +4,9 @@
 // head) pairs of the KV head's query heads for up to 128 / group consecutive tokens of one sequence, 32
 // rows per warp as two m16 tiles that share every K and V fragment (16 at head_dim 256: the accumulators
 // would not fit twice) — queries along the MMA's M, keys along N, as in FlashAttention-2. The block walks
-// its keys in tiles of 32 (64 at head_dim 256):
-// cp.async brings each tile's K and V rows into a 3-stage ring; fp8 tiles are converted once per block
-// into an f16 tile (so each code is converted once for all 64 rows, not once per warp), bf16 tiles are
-// used in place. Per tile each warp computes S = Q·K^T (Q and K by ldmatrix), an online softmax per row
+// its keys in tiles of 32 (64 at head_dim 256): cp.async brings each tile's K and V rows into a 3-stage
+// ring; fp8 tiles are converted once per block into f16 tiles (each code converted once for all the
+// block's rows, not once per warp), bf16 tiles are used in place. Per tile each warp computes S = Q·K^T (Q and K by ldmatrix), an online softmax per row
 // (in log2 units, fp32), and O += P·V with P straight from the S accumulators and V by ldmatrix.trans.
 #include <algorithm>
 #include <climits>
