@@ -25,8 +25,8 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kChunkKeys = 16;                  // keys per warp step: the M of one mma
 constexpr int kTileKeys = kWarps * kChunkKeys;  // keys per block step (the unit of a split)
 constexpr int kStages = 3;                      // cp.async ring depth per warp
-// At most this many splits are merged by the last of their blocks (an atomic count per query block and
-// KV head) rather than by a second kernel: one launch fewer per layer (the same time per call on the H100
+// At most this many splits are merged by the last of their blocks (an atomic count per token and KV
+// head) rather than by a second kernel: one launch fewer per layer (the same time per call on the H100
 // within noise: 32 × 8K keys in 2 splits 203–205 µs either way). More splits are merged by the combine
 // kernel, a warp per head: one block's serial loop over many splits was slower (CUDA-core kernel, 1 × 8K
 // keys in 64 splits: 55 → 97 µs).
@@ -39,7 +39,7 @@ int64_t query_blocks(const PagedAttentionParams& p) {
   return p.tokens;
 }
 
-// Splits of each (query block, KV head)'s keys, given `slots` blocks resident on the GPU at once: about
+// Splits of each (decode token, KV head)'s keys, given `slots` blocks resident on the GPU at once: about
 // one wave of blocks (floor(slots / groups)), but no more than the keys want — splits of at least 512
 // keys, or 4 of at least 64 for short contexts — and at most 32. Measured on the H100 (fp8, head_dim
 // 128, 8 KV heads, 528 slots), every split count from 1 to 64: 64 sequences want 1 (8K keys: 380 µs,
@@ -97,9 +97,9 @@ __device__ __forceinline__ int output_dim(int mt, int row, int head_dim) {
   }
 }
 
-// One block per (query block, KV head, split); see paged_attention.h. kDim: head_dim rounded up to the
-// instantiated size (registers are sized by it); kNTiles: n8 tiles of query columns (column j is token
-// j / group of the block, head j % group of the KV head).
+// One block per (decode token, KV head, split); see paged_attention.h. kDim: head_dim rounded up to the
+// instantiated size (registers are sized by it); kNTiles: n8 tiles of query columns (column j is query
+// head j of the KV head).
 template <bool kFp8, int kDim, int kNTiles>
 __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParams p, int splits, SmemLayout layout,
                                                              float* partial, int32_t* counters) {
@@ -133,8 +133,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     const int col = 8 * nt + l / 4, cc = l % 4;
     uint2 frag = make_uint2(0u, 0u);
     if (col < ncols) {
-      const int h = kvh * group + col % group;
-      const __nv_bfloat16* q = p.q + (first_token + col / group) * p.q_stride + static_cast<int64_t>(h) * d + 16 * kt;
+      const int h = kvh * group + col;
+      const __nv_bfloat16* q = p.q + first_token * p.q_stride + static_cast<int64_t>(h) * d + 16 * kt;
       const int d0 = kFp8 ? 4 * cc : 2 * cc, d1 = kFp8 ? 4 * cc + 2 : 2 * cc + 8;
       const auto* q0 = reinterpret_cast<const __nv_bfloat162*>(q + d0);
       const auto* q1 = reinterpret_cast<const __nv_bfloat162*>(q + d1);
@@ -390,8 +390,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
         o += weight * part[2 * kCols + col * d + dim];
       }
     }
-    const int64_t t = first_token + col / group;
-    const int h = kvh * group + col % group;
+    const int64_t t = first_token;
+    const int h = kvh * group + col;
     if (splits == 1) {
       p.out[t * p.out_stride + static_cast<int64_t>(h) * d + dim] = __float2bfloat16_rn(o * v_scale / l);
     } else {
@@ -404,7 +404,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     }
   }
   if (splits == 1 || counters == nullptr) return;
-  // Few splits: the last block of this (query block, KV head) to finish merges them (no second kernel).
+  // Few splits: the last block of this (token, KV head) to finish merges them (no second kernel).
   // Its scratch in shared memory reuses the rings (every warp is past its ring).
   int* last = reinterpret_cast<int*>(smem + layout.ring);
   float* split_m = reinterpret_cast<float*>(smem + layout.ring) + 4;
@@ -421,10 +421,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   __threadfence();
   // Partials are read through L2 (other blocks wrote them): first every (column, split)'s m and l at
   // once, then the weights, then each output from all splits' values, the loads independent.
-  const auto parts_of = [&](int col) {
-    const int64_t t = first_token + col / group;
-    return partial + (t * p.heads + kvh * group + col % group) * splits * (d + 2);
-  };
+  const auto parts_of = [&](int col) { return partial + (first_token * p.heads + kvh * group + col) * splits * (d + 2); };
   for (int i = tid; i < ncols * splits; i += kThreads) {
     const float* part = parts_of(i / splits) + (i % splits) * (d + 2);
     split_m[i] = __ldcg(part);
@@ -451,8 +448,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     for (int j = 0; j < kMaxBlockMergeSplits; ++j) {
       if (j < splits) o += split_w[col * splits + j] * __ldcg(parts + j * (d + 2));
     }
-    const int64_t t = first_token + col / group;
-    p.out[t * p.out_stride + static_cast<int64_t>(kvh * group + col % group) * d + dim] = __float2bfloat16_rn(o);
+    p.out[first_token * p.out_stride + static_cast<int64_t>(kvh * group + col) * d + dim] = __float2bfloat16_rn(o);
   }
 }
 
