@@ -1,6 +1,7 @@
 // Out-of-line pieces of the Backend interface: tensor views, KV cache sizes and names, batch checks.
 #include "backend/backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -115,6 +116,23 @@ void ForwardBatch::validate(int64_t num_pages, int64_t page_size) const {
   for (int32_t r : logit_rows) {
     if (r < 0 || static_cast<size_t>(r) >= n) fail("logit row " + std::to_string(r) + " is not a token");
   }
+}
+
+AttentionRuns attention_runs(const ForwardBatch& batch, int32_t max_tokens) {
+  if (max_tokens <= 0) throw Error("attention_runs: max_tokens must be > 0, got " + std::to_string(max_tokens));
+  AttentionRuns runs;
+  const auto n = static_cast<int32_t>(batch.seq_index.size());
+  for (int32_t t = 0; t < n;) {
+    int32_t end = t + 1;
+    while (end < n && batch.seq_index[end] == batch.seq_index[t]) ++end;
+    if (end - t == 1) {
+      runs.decode.push_back({t, 1});
+    } else {
+      for (int32_t first = t; first < end; first += max_tokens) runs.prefill.push_back({first, std::min(max_tokens, end - first)});
+    }
+    t = end;
+  }
+  return runs;
 }
 
 }  // namespace adallm::backend

@@ -33,4 +33,19 @@ struct ForwardBatch {
   void validate(int64_t num_pages, int64_t page_size) const;
 };
 
+// `count` consecutive tokens of one sequence, starting at token `first` of a ForwardBatch.
+struct TokenRun {
+  int32_t first = 0;
+  int32_t count = 0;
+};
+
+// A step's tokens for the attention kernels: each token alone of its sequence in the step is a decode run
+// of one token; the tokens of sequences with several are cut, per sequence, into prefill runs of at most
+// `max_tokens`. Every token is in exactly one run; runs keep the batch's token order.
+struct AttentionRuns {
+  std::vector<TokenRun> decode;
+  std::vector<TokenRun> prefill;
+};
+AttentionRuns attention_runs(const ForwardBatch& batch, int32_t max_tokens);
+
 }  // namespace adallm::backend

@@ -256,21 +256,12 @@ void CudaBackend::set_batch(const ForwardBatch& batch) {
   add(batch.logit_rows);
   // Attention blocks (see DeviceBatch): only when some sequence brings several tokens.
   const bool multi_token = batch.num_tokens() > batch.num_seqs();
-  const auto n = static_cast<int32_t>(batch.num_tokens());
   decode_blocks_.clear();
   for (auto& blocks : prefill_blocks_) blocks.clear();
-  for (int32_t t = 0; multi_token && t < n;) {
-    int32_t end = t + 1;
-    while (end < n && batch.seq_index[end] == batch.seq_index[t]) ++end;
-    if (end - t == 1) {
-      decode_blocks_.push_back({t, 1});
-    } else {
-      for (int i = 0; i < DeviceBatch::kPrefillBlockSizes; ++i) {
-        const int32_t size = 4 << i;
-        for (int32_t first = t; first < end; first += size) prefill_blocks_[i].push_back({first, std::min(size, end - first)});
-      }
-    }
-    t = end;
+  for (int i = 0; multi_token && i < DeviceBatch::kPrefillBlockSizes; ++i) {
+    AttentionRuns runs = attention_runs(batch, 4 << i);
+    if (i == 0) decode_blocks_ = std::move(runs.decode);
+    prefill_blocks_[i] = std::move(runs.prefill);
   }
   add(decode_blocks_);
   for (const auto& blocks : prefill_blocks_) add(blocks);

@@ -103,6 +103,10 @@ class CudaKvCache final : public KvCache {
 };
 
 // Device scratch that grows on demand (rarely: the first steps of each new size) and is reused.
+static_assert(sizeof(TokenRun) == sizeof(kernels::AttentionQueryBlock) &&
+              offsetof(TokenRun, first) == offsetof(kernels::AttentionQueryBlock, first) &&
+              offsetof(TokenRun, count) == offsetof(kernels::AttentionQueryBlock, count));
+
 class Scratch {
  public:
   void* get(size_t bytes, cudaStream_t stream);
@@ -205,7 +209,8 @@ class CudaBackend final : public Backend {
   DeviceBatch device_batch_;
   DeviceMemory batch_memory_;
   std::vector<std::byte> batch_staging_;
-  std::vector<kernels::AttentionQueryBlock> decode_blocks_, prefill_blocks_[DeviceBatch::kPrefillBlockSizes];
+  // Uploaded as the kernels' AttentionQueryBlock lists (the same layout).
+  std::vector<TokenRun> decode_blocks_, prefill_blocks_[DeviceBatch::kPrefillBlockSizes];
   Scratch linear_workspace_, attention_workspace_, attention_counters_, moe_workspace_, gate_up_workspace_;
   std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;
   // Profiling: events in use this round, (op, start event index, end event index) per op, and the pool.
