@@ -3,7 +3,7 @@
 // the step's wall time, tokens/s, the GPU time of each kind of op (CUDA events around every op), the
 // share of the step spent in the linear layers, and the weight-read roofline against the device-to-device
 // copy bandwidth measured in the same run. Weights: a model directory, or a synthetic checkpoint of a
-// published shape (`--synthetic qwen3-8b`; zero linear layers, so every byte is read as if real).
+// published shape (`--synthetic qwen3-8b`: random NVFP4 codes and block scales, random embeddings).
 //
 //   decode_step_bench --synthetic qwen3-8b [--batch 1] [--context 1024] [--steps 50] [--kv-cache-dtype fp8]
 #include <unistd.h>

@@ -188,8 +188,9 @@ int run_bench(BenchArgs a) {
   }
   std::unique_ptr<fs::path> temp_dir;
   if (!a.synthetic.empty()) {
-    // The real shape in a sparse checkpoint: zero linear layers (every byte is read as if it were real),
-    // random embeddings, lm_head and routers so that tokens and expert choices vary as in a real model.
+    // The real shape in a temporary checkpoint: random NVFP4 linear layers (codes and block scales),
+    // embeddings, lm_head and routers, so that tokens and expert choices vary as in a real model and no
+    // kernel runs on zeros.
     temp_dir = std::make_unique<fs::path>(fs::temp_directory_path() / ("adallm-bench-" + a.synthetic + "-" + std::to_string(::getpid())));
     fs::create_directories(*temp_dir);
     model::write_synthetic_checkpoint(*temp_dir, model::preset_config(a.synthetic), model::SyntheticLayout::nvfp4_modelopt,
@@ -262,7 +263,7 @@ Command add_bench(CLI::App& app) {
   add_model_options(*cmd, args->model, /*model_required=*/false);
   add_engine_options(*cmd, args->model);
   cmd->add_option("--synthetic", args->synthetic,
-                  "a published model shape (zero linear weights, random embeddings and routers) instead of MODEL")
+                  "a published model shape (random NVFP4 weights, embeddings and routers) instead of MODEL")
       ->check(CLI::IsMember(model::preset_names()));
   cmd->add_option("--batch", args->batches, "batch sizes, e.g. 1,4,16,64")->delimiter(',');
   cmd->add_option("--input-len", args->input_len, "prompt tokens per request (default 128)");

@@ -138,6 +138,11 @@ void write_synthetic_checkpoint(const fs::path& dir, const json& config_json, Sy
   std::vector<TensorSpec> specs = checkpoint_layout(parsed, layout);
   if (varied) {
     for (TensorSpec& s : specs) {
+      // NVFP4 linear layers: random e2m1 codes and block scales, so that no kernel is timed on zeros.
+      if (s.dtype == DType::U8 || s.dtype == DType::F8_E4M3) {
+        s.fill = SyntheticFill::random;
+        continue;
+      }
       if (s.dtype != DType::BF16) continue;
       const bool router = parsed.arch == io::Architecture::qwen3_moe && s.name.ends_with(".mlp.gate.weight");
       if (s.name == "model.embed_tokens.weight" || s.name == "lm_head.weight" || router) {
@@ -194,16 +199,40 @@ void write_sparse_safetensors(const fs::path& file, const std::vector<TensorSpec
   for (const auto& [at, value] : scalars) {
     ok = ok && ::pwrite(fd, &value, sizeof value, static_cast<off_t>(data_start + at)) == sizeof value;
   }
-  // Filled BF16 tensors, in 4 MB pieces: ones, or uniform in ±2^-4 from a xorshift generator (fast enough
-  // for a 1 GB embedding; the values only need to differ).
+  // Filled tensors, in 4 MB pieces, from a xorshift generator (fast enough for GBs; the values only need
+  // to differ): BF16 ones, or uniform in ±2^-4; U8 (packed e2m1 pairs) random bytes, every code valid;
+  // F8_E4M3 (block scales) random in [0.5, 2) (codes 0x30..0x3F), never zero, NaN or negative.
   uint64_t at = 0, state = 0x9E3779B97F4A7C15ull;
+  const auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
   std::vector<uint16_t> piece;
+  std::vector<uint8_t> bytes_piece;
   for (const TensorSpec& s : specs) {
     uint64_t n = 1;
     for (int64_t d : s.shape) n *= static_cast<uint64_t>(d);
     const uint64_t bytes = n * dtype_size(s.dtype);
-    if (s.fill != SyntheticFill::zeros) {
-      if (s.dtype != DType::BF16) throw Error("synthetic tensor " + s.name + ": only BF16 tensors can be filled");
+    if (s.fill != SyntheticFill::zeros && (s.dtype == DType::U8 || s.dtype == DType::F8_E4M3)) {
+      if (s.fill != SyntheticFill::random) throw Error("synthetic tensor " + s.name + ": byte tensors can only be random");
+      for (uint64_t done = 0; ok && done < n;) {
+        const uint64_t count = std::min<uint64_t>(n - done, uint64_t{4} << 20);
+        bytes_piece.resize(count);
+        for (uint64_t i = 0; i < count; i += 8) {
+          uint64_t r = next();
+          for (uint64_t j = i; j < std::min(count, i + 8); ++j, r >>= 8) {
+            const auto byte = static_cast<uint8_t>(r);
+            bytes_piece[j] = s.dtype == DType::U8 ? byte : static_cast<uint8_t>(0x30 | (byte & 0x0F));
+          }
+        }
+        const auto len = static_cast<ssize_t>(count);
+        ok = ::pwrite(fd, bytes_piece.data(), count, static_cast<off_t>(data_start + at + done)) == len;
+        done += count;
+      }
+    } else if (s.fill != SyntheticFill::zeros) {
+      if (s.dtype != DType::BF16) throw Error("synthetic tensor " + s.name + ": only BF16, U8 and F8_E4M3 tensors can be filled");
       for (uint64_t done = 0; ok && done < n;) {
         const uint64_t count = std::min<uint64_t>(n - done, uint64_t{2} << 20);
         piece.resize(count);
@@ -212,10 +241,7 @@ void write_sparse_safetensors(const fs::path& file, const std::vector<TensorSpec
             v = 0x3F80;  // 1.0
             continue;
           }
-          state ^= state << 13;
-          state ^= state >> 7;
-          state ^= state << 17;
-          v = f32_to_bf16((static_cast<float>(state >> 40) / float(1 << 24) - 0.5f) * 0.125f);
+          v = f32_to_bf16((static_cast<float>(next() >> 40) / float(1 << 24) - 0.5f) * 0.125f);
         }
         const auto len = static_cast<ssize_t>(count * 2);
         ok = ::pwrite(fd, piece.data(), static_cast<size_t>(len), static_cast<off_t>(data_start + at + done * 2)) == len;

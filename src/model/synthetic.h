@@ -36,9 +36,11 @@ std::vector<std::string> preset_names();
 std::vector<TensorSpec> checkpoint_layout(const io::ModelConfig& config, SyntheticLayout layout);
 
 // Writes config.json (+ hf_quant_config.json for ModelOpt) and one sparse model.safetensors into `dir`.
-// `varied`: the token embeddings, the lm_head and MoE routers get random values and the norms ones, so that
-// hidden states, sampled tokens and expert choices differ between tokens as in a real model (benchmarks:
-// with all zeros every token would pick the same experts); the linear layers stay zeros either way.
+// `varied`: the token embeddings, the lm_head, MoE routers and NVFP4 linear layers (codes and block scales)
+// get random values and the norms ones, so that hidden states, sampled tokens and expert choices differ
+// between tokens as in a real model and no kernel is timed on zeros (benchmarks: with all zeros every token
+// would pick the same experts, and a GEMM on zeros may run faster than on data). Without it everything but
+// the per-tensor scales is zeros in a sparse file (quick to write, for the layout tests).
 void write_synthetic_checkpoint(const std::filesystem::path& dir, const nlohmann::json& config_json,
                                 SyntheticLayout layout, bool varied = false);
 
