@@ -1,6 +1,6 @@
 // Model::load beyond the golden fixtures: an FP16 checkpoint (embedding kept exact in F32, tied lm_head
 // reading that table) gives the logits of its BF16 twin; a `varied` synthetic NVFP4 checkpoint (what the
-// benchmarks time) has random, valid linear layers.
+// benchmarks time) loads and runs with its random linear layers.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -73,7 +73,8 @@ TEST(ModelLoad, Fp16CheckpointMatchesItsBf16Twin) {
   EXPECT_EQ(a.top1, 1.0);
 }
 
-TEST(ModelLoad, VariedSyntheticCheckpointHasRandomValidLinearLayers) {
+// The codes and scales themselves are checked in test_ledger.cpp (Synthetic.*); here they run.
+TEST(ModelLoad, VariedSyntheticCheckpointRunsWithRandomLinearLayers) {
   test::TempDir tmp;
   nlohmann::json config = preset_config("qwen3-8b");
   config["hidden_size"] = 64;
@@ -84,27 +85,12 @@ TEST(ModelLoad, VariedSyntheticCheckpointHasRandomValidLinearLayers) {
   config["head_dim"] = 16;
   config["vocab_size"] = 256;
   write_synthetic_checkpoint(tmp.path(), config, SyntheticLayout::nvfp4_modelopt, /*varied=*/true);
-  {
-    const io::Checkpoint ckpt = io::Checkpoint::open(tmp.path());
-    const io::TensorInfo* codes = ckpt.find("model.layers.1.mlp.down_proj.weight");
-    const io::TensorInfo* scales = ckpt.find("model.layers.1.mlp.down_proj.weight_scale");
-    ASSERT_NE(codes, nullptr);
-    ASSERT_NE(scales, nullptr);
-    int64_t nonzero = 0;
-    for (size_t i = 0; i < codes->nbytes; ++i) nonzero += codes->data[i] != 0;
-    EXPECT_GT(nonzero, static_cast<int64_t>(codes->nbytes) * 9 / 10);  // random bytes: 1/256 are zero
-    for (size_t i = 0; i < scales->nbytes; ++i) {
-      ASSERT_GE(scales->data[i], 0x30) << i;  // e4m3 in [0.5, 2): positive, finite, nonzero
-      ASSERT_LE(scales->data[i], 0x3F) << i;
-    }
-  }
   auto b = backend::make_cpu_backend(2);
   auto model = Model::load(tmp.path(), *b);
   const std::vector<float> logits = logits_of(*model, *b, {1, 2, 3, 4, 5});
   ASSERT_EQ(logits.size(), size_t{5 * 256});
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
-  // Rows differ: the layers are not zeros (with zero linear layers only the embedding would move them,
-  // and the lm_head of a unit-norm row of a random embedding), and not identical per token.
+  // The loader took the random block scales, and the forward stays finite and varies by token.
   EXPECT_NE(std::vector<float>(logits.begin(), logits.begin() + 256), std::vector<float>(logits.begin() + 256, logits.begin() + 512));
 }
 
