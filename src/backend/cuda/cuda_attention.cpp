@@ -122,8 +122,8 @@ void CudaBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer
   p.out_stride = out.stride;
   // Steps where some sequence brings several tokens: those run the prefill kernel, the others decode.
   if (device_batch_.decode_blocks != nullptr) {
-    p.query_blocks = device_batch_.decode_blocks;
-    p.num_query_blocks = device_batch_.num_decode_blocks;
+    p.decode_blocks = device_batch_.decode_blocks;
+    p.num_decode_blocks = device_batch_.num_decode_blocks;
     const int per_block = kernels::paged_attention_prefill_tokens(p.heads, p.kv_heads, p.head_dim);
     for (int i = 0; i < DeviceBatch::kPrefillBlockSizes; ++i) {
       if (per_block == 4 << i) {

@@ -17,7 +17,7 @@ inline constexpr float kLog2e = 1.4426950408889634f;
 
 // Byte `offset` within row `row` of a tile of rows `row_stride` bytes apart whose 16-byte parts are
 // XOR-swizzled by row % 8 (`swizzle`: rows of a multiple of 128 bytes) or not (rows padded instead), so
-// that ldmatrix over 8 rows at one offset hits 8 different banks groups.
+// that ldmatrix over 8 rows at one offset hits 8 different groups of banks.
 __device__ __forceinline__ int swizzled_offset(int row, int offset, int row_stride, bool swizzle) {
   const int part = swizzle ? (offset / 16) ^ (row % 8) : offset / 16;
   return row * row_stride + 16 * part + offset % 16;

@@ -34,8 +34,8 @@ constexpr int kMaxBlockMergeSplits = 8;
 constexpr int kMaxSplits = 32;  // the combine kernel's warp holds one split's weight per lane
 
 // Blocks of the decode kernel (tokens alone of their sequence in the step).
-int64_t query_blocks(const PagedAttentionParams& p) {
-  if (p.query_blocks != nullptr || p.num_prefill_blocks > 0) return p.num_query_blocks;
+int64_t decode_blocks(const PagedAttentionParams& p) {
+  if (p.decode_blocks != nullptr || p.num_prefill_blocks > 0) return p.num_decode_blocks;
   return p.tokens;
 }
 
@@ -46,7 +46,7 @@ int64_t query_blocks(const PagedAttentionParams& p) {
 // 94 % of copy), 32 want 2 (8K: 208 µs, 86 %; 1 or 3 splits: 261, 245 µs), 8 want 6–8, one sequence
 // of 8K keys 16 (34 µs; 64 splits 54 µs), of 32K 32 (61 µs; 64: 73 µs), of 256–1K keys 4.
 int choose_splits(const PagedAttentionParams& p, int64_t slots) {
-  const int64_t groups = query_blocks(p) * p.kv_heads;
+  const int64_t groups = decode_blocks(p) * p.kv_heads;
   if (groups <= 0) return 1;
   const int64_t keys = p.max_keys;
   const int64_t wanted = std::max<int64_t>((keys + 511) / 512, std::min<int64_t>(4, (keys + 63) / 64));
@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   const int64_t bk = blockIdx.x / splits;
   const int kvh = static_cast<int>(bk % p.kv_heads);
   const int64_t qb = bk / p.kv_heads;
-  const int64_t first_token = p.query_blocks != nullptr ? p.query_blocks[qb].first : qb;
+  const int64_t first_token = p.decode_blocks != nullptr ? p.decode_blocks[qb].first : qb;
   const int ncols = group;  // column j: query head kvh · group + j of the token
   // The token's keys, cut into `splits` parts of whole block steps.
   const int position = p.positions[first_token];
@@ -454,12 +454,12 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
 
 // One warp per (token, head): merges its splits' partial softmaxes (m in log2 units; at most 32 splits,
 // one per lane for the weights).
-__global__ void combine_kernel(PagedAttentionParams p, int64_t decode_blocks, int splits, const float* partial) {
+__global__ void combine_kernel(PagedAttentionParams p, int64_t decode_count, int splits, const float* partial) {
   pdl_begin();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t bh = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
-  if (bh >= decode_blocks * p.heads) return;
-  const int64_t t = p.query_blocks != nullptr ? p.query_blocks[bh / p.heads].first : bh / p.heads;
+  if (bh >= decode_count * p.heads) return;
+  const int64_t t = p.decode_blocks != nullptr ? p.decode_blocks[bh / p.heads].first : bh / p.heads;
   const int h = static_cast<int>(bh % p.heads);
   const int d = p.head_dim;
   const float* parts = partial + (t * p.heads + h) * splits * (d + 2);
@@ -545,16 +545,8 @@ Plan plan(const PagedAttentionParams& p, int multiprocessors) {
 
 }  // namespace
 
-int paged_attention_prefill_tokens(int heads, int kv_heads, int head_dim) {
-  if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0) return 1;
-  const int rows = head_dim <= 128 ? 128 : 64;  // the prefill kernel's query rows per block
-  int tokens = 1;
-  while (tokens * 2 * (heads / kv_heads) <= rows) tokens *= 2;
-  return tokens;
-}
-
 int64_t paged_attention_counters(const PagedAttentionParams& p) {
-  return p.tokens > 0 && p.kv_heads > 0 ? query_blocks(p) * p.kv_heads : 0;
+  return p.tokens > 0 && p.kv_heads > 0 ? decode_blocks(p) * p.kv_heads : 0;
 }
 
 int64_t paged_attention_workspace_bytes(const PagedAttentionParams& p, int multiprocessors) {
@@ -580,16 +572,16 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
       bad(std::string(what) + ": " + std::to_string(n) + " blocks over " + std::to_string(p.tokens) + " tokens");
     }
   };
-  check_list(p.query_blocks, p.num_query_blocks, "query_blocks");
+  check_list(p.decode_blocks, p.num_decode_blocks, "decode_blocks");
   check_list(p.prefill_blocks, p.num_prefill_blocks, "prefill_blocks");
   if (p.tokens <= 0) return;
   attention::prefill_attention(p, stream);
-  const int64_t decode_blocks = query_blocks(p);
-  if (decode_blocks == 0) return;
+  const int64_t decode_count = decode_blocks(p);
+  if (decode_count == 0) return;
   const Plan launch = plan(p, multiprocessors);
   const int splits = launch.splits;
   if (splits > 1 && workspace == nullptr) bad("needs a workspace of paged_attention_workspace_bytes()");
-  const int64_t blocks = decode_blocks * p.kv_heads * splits;
+  const int64_t blocks = decode_count * p.kv_heads * splits;
   if (blocks >= (int64_t{1} << 31)) bad("too many tokens for one launch");
   // Up to kMaxBlockMergeSplits splits merge in their last block when the caller gave counters.
   const bool block_merge = splits > 1 && splits <= kMaxBlockMergeSplits && p.split_counters != nullptr;
@@ -597,9 +589,9 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
                    static_cast<size_t>(launch.layout.bytes), stream, p, splits, launch.layout,
                    static_cast<float*>(workspace), block_merge ? p.split_counters : nullptr);
   if (splits > 1 && !block_merge) {
-    const int64_t heads = decode_blocks * p.heads;
+    const int64_t heads = decode_count * p.heads;
     launch_dependent("paged_attention combine", combine_kernel, dim3(static_cast<unsigned>((heads + kWarps - 1) / kWarps)),
-                     dim3(kThreads), 0, stream, p, decode_blocks, splits, static_cast<const float*>(workspace));
+                     dim3(kThreads), 0, stream, p, decode_count, splits, static_cast<const float*>(workspace));
   }
 }
 

@@ -55,8 +55,8 @@ struct PagedAttentionParams {
   // The step's tokens in two lists that together hold each token once. Decode blocks (one token each;
   // null: every token of the step, one block each) run the split-K decode kernel; prefill blocks (up to
   // paged_attention_prefill_tokens() consecutive tokens of one sequence) run the flash-attention kernel.
-  const AttentionQueryBlock* query_blocks = nullptr;
-  int64_t num_query_blocks = 0;
+  const AttentionQueryBlock* decode_blocks = nullptr;
+  int64_t num_decode_blocks = 0;
   const AttentionQueryBlock* prefill_blocks = nullptr;
   int64_t num_prefill_blocks = 0;
   __nv_bfloat16* out = nullptr;  // [tokens, heads * head_dim], row stride out_stride

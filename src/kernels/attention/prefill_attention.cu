@@ -351,6 +351,22 @@ PrefillKernel pick_kernel(bool fp8, int head_dim) { return fp8 ? pick_dim<true>(
 
 }  // namespace
 
+}  // namespace adallm::kernels::attention
+
+namespace adallm::kernels {
+
+int paged_attention_prefill_tokens(int heads, int kv_heads, int head_dim) {
+  if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0) return 1;
+  const int rows = attention::block_rows(attention::m_tiles(head_dim));
+  int tokens = 1;
+  while (tokens * 2 * (heads / kv_heads) <= rows) tokens *= 2;
+  return tokens;
+}
+
+}  // namespace adallm::kernels
+
+namespace adallm::kernels::attention {
+
 void prefill_attention(const PagedAttentionParams& p, cudaStream_t stream) {
   if (p.num_prefill_blocks <= 0) return;
   const int group = p.heads / p.kv_heads;
