@@ -1,5 +1,6 @@
 // How one request picks its next token: the OpenAI / vLLM sampling knobs, with their allowed ranges.
-// This header only holds and validates the numbers; engine/sampler.h applies them to logits, and the
+// This header only holds and validates the numbers; engine/sampler.h turns them into each step's
+// backend::SamplingRow (the backend applies them to logits, backend/sampling.h holds the reference), and the
 // server maps OpenAI JSON fields onto this struct (turning validate()'s adallm::Error into a 400).
 #pragma once
 

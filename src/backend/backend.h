@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/batch.h"
+#include "backend/sampling.h"
 #include "backend/tensor.h"
 #include "quant/nvfp4.h"
 
@@ -208,6 +209,13 @@ class Backend {
   static constexpr int32_t kArgmaxNonFinite = -1;
   static constexpr int32_t kArgmaxNoFinite = -2;
   virtual void argmax_rows(const Tensor& logits, Tensor ids) = 0;
+
+  // Sampling without reading logits back: ids[r] = the token row r samples under rows[r] (vLLM v1's
+  // chain: penalties, then greedy below kGreedyTemperature, else temperature -> min_p -> top_k -> top_p ->
+  // the draw at rows[r].uniform over the kept tokens in token-id order), or kArgmaxNonFinite /
+  // kArgmaxNoFinite as argmax_rows. logits [rows, vocab_size] F32, overwritten (the penalties are applied
+  // in place); ids [rows, 1] I32. Token ids in the rows' token lists lie in [0, vocab_size).
+  virtual void sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) = 0;
 };
 
 }  // namespace adallm::backend

@@ -1,6 +1,7 @@
 // Argument checks shared by the backends (see op_checks.h).
 #include "backend/op_checks.h"
 
+#include <limits>
 #include <string>
 
 #include "core/error.h"
@@ -97,6 +98,40 @@ void check_argmax_rows(const Tensor& logits, const Tensor& ids) {
   expect_tensor(logits, DType::F32, -1, -1, "argmax_rows", "logits");
   if (logits.cols <= 0) throw Error("argmax_rows: logits have no columns: " + logits.describe());
   expect_tensor(ids, DType::I32, logits.rows, 1, "argmax_rows", "ids");
+}
+
+namespace {
+
+void check_row_tokens(std::span<const int32_t> tokens, int64_t vocab_size, size_t row, const char* list) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= vocab_size) {
+      throw Error("sample_rows: rows[" + std::to_string(row) + "]." + list + "[" + std::to_string(i) + "] = " +
+                  std::to_string(tokens[i]) + " is outside [0, vocab_size=" + std::to_string(vocab_size) + ")");
+    }
+  }
+}
+
+}  // namespace
+
+void check_sample_rows(const Tensor& logits, std::span<const SamplingRow> rows, const Tensor& ids) {
+  expect_tensor(logits, DType::F32, -1, -1, "sample_rows", "logits");
+  if (logits.rows != static_cast<int64_t>(rows.size())) {
+    throw Error("sample_rows: " + std::to_string(rows.size()) + " sampling rows for logits " + logits.describe() +
+                "; expected one per logit row");
+  }
+  if (logits.cols <= 0 || logits.cols > std::numeric_limits<int32_t>::max()) {
+    throw Error("sample_rows: logits " + logits.describe() +
+                " must have between 1 and 2^31 - 1 columns (token ids are int32)");
+  }
+  expect_tensor(ids, DType::I32, logits.rows, 1, "sample_rows", "ids");
+  for (size_t r = 0; r < rows.size(); ++r) {
+    check_row_tokens(rows[r].prompt_tokens, logits.cols, r, "prompt_tokens");
+    check_row_tokens(rows[r].output_tokens, logits.cols, r, "output_tokens");
+    if (!rows[r].greedy() && !(rows[r].uniform >= 0.0 && rows[r].uniform < 1.0)) {
+      throw Error("sample_rows: rows[" + std::to_string(r) + "].uniform is " + std::to_string(rows[r].uniform) +
+                  "; expected a value in [0, 1)");
+    }
+  }
 }
 
 void check_experts(std::span<const ExpertSource> experts, int64_t& hidden_size, int64_t& moe_intermediate_size) {

@@ -31,6 +31,9 @@ void check_qk_norm_rope_kv_write(const Tensor& qkv, int64_t num_attention_heads,
 int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<int64_t> sliding_window,
                         const Tensor& out, const ForwardBatch& batch, DType dtype);
 void check_argmax_rows(const Tensor& logits, const Tensor& ids);
+// logits F32 [rows.size(), vocab_size] with vocab_size in [1, 2^31), ids I32 [rows.size(), 1], every token
+// id in the rows' lists in [0, vocab_size), and each sampled (non-greedy) row's uniform in [0, 1).
+void check_sample_rows(const Tensor& logits, std::span<const SamplingRow> rows, const Tensor& ids);
 // Every expert's gate_proj and up_proj [moe_intermediate_size, hidden_size] and down_proj [hidden_size,
 // moe_intermediate_size], as the first expert's gate_proj says. Sets the two sizes.
 void check_experts(std::span<const ExpertSource> experts, int64_t& hidden_size, int64_t& moe_intermediate_size);

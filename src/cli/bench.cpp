@@ -49,7 +49,14 @@ struct BenchArgs {
   int64_t input_len = 128;
   int64_t output_len = 128;
   int64_t max_num_batched_tokens = 2048;
+  SamplingParams sampling = greedy();  // every request's; greedy unless asked
   std::string json_path;
+
+  static SamplingParams greedy() {
+    SamplingParams p;
+    p.temperature = 0.0f;
+    return p;
+  }
 };
 
 struct BatchResult {
@@ -124,7 +131,7 @@ BatchResult run_batch(LoadedModel& m, const BenchArgs& a, int64_t batch, const m
     GenerateRequest request;
     request.prompt.resize(static_cast<size_t>(a.input_len));
     for (int32_t& t : request.prompt) t = token(rng);
-    request.sampling.temperature = 0.0f;
+    request.sampling = a.sampling;
     request.max_tokens = a.output_len;
     core.add(request);
   }
@@ -182,6 +189,7 @@ BatchResult run_batch(LoadedModel& m, const BenchArgs& a, int64_t batch, const m
 int run_bench(BenchArgs a) {
   if (a.synthetic.empty() == a.model.model.empty()) throw Error("give a model directory or --synthetic NAME, not both");
   if (a.input_len < 1 || a.output_len < 1) throw Error("--input-len and --output-len must be at least 1");
+  a.sampling.validate();
   if (a.batches.empty()) throw Error("--batch needs at least one size");
   for (int64_t b : a.batches) {
     if (b < 1) throw Error("--batch sizes must be at least 1, got " + std::to_string(b));
@@ -211,6 +219,11 @@ int run_bench(BenchArgs a) {
   std::printf("adallm bench: %s on %s; copy bandwidth %.1f GB/s (read + write); input %lld, output %lld tokens\n",
               m.model->describe().c_str(), m.backend->name().c_str(), copy_bandwidth / 1e9,
               static_cast<long long>(a.input_len), static_cast<long long>(a.output_len));
+  std::printf("sampling: %s\n", a.sampling.temperature == 0.0f
+                                   ? "greedy"
+                                   : ("temperature " + std::to_string(a.sampling.temperature) + ", top_k " +
+                                      std::to_string(a.sampling.top_k) + ", top_p " + std::to_string(a.sampling.top_p))
+                                         .c_str());
   std::printf("%6s %10s %12s %12s %16s %10s %9s\n", "batch", "tok/s", "decode ms", "decode tok/s", "TTFT ms mean/max",
               "memory GB", "roofline");
   nlohmann::json results = nlohmann::json::array();
@@ -245,6 +258,9 @@ int run_bench(BenchArgs a) {
                               {"memory", on_gpu(a) ? "device memory in use at the end of each batch (KV pool included)"
                                                    : "resident set of the process at the end of each batch (host)"},
                               {"input_len", a.input_len},
+                              {"temperature", a.sampling.temperature},
+                              {"top_k", a.sampling.top_k},
+                              {"top_p", a.sampling.top_p},
                               {"output_len", a.output_len},
                               {"kv_cache_dtype", a.model.kv_cache_dtype},
                               {"results", results}};
@@ -271,6 +287,9 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("--max-num-batched-tokens", args->max_num_batched_tokens,
                   "tokens per engine step (default 2048; at least the batch size is used)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--temperature", args->sampling.temperature, "sampling temperature of every request (default 0: greedy)");
+  cmd->add_option("--top-k", args->sampling.top_k, "top_k of every request (default 0: off)");
+  cmd->add_option("--top-p", args->sampling.top_p, "top_p of every request (default 1: off)");
   cmd->add_option("--json", args->json_path, "also write the results as JSON to this file");
   return [args] { return run_bench(*args); };
 }

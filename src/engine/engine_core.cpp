@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <span>
 #include <vector>
 #include <string>
 #include <utility>
@@ -13,6 +14,23 @@
 
 namespace adallm::engine {
 namespace {
+
+// The backend's codes for a row it could not sample from become that request's error (the scheduler
+// fails a sequence whose id is -1); the rest of the batch goes on.
+void fail_refused_rows(const std::vector<ScheduledChunk>& chunks, std::vector<int32_t>& sampled) {
+  size_t row = 0;
+  for (const ScheduledChunk& c : chunks) {
+    if (!c.sample) continue;
+    int32_t& id = sampled[row++];
+    if (id == backend::Backend::kArgmaxNonFinite) {
+      c.seq->error = "sampler: the logits hold NaN or +inf; expected finite logits, or -inf for masked tokens";
+      id = -1;
+    } else if (id == backend::Backend::kArgmaxNoFinite) {
+      c.seq->error = "sampler: every logit is -inf; expected at least one finite logit to choose from";
+      id = -1;
+    }
+  }
+}
 
 int64_t pages_for(int64_t tokens, int64_t page_size) { return (tokens + page_size - 1) / page_size; }
 
@@ -41,8 +59,9 @@ EngineOptions resolve(const model::Model& model, EngineOptions o) {
 }
 
 // One step of the largest size the scheduler may form (max_num_batched_tokens prefill tokens, in sequences
-// of at most max_model_len, one logit row each) on a scratch KV cache just large enough: every activation
-// buffer and workspace a step needs is allocated afterwards, so what is left is the KV pool's.
+// of at most max_model_len, one logit row each, sampled with every knob on) on a scratch KV cache just
+// large enough: every activation buffer and workspace a step needs, the sampler's included, is allocated
+// afterwards, so what is left is the KV pool's.
 void profile_step(model::Model& model, backend::Backend& backend, const EngineOptions& o) {
   const int64_t tokens = o.max_num_batched_tokens;
   const int64_t seq_len = std::min(tokens, o.max_model_len);
@@ -63,8 +82,21 @@ void profile_step(model::Model& model, backend::Backend& backend, const EngineOp
     }
     b.logit_rows.push_back(static_cast<int32_t>(b.token_ids.size() - 1));
   }
-  std::vector<float> logits;
-  model.forward(b, *cache, logits);
+  std::vector<backend::SamplingRow> rows(static_cast<size_t>(seqs));
+  for (int64_t s = 0; s < seqs; ++s) {
+    backend::SamplingRow& row = rows[static_cast<size_t>(s)];
+    row.top_k = 50;
+    row.top_p = 0.9f;
+    row.min_p = 0.01f;
+    row.repetition_penalty = 1.1f;
+    row.frequency_penalty = 0.1f;
+    row.uniform = 0.5;
+    const int64_t first = s * seq_len, len = std::min(seq_len, tokens - first);
+    row.prompt_tokens =
+        std::span<const int32_t>(b.token_ids).subspan(static_cast<size_t>(first), static_cast<size_t>(len));
+  }
+  std::vector<int32_t> ids;
+  model.forward_sample(b, *cache, rows, ids);
 }
 
 // The KV pool's page count when the options give neither pages nor bytes: from device memory on a GPU,
@@ -204,39 +236,20 @@ void EngineCore::forward(const std::vector<ScheduledChunk>& chunks, std::vector<
     if (c.sample) b.logit_rows.push_back(static_cast<int32_t>(b.token_ids.size() - 1));
   }
   sampled.clear();
-  // Every sampled sequence greedy: the backend takes the argmax and only ids come back.
+  // Every sampled sequence greedy: the backend takes the argmax. Otherwise it samples each row under its
+  // request's knobs and uniform. Either way only ids come back, never logits.
   const bool greedy = std::all_of(chunks.begin(), chunks.end(),
                                   [](const ScheduledChunk& c) { return !c.sample || c.seq->sampler->plain_greedy(); });
   if (greedy) {
     model_.forward_greedy(b, *cache_, sampled);
-    size_t row = 0;
+  } else {
+    rows_.clear();
     for (const ScheduledChunk& c : chunks) {
-      if (!c.sample) continue;
-      int32_t& id = sampled[row++];
-      if (id == backend::Backend::kArgmaxNonFinite) {
-        c.seq->error = "sampler: the logits hold NaN or +inf; expected finite logits, or -inf for masked tokens";
-        id = -1;  // the scheduler's mark for a failed request
-      } else if (id == backend::Backend::kArgmaxNoFinite) {
-        c.seq->error = "sampler: every logit is -inf; expected at least one finite logit to choose from";
-        id = -1;
-      }
+      if (c.sample) rows_.push_back(c.seq->sampler->row(c.seq->prompt(), c.seq->output()));
     }
-    return;
+    model_.forward_sample(b, *cache_, rows_, sampled);
   }
-  model_.forward(b, *cache_, logits_);
-  const int64_t vocab = model_.config().vocab_size;
-  size_t row = 0;
-  for (const ScheduledChunk& c : chunks) {
-    if (!c.sample) continue;
-    const std::span<const float> logits(logits_.data() + row * vocab, static_cast<size_t>(vocab));
-    try {
-      sampled.push_back(c.seq->sampler->sample(logits, c.seq->prompt(), c.seq->output()));
-    } catch (const std::exception& e) {  // e.g. NaN logits: this request fails, the others go on
-      c.seq->error = e.what();
-      sampled.push_back(-1);
-    }
-    ++row;
-  }
+  fail_refused_rows(chunks, sampled);
 }
 
 std::vector<RequestOutput> EngineCore::step() {

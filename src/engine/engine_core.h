@@ -75,7 +75,7 @@ class EngineCore {
   Scheduler scheduler_;
   std::unique_ptr<backend::KvCache> cache_;
   int64_t next_id_ = 1;
-  std::vector<float> logits_;
+  std::vector<backend::SamplingRow> rows_;  // the sampled rows of a step that is not all greedy
   backend::ForwardBatch batch_;
 };
 

@@ -226,19 +226,39 @@ void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache,
   if (out.rows > 0) backend_.to_host(out, logits);
 }
 
-void Model::forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids) {
+void Model::run_to_ids(const backend::ForwardBatch& batch, backend::KvCache& cache, const char* op,
+                       const std::function<void(backend::Tensor logits, backend::Tensor ids)>& pick,
+                       std::vector<int32_t>& ids) {
   if (config_.vocab_size > (int64_t{1} << 24)) {
-    throw Error("forward_greedy: vocab_size " + std::to_string(config_.vocab_size) + " is past 2^24, where ids read back as floats lose bits");
+    throw Error(std::string(op) + ": vocab_size " + std::to_string(config_.vocab_size) +
+                " is past 2^24, where ids read back as floats lose bits");
   }
   const backend::Tensor out = run(batch, cache);
   ids.resize(static_cast<size_t>(out.rows));
   if (out.rows == 0) return;
   const backend::Tensor d_ids = step_->ids->view().row_slice(0, out.rows);
-  backend_.argmax_rows(out, d_ids);
+  pick(out, d_ids);
   std::vector<float> values(static_cast<size_t>(out.rows));  // to_host reads I32 as exact floats (ids < 2^24)
   backend_.to_host(d_ids, values);
   for (size_t i = 0; i < values.size(); ++i) ids[i] = static_cast<int32_t>(values[i]);
 }
 
+void Model::forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids) {
+  run_to_ids(batch, cache, "forward_greedy",
+             [this](backend::Tensor logits, backend::Tensor d_ids) { backend_.argmax_rows(logits, d_ids); }, ids);
+}
+
+void Model::forward_sample(const backend::ForwardBatch& batch, backend::KvCache& cache,
+                           std::span<const backend::SamplingRow> rows, std::vector<int32_t>& ids) {
+  // Checked before the step runs, so that a mismatch leaves the cache untouched.
+  if (rows.size() != batch.logit_rows.size()) {
+    throw Error("forward_sample: " + std::to_string(rows.size()) + " sampling rows for " +
+                std::to_string(batch.logit_rows.size()) + " logit rows; expected one per logit row");
+  }
+  const auto pick = [this, &rows](backend::Tensor logits, backend::Tensor d_ids) {
+    backend_.sample_rows(logits, rows, d_ids);
+  };
+  run_to_ids(batch, cache, "forward_sample", pick, ids);
+}
 
 }  // namespace adallm::model

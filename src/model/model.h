@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -63,6 +64,10 @@ class Model {
   // resized to [num_logits], with backend::Backend::kArgmaxNonFinite / kArgmaxNoFinite for a row whose
   // logits hold NaN or +inf / no finite value.
   void forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids);
+  // The same step, sampled on the backend (Backend::sample_rows) under rows[i] for logit row i (rows has
+  // one entry per batch.logit_rows): ids as forward_greedy's, with the same two codes.
+  void forward_sample(const backend::ForwardBatch& batch, backend::KvCache& cache,
+                      std::span<const backend::SamplingRow> rows, std::vector<int32_t>& ids);
 
   // Allocates the backend memory of steps of up to `num_tokens` tokens and `num_logit_rows` logit rows up
   // front (forward grows it on demand otherwise, allocating mid-run).
@@ -76,6 +81,11 @@ class Model {
   // Runs the layers and the head; returns the logits [num_logits, vocab_size] in backend memory (no rows
   // when the batch asks for none).
   backend::Tensor run(const backend::ForwardBatch& batch, backend::KvCache& cache);
+  // run(), then `pick` turns the logits [num_logits, vocab_size] (which it may overwrite) into ids
+  // [num_logits, 1] I32 in backend memory, which come back into `ids`. `op` names the caller in errors.
+  void run_to_ids(const backend::ForwardBatch& batch, backend::KvCache& cache, const char* op,
+                  const std::function<void(backend::Tensor logits, backend::Tensor ids)>& pick,
+                  std::vector<int32_t>& ids);
 
   std::filesystem::path dir_;
   backend::Backend& backend_;

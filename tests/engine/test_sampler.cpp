@@ -455,6 +455,43 @@ TEST(SamplerSeed, UniformIsTheTop53BitsOfMt19937_64) {
   }
 }
 
+TEST(SamplerSeed, RowsCarryTheKnobsAndDrawUniformsOnlyWhenSampling) {
+  // A sampled row takes the next 53-bit uniform of the stream; a greedy one (penalized or not) takes
+  // none, so the stream of a seeded request does not depend on how many greedy steps it had.
+  SamplingParams p = seeded(99);
+  p.top_k = 7;
+  p.top_p = 0.5f;
+  p.min_p = 0.25f;
+  p.repetition_penalty = 1.5f;
+  p.presence_penalty = 0.5f;
+  p.frequency_penalty = -0.5f;
+  Sampler sampler(p, 0);
+  std::mt19937_64 reference(99);
+  const std::vector<int32_t> prompt = {1, 2}, output = {3};
+  for (int i = 0; i < 8; ++i) {
+    const backend::SamplingRow row = sampler.row(prompt, output);
+    EXPECT_EQ(row.uniform, static_cast<double>(reference() >> 11) * 0x1.0p-53) << "draw " << i;
+    EXPECT_EQ(row.prompt_tokens.data(), prompt.data());
+    EXPECT_EQ(row.output_tokens.data(), output.data());
+  }
+  const backend::SamplingRow row = sampler.row(prompt, output);
+  EXPECT_EQ(row.temperature, 1.0f);
+  EXPECT_EQ(row.top_k, 7);
+  EXPECT_EQ(row.top_p, 0.5f);
+  EXPECT_EQ(row.min_p, 0.25f);
+  EXPECT_EQ(row.repetition_penalty, 1.5f);
+  EXPECT_EQ(row.presence_penalty, 0.5f);
+  EXPECT_EQ(row.frequency_penalty, -0.5f);
+
+  SamplingParams g = greedy_params();
+  g.seed = 99;
+  g.repetition_penalty = 1.5f;
+  Sampler greedy(g, 0);
+  EXPECT_FALSE(greedy.plain_greedy());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(greedy.row(prompt, output).uniform, 0.0);
+  EXPECT_TRUE(greedy.row(prompt, output).greedy());
+}
+
 // ---- a realistic vocabulary ----
 
 TEST(SamplerLargeVocab, TopKOnQwenSizedRowDrawsOnlyFromTopK) {

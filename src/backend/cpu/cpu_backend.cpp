@@ -1,6 +1,7 @@
 // The CPU backend's memory (buffers, uploads, read-back), the batch it works on, and its row-wise ops:
-// embedding lookup, the two RMSNorm forms and logit-row gathering. Linear, attention and MoE live in
-// cpu_linear.cpp, cpu_attention.cpp and cpu_moe.cpp.
+// embedding lookup, the two RMSNorm forms, logit-row gathering and sampling (argmax, and the full chain
+// through backend::RowSampler, the reference). Linear, attention and MoE live in cpu_linear.cpp,
+// cpu_attention.cpp and cpu_moe.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -188,6 +189,30 @@ void CpuBackend::argmax_rows(const Tensor& logits, Tensor ids) {
       }
     }
     ids.row<int32_t>(r)[0] = best;
+  }
+}
+
+void CpuBackend::sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) {
+  check_sample_rows(logits, rows, ids);
+  const auto vocab_size = static_cast<size_t>(logits.cols);
+  for (int64_t r = 0; r < logits.rows; ++r) {
+    float* values = logits.row<float>(r);
+    const SamplingRow& row = rows[static_cast<size_t>(r)];
+    int32_t& id = ids.row<int32_t>(r)[0];
+    // Refused rows become codes, as in argmax_rows, rather than the RowSampler's errors: the engine fails
+    // that one request and the batch goes on.
+    const RowFault fault = row_fault({values, vocab_size});
+    if (fault != RowFault::none) {
+      id = fault == RowFault::non_finite ? kArgmaxNonFinite : kArgmaxNoFinite;
+      continue;
+    }
+    id = sampler_.sample({values, vocab_size}, row);
+    if (!row.penalized()) continue;
+    // Penalties touch only the listed tokens; the sampler drew from their double values, the tensor gets
+    // them rounded to fp32.
+    const std::span<const double> penalized = sampler_.penalized_logits();
+    for (int32_t token : row.prompt_tokens) values[token] = static_cast<float>(penalized[static_cast<size_t>(token)]);
+    for (int32_t token : row.output_tokens) values[token] = static_cast<float>(penalized[static_cast<size_t>(token)]);
   }
 }
 

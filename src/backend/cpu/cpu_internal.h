@@ -125,6 +125,7 @@ class CpuBackend final : public Backend {
                    Activation act, Tensor out) override;
   void gather_logit_rows(const Tensor& x, Tensor out) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
+  void sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) override;
 
  private:
   const ForwardBatch& batch(const char* op) const;
@@ -133,6 +134,7 @@ class CpuBackend final : public Backend {
 
   const ForwardBatch* batch_ = nullptr;
   CpuOptions options_;
+  RowSampler sampler_;  // sample_rows's scratch, kept warm across steps
 };
 
 }  // namespace adallm::backend::cpu

@@ -153,6 +153,7 @@ class CudaBackend final : public Backend {
                    Activation act, Tensor out) override;
   void gather_logit_rows(const Tensor& x, Tensor out) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
+  void sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) override;
 
   // Waits for the stream: the tests' and benchmarks' timing points.
   void synchronize();
@@ -212,6 +213,10 @@ class CudaBackend final : public Backend {
   // Uploaded as the kernels' AttentionQueryBlock lists (the same layout).
   std::vector<TokenRun> decode_blocks_, prefill_blocks_[DeviceBatch::kPrefillBlockSizes];
   Scratch linear_workspace_, attention_workspace_, attention_counters_, moe_workspace_, gate_up_workspace_;
+  // sample_rows: the rows' parameters and penalty tokens (uploaded each call), and the penalty counts
+  // ([rows, vocab_size] int32, zero between calls).
+  Scratch sampling_upload_, sampling_counts_;
+  std::vector<std::byte> sampling_staging_;
   std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;
   // Profiling: events in use this round, (op, start event index, end event index) per op, and the pool.
   bool profiling_ = false;

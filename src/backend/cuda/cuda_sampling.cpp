@@ -1,0 +1,66 @@
+// Backend::sample_rows on the GPU: the rows' knobs and penalty token lists go up in one copy, then the
+// penalty kernel (only when a row has penalties) and the sampling kernel run on the logits in place.
+// The chain and its reference are in backend/sampling.h; the kernels in kernels/sampling/sample.h.
+#include <cstring>
+#include <vector>
+
+#include "backend/cuda/cuda_internal.h"
+#include "backend/op_checks.h"
+#include "kernels/cuda_check.h"
+#include "kernels/sampling/sample.h"
+
+namespace adallm::backend::cuda_backend {
+
+void CudaBackend::sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) {
+  check_sample_rows(logits, rows, ids);
+  const OpScope scope(*this, "sample_rows");
+  if (rows.empty()) return;
+  std::vector<kernels::SampleRowParams> params(rows.size());
+  int64_t token_count = 0;
+  bool penalties = false;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const SamplingRow& row = rows[r];
+    kernels::SampleRowParams& p = params[r];
+    p.uniform = row.uniform;
+    p.temperature = row.temperature;
+    p.top_k = row.top_k;
+    p.top_p = row.top_p;
+    p.min_p = row.min_p;
+    p.repetition_penalty = row.repetition_penalty;
+    p.presence_penalty = row.presence_penalty;
+    p.frequency_penalty = row.frequency_penalty;
+    if (!row.penalized()) continue;
+    penalties = true;
+    // Prompt tokens only matter to the repetition penalty.
+    p.prompt_count = row.repetition_penalty != 1.0f ? static_cast<int32_t>(row.prompt_tokens.size()) : 0;
+    p.output_count = static_cast<int32_t>(row.output_tokens.size());
+    p.tokens_begin = token_count;
+    token_count += p.prompt_count + p.output_count;
+  }
+  // One upload: the parameters, then the token lists.
+  const size_t params_bytes = params.size() * sizeof(kernels::SampleRowParams);
+  const size_t bytes = params_bytes + static_cast<size_t>(token_count) * sizeof(int32_t);
+  sampling_staging_.resize(bytes);
+  std::memcpy(sampling_staging_.data(), params.data(), params_bytes);
+  auto* tokens = reinterpret_cast<int32_t*>(sampling_staging_.data() + params_bytes);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const kernels::SampleRowParams& p = params[r];
+    std::memcpy(tokens + p.tokens_begin, rows[r].prompt_tokens.data(), static_cast<size_t>(p.prompt_count) * sizeof(int32_t));
+    std::memcpy(tokens + p.tokens_begin + p.prompt_count, rows[r].output_tokens.data(),
+                static_cast<size_t>(p.output_count) * sizeof(int32_t));
+  }
+  auto* device = static_cast<std::byte*>(sampling_upload_.get(bytes, stream_));
+  ADALLM_CUDA_CHECK(cudaMemcpyAsync(device, sampling_staging_.data(), bytes, cudaMemcpyHostToDevice, stream_));
+  const auto* d_params = reinterpret_cast<const kernels::SampleRowParams*>(device);
+  const int64_t vocab = logits.cols;
+  if (penalties) {
+    auto* counts = static_cast<int32_t*>(
+        sampling_counts_.get_zeroed(static_cast<size_t>(logits.rows * vocab) * sizeof(int32_t), stream_));
+    kernels::apply_penalties(logits.ptr<float>(), logits.stride, logits.rows, vocab, d_params,
+                             reinterpret_cast<const int32_t*>(device + params_bytes), counts, stream_);
+  }
+  kernels::sample_rows(logits.ptr<float>(), logits.stride, logits.rows, vocab, d_params, kGreedyTemperature,
+                       ids.ptr<int32_t>(), kArgmaxNonFinite, kArgmaxNoFinite, stream_);
+}
+
+}  // namespace adallm::backend::cuda_backend
