@@ -218,10 +218,16 @@ __device__ bool radix_select(Shared& s, const Row& r, Mass target, Item item, ui
     for (int b = threadIdx.x; b < 256; b += kThreads) s.hist[b] = 0;
     if (threadIdx.x == 0) s.found = 0;
     __syncthreads();
+    // The rows that come here are flat, so most lanes of a warp fall in the same few bins: the lanes of a
+    // bin add once (their masses summed in 20-bit halves, each sum below 2^25).
     for_each_token(r, [&](int, float v) {
       uint32_t key;
       const Mass m = item(v, key);
-      if (m != 0 && (key & mask) == prefix) atomicAdd(&s.hist[(key >> shift) & 0xFF], m);
+      const int bin = m != 0 && (key & mask) == prefix ? static_cast<int>((key >> shift) & 0xFF) : -1;
+      const unsigned group = __match_any_sync(0xffffffffu, bin);
+      const unsigned low = __reduce_add_sync(group, static_cast<unsigned>(m & 0xFFFFF));
+      const unsigned high = __reduce_add_sync(group, static_cast<unsigned>(m >> 20));
+      if (bin >= 0 && lane == __ffs(group) - 1) atomicAdd(&s.hist[bin], (static_cast<Mass>(high) << 20) + low);
     });
     __syncthreads();
     if (threadIdx.x < 32) {
