@@ -84,10 +84,14 @@ class CudaExperts final : public Experts {
   int64_t hidden_size() const { return hidden_size_; }
   const CudaLinear& gate_up(int64_t e) const { return *gate_up_[static_cast<size_t>(e)]; }
   const CudaLinear& down(int64_t e) const { return *down_[static_cast<size_t>(e)]; }
+  // NVFP4 experts only: device tables of every expert's tiles and row scales, gate_up's then down's, for
+  // the grouped GEMV ([4][num_experts] pointers); null for BF16 experts.
+  const void* const* device_tables() const { return tables_.as<const void*>(); }
 
  private:
   int64_t hidden_size_ = 0;
   std::vector<std::unique_ptr<CudaLinear>> gate_up_, down_;
+  DeviceMemory tables_;
 };
 
 class CudaKvCache final : public KvCache {
@@ -195,6 +199,11 @@ class CudaBackend final : public Backend {
 
   const ForwardBatch& batch(const char* op) const;
   const CudaKvCache& checked_cache(const KvCache& cache, int64_t layer, const char* op) const;
+  // NVFP4 experts at decode sizes: two grouped GEMV launches over the (token, k) pairs with the experts
+  // chosen on the device, then the combine; no routing comes back to the host.
+  static constexpr int64_t kGroupedMoePairs = 1024;
+  void grouped_moe_experts(const CudaExperts& ex, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                           Activation act, int64_t top_k, Tensor out);
   // out = x Wᵀ for one loaded Linear over `x` (bf16), into `out` (bf16 or f32), with the fused activation
   // for a gate_up NVFP4 Linear.
   void run_linear(const CudaLinear& w, const Tensor& x, Tensor out, kernels::Nvfp4Activation act);

@@ -1,10 +1,12 @@
-// Qwen3-MoE on the GPU: routing in one kernel, then the experts. This first form reads the routing back
-// to the host (one small copy and a stream synchronization per MoE layer), sorts the (token, k) pairs by
-// expert there, and runs each used expert's NVFP4 (or BF16) linears over its rows with the activation
-// fused into gate/up; a weighted combine writes the block's output. A grouped launch over all experts,
-// with the sort on the device (what CUDA graphs and small batches need), is issue 6's next step.
+// Qwen3-MoE on the GPU: routing in one kernel, then the experts. Decode-sized steps (up to
+// kGroupedMoePairs (token, k) pairs) with NVFP4 experts run two grouped GEMV launches, each block reading
+// its pair's expert from the routing on the device, then a weighted combine: nothing comes back to the
+// host. Larger steps (prefill) and BF16 experts read the routing back (one small copy and a stream
+// synchronization per MoE layer), sort the pairs by expert there, and run each used expert's linears over
+// its rows (GEMM-sized) with the activation fused into gate/up.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "kernels/activation/gated_activation.h"
 #include "kernels/cuda_check.h"
 #include "kernels/embedding/embedding.h"
+#include "kernels/linear/nvfp4_gemv.h"
 #include "kernels/moe/moe.h"
 
 namespace adallm::backend::cuda_backend {
@@ -27,6 +30,17 @@ CudaExperts::CudaExperts(std::span<const ExpertSource> experts, const kernels::N
     down_.push_back(std::make_unique<CudaLinear>(std::span<const LinearSource>(&e.down_proj, 1), plan, false, stream));
   }
   num_experts_ = static_cast<int64_t>(experts.size());
+  const bool nvfp4 = std::all_of(gate_up_.begin(), gate_up_.end(), [](const auto& l) { return l->kind() == CudaLinear::Kind::nvfp4; }) &&
+                     std::all_of(down_.begin(), down_.end(), [](const auto& l) { return l->kind() == CudaLinear::Kind::nvfp4; });
+  if (nvfp4) {
+    std::vector<const void*> tables;
+    for (const auto& l : gate_up_) tables.push_back(l->tiles());
+    for (const auto& l : gate_up_) tables.push_back(l->row_scale());
+    for (const auto& l : down_) tables.push_back(l->tiles());
+    for (const auto& l : down_) tables.push_back(l->row_scale());
+    tables_ = DeviceMemory(tables.size() * sizeof(const void*));
+    ADALLM_CUDA_CHECK(cudaMemcpy(tables_.get(), tables.data(), tables_.bytes(), cudaMemcpyHostToDevice));
+  }
 }
 
 std::unique_ptr<Experts> CudaBackend::load_experts(std::span<const ExpertSource> experts) {
@@ -43,6 +57,47 @@ void CudaBackend::moe_route(const Tensor& router_logits, int64_t top_k, bool ren
                      static_cast<int>(top_k), renormalize, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>(), stream_);
 }
 
+void CudaBackend::grouped_moe_experts(const CudaExperts& ex, const Tensor& x, const Tensor& topk_ids,
+                                      const Tensor& topk_weights, Activation act, int64_t top_k, Tensor out) {
+  const int64_t hidden = ex.hidden_size(), inter = ex.moe_intermediate_size(), pairs = x.rows * top_k;
+  // Workspace: h [pairs, inter] bf16, y [pairs, hidden] f32.
+  const int64_t h_bytes = (pairs * inter * 2 + 255) / 256 * 256;
+  auto* base = static_cast<std::byte*>(moe_workspace_.get(static_cast<size_t>(h_bytes + pairs * hidden * 4), stream_));
+  auto* h = reinterpret_cast<__nv_bfloat16*>(base);
+  auto* y = reinterpret_cast<float*>(base + h_bytes);
+  const auto* const* tables = ex.device_tables();
+  const int64_t n = ex.num_experts();
+  kernels::Nvfp4GroupedGemv g;
+  g.experts = topk_ids.ptr<int32_t>();
+  g.pairs = pairs;
+  g.num_experts = static_cast<int>(n);
+
+  kernels::Nvfp4LinearParams p;  // gate_up: each pair's token row of x -> act(gate) · up into h
+  p.shape = ex.gate_up(0).shape();
+  p.x = x.ptr<__nv_bfloat16>();
+  p.x_stride = x.stride;
+  p.out_bf16 = h;
+  p.out_stride = inter;
+  p.activation = act == Activation::silu ? kernels::Nvfp4Activation::silu : kernels::Nvfp4Activation::gelu_tanh;
+  g.tiles = reinterpret_cast<const uint8_t* const*>(tables);
+  g.row_scale = reinterpret_cast<const float* const*>(tables + n);
+  g.x_row_divisor = static_cast<int>(top_k);
+  kernels::nvfp4_gemv_grouped(p, g, stream_);
+
+  p = kernels::Nvfp4LinearParams{};  // down: pair i's h row -> y row i
+  p.shape = ex.down(0).shape();
+  p.x = h;
+  p.x_stride = inter;
+  p.out = y;
+  p.out_stride = hidden;
+  g.tiles = reinterpret_cast<const uint8_t* const*>(tables + 2 * n);
+  g.row_scale = reinterpret_cast<const float* const*>(tables + 3 * n);
+  g.x_row_divisor = 1;
+  kernels::nvfp4_gemv_grouped(p, g, stream_);
+  kernels::moe_combine(y, nullptr, topk_weights.ptr<float>(), x.rows, static_cast<int>(top_k), hidden,
+                       out.ptr<__nv_bfloat16>(), out.stride, stream_);
+}
+
 void CudaBackend::moe_experts(const Experts& experts, const Tensor& x, const Tensor& topk_ids,
                               const Tensor& topk_weights, Activation act, Tensor out) {
   const auto* ex = dynamic_cast<const CudaExperts*>(&experts);
@@ -55,6 +110,10 @@ void CudaBackend::moe_experts(const Experts& experts, const Tensor& x, const Ten
   if (num_tokens == 0) return;
   const int64_t pairs = num_tokens * top_k;
   const OpScope scope(*this, "moe_experts");
+  if (ex->device_tables() != nullptr && pairs <= kGroupedMoePairs) {
+    grouped_moe_experts(*ex, x, topk_ids, topk_weights, act, top_k, out);
+    return;
+  }
 
   std::vector<int32_t> ids(static_cast<size_t>(pairs));
   ADALLM_CUDA_CHECK(cudaMemcpyAsync(ids.data(), topk_ids.data, ids.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));

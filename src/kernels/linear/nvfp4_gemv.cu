@@ -111,7 +111,7 @@ __device__ __forceinline__ void load_x(const __nv_bfloat16* at, bool ok, uint32_
 // in steps of kUnroll; a predicated tail does the rest): about 70 instructions per tile per warp in the
 // loop's SASS, of which the decode is 52 (107 with the predicated loop).
 template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX>
-__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4LinearParams p, int64_t token0, int pass) {
+__device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t token0, int pass) {
   // One group has two accumulator sets (even and odd steps) to halve its chain of dependent MMAs; with
   // several groups their chains interleave anyway.
   constexpr int kChains = kGroups == 1 ? 2 : 1;
@@ -202,6 +202,30 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
   reduce_and_store<kWarps, kGroups>(p, partial, c, rt, token0, pass);
 }
 
+template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4LinearParams p, int64_t token0, int pass) {
+  gemv_body<kWarps, kUnroll, kMinBlocks, kGroups, kVectorX>(p, token0, pass);
+}
+
+// One pair per blockIdx.y: its expert's tiles and scales, its x row and out row, then the one-token GEMV.
+template <int kWarps, int kUnroll, int kMinBlocks, bool kVectorX>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) grouped_gemv_kernel(Nvfp4LinearParams p, Nvfp4GroupedGemv g) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // The routing (and, for down, x) is the previous kernels' output: wait before reading it. The body's
+  // weight prefetch then has nothing to overlap, the price of choosing the weights on the device.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+  const int64_t pair = blockIdx.y;
+  const int expert = g.experts[pair];
+  if (expert < 0 || expert >= g.num_experts) return;  // moe_route writes ids in range; nothing to read otherwise
+  p.tiles = g.tiles[expert];
+  p.row_scale = g.row_scale[expert];
+  p.x += pair / g.x_row_divisor * p.x_stride;
+  if (p.out != nullptr) p.out += pair * p.out_stride;
+  if (p.out_bf16 != nullptr) p.out_bf16 += pair * p.out_stride;
+  gemv_body<kWarps, kUnroll, kMinBlocks, 1, kVectorX>(p, 0, 1);
+}
+
 void require(bool ok, const std::string& what) {
   if (!ok) throw Error("nvfp4 GEMV: " + what);
 }
@@ -265,6 +289,38 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
     ADALLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, token0, pass));
     token0 += pass;
   }
+}
+
+void nvfp4_gemv_grouped(const Nvfp4LinearParams& params, const Nvfp4GroupedGemv& g, cudaStream_t stream) {
+  Nvfp4LinearParams p = params;
+  p.tokens = 1;  // per pair; the table pointers are checked instead of tiles and row_scale
+  p.tiles = reinterpret_cast<const uint8_t*>(uintptr_t{16});
+  p.row_scale = reinterpret_cast<const float*>(uintptr_t{16});
+  nvfp4_check_params(p, "nvfp4 grouped GEMV");
+  require(!p.out_permuted, "writes its output in natural order only");
+  require(g.experts != nullptr && g.tiles != nullptr && g.row_scale != nullptr, "null expert table");
+  require(g.num_experts > 0 && g.x_row_divisor > 0, "no experts or a bad x_row_divisor");
+  if (g.pairs <= 0) return;
+  require(g.pairs < 65536, "more than 65535 pairs in one launch");
+  // A block per (row tile, pair): the dense GEMV's variant choice for one token.
+  const bool wide = p.shape.row_tiles() <= 2 * multiprocessors();
+  const bool vector_x = aligned(params.x, 16) && p.x_stride % 8 == 0;
+  void (*kernel)(Nvfp4LinearParams, Nvfp4GroupedGemv) = nullptr;
+  if (wide) {
+    kernel = vector_x ? grouped_gemv_kernel<16, 2, 2, true> : grouped_gemv_kernel<16, 2, 2, false>;
+  } else {
+    kernel = vector_x ? grouped_gemv_kernel<8, 2, 4, true> : grouped_gemv_kernel<8, 2, 4, false>;
+  }
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(p.shape.row_tiles()), static_cast<unsigned>(g.pairs));
+  config.blockDim = dim3((wide ? 16 : 8) * 32);
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = p.dependent_launch && programmatic_launch() ? 1 : 0;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  ADALLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, g));
 }
 
 }  // namespace adallm::kernels

@@ -12,4 +12,19 @@ namespace adallm::kernels {
 // adallm::Error for a bad shape, alignment or activation.
 void nvfp4_gemv(const Nvfp4LinearParams& params, cudaStream_t stream);
 
+// MoE decode: `pairs` one-token GEMVs in one launch, pair i with the weights of expert experts[i] (its
+// tiles and row scales from the device tables; every expert of params.shape), reading x row
+// i / x_rows_per_pair_divisor and writing out row i. The experts are read on the device after the previous
+// kernel completes, so the routing never comes back to the host. params gives the shape, x, out and the
+// activation; its tiles and row_scale are ignored.
+struct Nvfp4GroupedGemv {
+  const int32_t* experts = nullptr;          // [pairs], device
+  const uint8_t* const* tiles = nullptr;     // [num_experts] device pointers, device
+  const float* const* row_scale = nullptr;   // [num_experts] device pointers, device
+  int64_t pairs = 0;
+  int num_experts = 0;
+  int x_row_divisor = 1;  // top_k to read each pair's token from the tokens' rows, 1 to read row i
+};
+void nvfp4_gemv_grouped(const Nvfp4LinearParams& params, const Nvfp4GroupedGemv& group, cudaStream_t stream);
+
 }  // namespace adallm::kernels

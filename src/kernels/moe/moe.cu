@@ -79,7 +79,7 @@ __global__ void combine_kernel(const float* __restrict__ y, const int32_t* __res
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= hidden) return;
   float sum = 0.0f;
-  for (int k = 0; k < top_k; ++k) sum += weights[t * top_k + k] * y[static_cast<int64_t>(position[t * top_k + k]) * hidden + c];
+  for (int k = 0; k < top_k; ++k) sum += weights[t * top_k + k] * y[static_cast<int64_t>(position != nullptr ? position[t * top_k + k] : t * top_k + k) * hidden + c];
   out[t * out_stride + c] = __float2bfloat16_rn(sum);
 }
 

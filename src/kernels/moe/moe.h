@@ -18,7 +18,8 @@ void moe_route(const float* router_logits, int64_t logits_stride, int64_t tokens
                bool renormalize, int32_t* topk_ids, float* topk_weights, cudaStream_t stream);
 
 // out[t, :] = Σ_k topk_weights[t, k] · y[position[t · top_k + k], :], summed in k order from zero in fp32.
-// y [pairs, hidden] fp32 (the experts' outputs, row stride hidden); out [tokens, hidden] bf16.
+// y [pairs, hidden] fp32 (the experts' outputs, row stride hidden); out [tokens, hidden] bf16. A null
+// position is the identity (pair t · top_k + k in row t · top_k + k).
 void moe_combine(const float* y, const int32_t* position, const float* topk_weights, int64_t tokens, int top_k,
                  int64_t hidden, __nv_bfloat16* out, int64_t out_stride, cudaStream_t stream);
 
