@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -578,6 +579,78 @@ void check_bf16_output(Kernel kernel, int64_t tokens, int64_t out_stride) {
 }
 
 TEST(Nvfp4Gemv, Bf16OutputIsTheRoundedFp32Output) { check_bf16_output(Kernel::gemv, 5, 300); }
+
+// The grouped GEMV (MoE decode) against the dense GEMV: pair i's output row must equal, bit for bit, the
+// dense GEMV of its expert over its x row (the two share the kernel body; only the pointers differ). Both
+// forms the MoE block uses: gate_up with the fused activation reading each pair's token (x_row_divisor =
+// top_k), and a plain weight reading row i. An expert id outside the table writes nothing.
+void check_grouped(bool gate_up) {
+  SCOPED_TRACE(gate_up ? "gate_up" : "plain");
+  std::mt19937 rng(gate_up ? 91 : 92);
+  const int64_t experts = 5, k = gate_up ? 1040 : 768, n = gate_up ? 2 * 200 : 2048, tokens = 3, top_k = 2;
+  const int64_t width = gate_up ? n / 2 : n, pairs = tokens * top_k;
+  std::vector<std::unique_ptr<Repacked>> weights;
+  std::vector<const uint8_t*> tiles;
+  std::vector<const float*> scales;
+  for (int64_t e = 0; e < experts; ++e) {
+    weights.push_back(std::make_unique<Repacked>(make_weight(n, k, rng), gate_up));
+    ASSERT_EQ(weights.back()->bad_scales, 0);
+    tiles.push_back(weights.back()->tiles.ptr);
+    scales.push_back(weights.back()->row_scale.ptr);
+  }
+  const std::vector<int32_t> ids = {3, 0, 3, 4, -1, 1};  // a repeated expert, and one out of range
+  const int64_t x_rows = gate_up ? tokens : pairs;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> x_bits(static_cast<size_t>(x_rows * k));
+  for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
+  DeviceArray<uint16_t> x(x_bits);
+  DeviceArray<int32_t> d_ids(ids);
+  DeviceArray<const uint8_t*> d_tiles(tiles);
+  DeviceArray<const float*> d_scales(scales);
+  const std::vector<float> poison(static_cast<size_t>(pairs * width), std::numeric_limits<float>::quiet_NaN());
+  DeviceArray<float> got(poison), want(poison);
+  const Nvfp4Activation act = gate_up ? Nvfp4Activation::silu : Nvfp4Activation::none;
+  const int64_t divisor = gate_up ? top_k : 1;
+  for (int64_t i = 0; i < pairs; ++i) {  // the dense GEMV, one pair at a time
+    const int32_t e = ids[static_cast<size_t>(i)];
+    if (e < 0) continue;
+    Nvfp4LinearParams p = weights[static_cast<size_t>(e)]->params(x.ptr + i / divisor * k, k, 1);
+    p.out = want.ptr + i * width;
+    p.out_stride = width;
+    p.activation = act;
+    nvfp4_gemv(p, nullptr);
+  }
+  Nvfp4LinearParams p = weights[0]->params(x.ptr, k, 1);
+  p.out = got.ptr;
+  p.out_stride = width;
+  p.activation = act;
+  Nvfp4GroupedGemv g;
+  g.experts = d_ids.ptr;
+  g.tiles = d_tiles.ptr;
+  g.row_scale = d_scales.ptr;
+  g.pairs = pairs;
+  g.num_experts = static_cast<int>(experts);
+  g.x_row_divisor = static_cast<int>(divisor);
+  nvfp4_gemv_grouped(p, g, nullptr);
+  ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<float> a = got.to_host(), b = want.to_host();
+  for (int64_t i = 0; i < pairs; ++i) {
+    for (int64_t j = 0; j < width; ++j) {
+      const size_t at = static_cast<size_t>(i * width + j);
+      if (ids[static_cast<size_t>(i)] < 0) {
+        ASSERT_TRUE(std::isnan(a[at])) << "pair " << i << " (expert -1) was written at " << j;
+      } else {
+        ASSERT_EQ(std::memcmp(&a[at], &b[at], sizeof(float)), 0) << "pair " << i << " output " << j << ": grouped "
+                                                                  << a[at] << ", dense " << b[at];
+      }
+    }
+  }
+}
+
+TEST(Nvfp4GemvGrouped, EachPairEqualsTheDenseGemvOfItsExpert) {
+  check_grouped(/*gate_up=*/true);
+  check_grouped(/*gate_up=*/false);
+}
 
 TEST(Nvfp4Gemm, Bf16OutputIsTheRoundedFp32Output) {
   if (!gemm_here()) GTEST_SKIP() << "no sm_90a GPU";
