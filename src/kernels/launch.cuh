@@ -23,9 +23,11 @@ __device__ __forceinline__ void pdl_begin() {
 // Whether the current device takes programmatic launches (compute capability 9.0 or newer).
 bool programmatic_launch_supported();
 
+// Launches `kernel`, as a programmatic dependent of the previous kernel in the stream when `dependent`
+// (and the GPU takes it); a benchmark may turn it off to time kernels apart.
 template <typename... Params, typename... Args>
-void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                      cudaStream_t stream, Args&&... args) {
+void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                   bool dependent, Args&&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
@@ -33,10 +35,16 @@ void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, di
   config.stream = stream;
   cudaLaunchAttribute attribute[1];
   attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = programmatic_launch_supported() ? 1 : 0;
+  attribute[0].val.programmaticStreamSerializationAllowed = dependent && programmatic_launch_supported() ? 1 : 0;
   config.attrs = attribute;
   config.numAttrs = 1;
   cuda_check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), name, __FILE__, __LINE__);
+}
+
+template <typename... Params, typename... Args>
+void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                      cudaStream_t stream, Args&&... args) {
+  launch_kernel(name, kernel, grid, block, smem, stream, true, std::forward<Args>(args)...);
 }
 
 }  // namespace adallm::kernels

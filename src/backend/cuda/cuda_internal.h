@@ -19,6 +19,7 @@
 #include "backend/cuda/device.h"
 #include "kernels/attention/paged_attention.h"
 #include "kernels/linear/nvfp4_linear.h"
+#include "kernels/sampling/sample.h"
 
 namespace adallm::backend::cuda_backend {
 
@@ -225,6 +226,7 @@ class CudaBackend final : public Backend {
   // sample_rows: the rows' parameters and penalty tokens (uploaded each call), and the penalty counts
   // ([rows, vocab_size] int32, zero between calls).
   Scratch sampling_upload_, sampling_counts_;
+  std::vector<kernels::SampleRowParams> sampling_params_;
   std::vector<std::byte> sampling_staging_;
   std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;
   // Profiling: events in use this round, (op, start event index, end event index) per op, and the pool.

@@ -72,8 +72,11 @@ void CudaBackend::grouped_moe_experts(const CudaExperts& ex, const Tensor& x, co
   g.pairs = pairs;
   g.num_experts = static_cast<int>(n);
 
+  // Every expert has expert 0's shapes; its weights stand in for the launch checks.
   kernels::Nvfp4LinearParams p;  // gate_up: each pair's token row of x -> act(gate) · up into h
   p.shape = ex.gate_up(0).shape();
+  p.tiles = ex.gate_up(0).tiles();
+  p.row_scale = ex.gate_up(0).row_scale();
   p.x = x.ptr<__nv_bfloat16>();
   p.x_stride = x.stride;
   p.out_bf16 = h;
@@ -86,6 +89,8 @@ void CudaBackend::grouped_moe_experts(const CudaExperts& ex, const Tensor& x, co
 
   p = kernels::Nvfp4LinearParams{};  // down: pair i's h row -> y row i
   p.shape = ex.down(0).shape();
+  p.tiles = ex.down(0).tiles();
+  p.row_scale = ex.down(0).row_scale();
   p.x = h;
   p.x_stride = inter;
   p.out = y;

@@ -15,7 +15,8 @@ void CudaBackend::sample_rows(Tensor logits, std::span<const SamplingRow> rows, 
   check_sample_rows(logits, rows, ids);
   const OpScope scope(*this, "sample_rows");
   if (rows.empty()) return;
-  std::vector<kernels::SampleRowParams> params(rows.size());
+  std::vector<kernels::SampleRowParams>& params = sampling_params_;  // reused: a step allocates nothing once warm
+  params.assign(rows.size(), kernels::SampleRowParams{});
   int64_t token_count = 0;
   bool penalties = false;
   for (size_t r = 0; r < rows.size(); ++r) {

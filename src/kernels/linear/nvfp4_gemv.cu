@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 #include "kernels/linear/nvfp4_fragment.cuh"
 
 namespace adallm::kernels {
@@ -232,14 +233,6 @@ void require(bool ok, const std::string& what) {
 
 bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
-// Programmatic dependent launch needs sm_90 or newer.
-bool programmatic_launch() {
-  int device = 0, major = 0;
-  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
-  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  return major >= 9;
-}
-
 int multiprocessors() {
   int device = 0, count = 0;
   ADALLM_CUDA_CHECK(cudaGetDevice(&device));
@@ -277,25 +270,14 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
     } else {
       kernel = vector_x ? gemv_kernel<8, 2, 2, 4, true> : gemv_kernel<8, 2, 2, 4, false>;
     }
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(blocks);
-    config.blockDim = dim3(warps * 32);
-    config.stream = stream;
-    cudaLaunchAttribute attribute[1];
-    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute[0].val.programmaticStreamSerializationAllowed = p.dependent_launch && programmatic_launch() ? 1 : 0;
-    config.attrs = attribute;
-    config.numAttrs = 1;
-    ADALLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, token0, pass));
+    launch_kernel("nvfp4 GEMV", kernel, dim3(blocks), dim3(warps * 32), 0, stream, p.dependent_launch, p, token0, pass);
     token0 += pass;
   }
 }
 
 void nvfp4_gemv_grouped(const Nvfp4LinearParams& params, const Nvfp4GroupedGemv& g, cudaStream_t stream) {
   Nvfp4LinearParams p = params;
-  p.tokens = 1;  // per pair; the table pointers are checked instead of tiles and row_scale
-  p.tiles = reinterpret_cast<const uint8_t*>(uintptr_t{16});
-  p.row_scale = reinterpret_cast<const float*>(uintptr_t{16});
+  p.tokens = 1;  // per pair
   nvfp4_check_params(p, "nvfp4 grouped GEMV");
   require(!p.out_permuted, "writes its output in natural order only");
   require(g.experts != nullptr && g.tiles != nullptr && g.row_scale != nullptr, "null expert table");
@@ -311,16 +293,8 @@ void nvfp4_gemv_grouped(const Nvfp4LinearParams& params, const Nvfp4GroupedGemv&
   } else {
     kernel = vector_x ? grouped_gemv_kernel<8, 2, 4, true> : grouped_gemv_kernel<8, 2, 4, false>;
   }
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(static_cast<unsigned>(p.shape.row_tiles()), static_cast<unsigned>(g.pairs));
-  config.blockDim = dim3((wide ? 16 : 8) * 32);
-  config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = p.dependent_launch && programmatic_launch() ? 1 : 0;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  ADALLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, g));
+  launch_kernel("nvfp4 grouped GEMV", kernel, dim3(static_cast<unsigned>(p.shape.row_tiles()), static_cast<unsigned>(g.pairs)),
+                dim3((wide ? 16 : 8) * 32), 0, stream, p.dependent_launch, p, g);
 }
 
 }  // namespace adallm::kernels

@@ -16,7 +16,8 @@ void nvfp4_gemv(const Nvfp4LinearParams& params, cudaStream_t stream);
 // tiles and row scales from the device tables; every expert of params.shape), reading x row
 // i / x_rows_per_pair_divisor and writing out row i. The experts are read on the device after the previous
 // kernel completes, so the routing never comes back to the host. params gives the shape, x, out and the
-// activation; its tiles and row_scale are ignored.
+// activation, and one expert's tiles and row_scale for the checks (the kernel takes each pair's from the
+// tables).
 struct Nvfp4GroupedGemv {
   const int32_t* experts = nullptr;          // [pairs], device
   const uint8_t* const* tiles = nullptr;     // [num_experts] device pointers, device

@@ -1,4 +1,4 @@
-// Sampling kernels; see sample.h. One block of 1024 threads per row. The row (a vocabulary of fp32
+// The sampling kernel; see sample.h (the penalties before it are penalties.cu's). One block of 1024 threads per row. The row (a vocabulary of fp32
 // logits, 600 KB for Qwen3) is read from L2 or DRAM once per pass and never staged whole: each pass
 // recomputes a token's weight exp((logit - max) / temperature) rather than keep a second copy. Passes load
 // 16 bytes per lane, kUnroll steps in flight. Usually the kept set of top_k / top_p is small, so after a
@@ -67,14 +67,13 @@ __device__ __forceinline__ Mass warp_scan_mass(Mass v) {
 struct Row {
   const float* x = nullptr;
   int vocab = 0;
-  bool vector = false;  // 16-byte loads (row aligned, vocab a multiple of 4)
+  bool vector = false;  // 16-byte loads where the row is 16-byte aligned (load4 does a short tail singly)
   float max = 0.0f;
   float log2_scale = 1.0f;    // log2(e) / temperature
   float bucket_scale = 1.0f;  // kBucketsPerUnit / temperature
   float min_p = 0.0f;
   bool top_k = false;
   uint32_t kth_key = 0;  // top_k: keep logits whose key is at least this
-  Mass top_p_target = 0;  // top_p: the mass to keep (0: no cut)
   bool top_p = false;
   uint32_t cut_bits = 0;  // top_p: weights above this are kept, weights equal to it while ranked < keep_ties
   Mass keep_ties = 0;
@@ -627,6 +626,7 @@ __global__ void __launch_bounds__(kThreads)
     r.top_k = true;
   }
   // top_p: the smallest set of most likely tokens (ties by token id) holding top_p of the mass.
+  Mass top_p_target = 0;  // 0: no cut
   if (want_top_p) {
     Mass kept = 0, count = 0;
     for_each_token(r, [&](int, float v) {
@@ -636,12 +636,12 @@ __global__ void __launch_bounds__(kThreads)
     });
     kept = block_sum_mass(s, kept);
     count = block_sum_mass(s, count);
-    if (count > 1) r.top_p_target = static_cast<Mass>(ceil(static_cast<double>(p.top_p) * static_cast<double>(kept)));
+    if (count > 1) top_p_target = static_cast<Mass>(ceil(static_cast<double>(p.top_p) * static_cast<double>(kept)));
   }
-  if (r.top_p_target > 0) {
+  if (top_p_target > 0) {
     uint32_t cut = 0;
     Mass above = 0;
-    const bool found = radix_select(s, r, r.top_p_target, [&](float v, uint32_t& key) -> Mass {
+    const bool found = radix_select(s, r, top_p_target, [&](float v, uint32_t& key) -> Mass {
       const float w = r.weight(v);
       key = __float_as_uint(w);
       return w > 0.0f ? mass_of(w) : 0;
@@ -652,55 +652,14 @@ __global__ void __launch_bounds__(kThreads)
       const Mass tie = mass_of(__uint_as_float(cut));
       r.top_p = true;
       r.cut_bits = cut;
-      r.keep_ties = (r.top_p_target - above + tie - 1) / tie;
+      r.keep_ties = (top_p_target - above + tie - 1) / tie;
     }
   }
   const int token = draw_row(s, r, p.uniform, reinterpret_cast<Mass*>(dynamic_smem));
   if (threadIdx.x == 0) ids[blockIdx.x] = token >= 0 ? token : no_finite;
 }
 
-// One block per row with penalties; the scratch counts hold an output token's occurrences and, in bit
-// 30, whether it is in the prompt. The thread that takes a token's count back to zero applies its
-// penalties, once per distinct token.
-__global__ void __launch_bounds__(kThreads)
-    penalty_kernel(float* __restrict__ logits, int64_t stride, int64_t vocab, const SampleRowParams* __restrict__ params,
-                   const int32_t* __restrict__ tokens, int32_t* __restrict__ counts) {
-  pdl_begin();
-  const SampleRowParams p = params[blockIdx.x];
-  const int n = p.prompt_count + p.output_count;
-  if (n == 0) return;
-  float* x = logits + static_cast<int64_t>(blockIdx.x) * stride;
-  int32_t* c = counts + static_cast<int64_t>(blockIdx.x) * vocab;
-  const int32_t* list = tokens + p.tokens_begin;
-  constexpr int kInPrompt = 1 << 30;
-  for (int j = threadIdx.x; j < n; j += kThreads) {
-    if (j < p.prompt_count) {
-      atomicOr(&c[list[j]], kInPrompt);
-    } else {
-      atomicAdd(&c[list[j]], 1);
-    }
-  }
-  __syncthreads();
-  for (int j = threadIdx.x; j < n; j += kThreads) {
-    const int32_t token = list[j];
-    const int v = atomicExch(&c[token], 0);
-    if (v == 0) continue;
-    float logit = x[token];
-    if (p.repetition_penalty != 1.0f) logit = logit > 0.0f ? logit / p.repetition_penalty : logit * p.repetition_penalty;
-    const int occurrences = v & (kInPrompt - 1);
-    if (occurrences > 0) logit -= p.frequency_penalty * static_cast<float>(occurrences) + p.presence_penalty;
-    x[token] = logit;
-  }
-}
-
 }  // namespace
-
-void apply_penalties(float* logits, int64_t stride, int64_t rows, int64_t vocab, const SampleRowParams* params,
-                     const int32_t* tokens, int32_t* counts, cudaStream_t stream) {
-  if (rows <= 0) return;
-  launch_dependent("apply_penalties", penalty_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, stream,
-                   logits, stride, vocab, params, tokens, counts);
-}
 
 void sample_rows(const float* logits, int64_t stride, int64_t rows, int64_t vocab, const SampleRowParams* params,
                  float greedy_temperature, int32_t* ids, int32_t non_finite, int32_t no_finite, cudaStream_t stream) {
