@@ -42,6 +42,8 @@ int run(int argc, char** argv) {
   app.add_option("--context", context, "keys per sequence (the decoded token's included)")->check(CLI::PositiveNumber);
   app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
   app.add_option("--kv-cache-dtype", kv, "fp8 or bf16")->check(CLI::IsMember({"fp8", "bf16"}));
+  bool separate_norms = false;
+  app.add_flag("--separate-norms", separate_norms, "every RMSNorm its own kernel (not folded into the GEMV)");
   CLI11_PARSE(app, argc, argv);
   if (model_dir.empty() == synthetic.empty()) throw Error("give a model directory or --synthetic NAME");
 
@@ -62,7 +64,7 @@ int run(int argc, char** argv) {
 
   const double copy = cuda::measure_copy_bandwidth();
   const model::Footprint footprint = model::checkpoint_footprint(dir);
-  auto backend = backend::make_cuda_backend();
+  auto backend = backend::make_cuda_backend(backend::CudaOptions{.fold_norms = !separate_norms});
   auto m = model::Model::load(dir, *backend);
   const int64_t page_size = 16;
   const int64_t pages = batch * ((context + page_size - 1) / page_size);

@@ -117,6 +117,20 @@ struct RopeTable {
   float attention_factor = 1.0f;
 };
 
+// A block's normalized input as normed_linear and normed_gated_linear read it. Row t stands for
+// values[t] · s(t): s(t) = 1 when `partials` has no columns (values are rmsnorm(residual) · weight already),
+// else s(t) = 1 / sqrt(Σ_j partials[t, j] / values.cols + eps), values being residual ⊙ weight (⊙ (1 + weight)
+// for NormKind::gemma) and the partials sums of residual² over slices of the row. The second form lets a
+// backend fold the norm into the epilogues of the linear that updates the residual (values, partials) and
+// of the linear that reads it (the row's scale applied to its dot products), with no norm kernel between.
+struct NormedRows {
+  Tensor values;    // [rows, n] of activation_dtype()
+  Tensor partials;  // [rows, p] F32; p = 0: values are normalized
+  float eps = 0.0f;
+  // Rows already normalized (the first form).
+  static NormedRows plain(const Tensor& values) { return {values, Tensor{nullptr, DType::F32, values.rows, 0, 0}, 0.0f}; }
+};
+
 // Device memory as the backend's GPU reports it, bytes.
 struct DeviceMemoryInfo {
   int64_t free = 0;
@@ -167,6 +181,22 @@ class Backend {
 
   // out = x W^T. x [rows, in_features]; out [rows, out_features].
   virtual void linear(const Linear& weight, const Tensor& x, Tensor out) = 0;
+
+  // A block's output joining the residual stream, and the next block's input norm (decoder layers whose
+  // blocks add straight into the residual: Llama, Qwen3): residual += x Wᵀ (fp32), then the rows of
+  // rmsnorm(residual) · norm_weight, in the NormedRows form this backend wrote (see NormedRows). x [rows,
+  // in_features]; residual [rows, out_features] F32; norm_weight [1, out_features] F32; values [rows,
+  // out_features] of activation_dtype(); partials [rows, >= norm_partials(out_features)] F32 (may be empty
+  // when that is 0); scratch [rows, out_features] of activation_dtype(), overwritten.
+  virtual NormedRows linear_residual_norm(const Linear& weight, const Tensor& x, Tensor residual,
+                                          const Tensor& norm_weight, float eps, NormKind kind, Tensor scratch,
+                                          Tensor values, Tensor partials) = 0;
+  // How many partial sums per row linear_residual_norm may write for a residual `features` wide; 0 when it
+  // always writes normalized rows.
+  virtual int64_t norm_partials(int64_t features) const = 0;
+  // linear and gated_linear of a NormedRows input (either form).
+  virtual void normed_linear(const Linear& weight, const NormedRows& x, Tensor out) = 0;
+  virtual void normed_gated_linear(const Linear& gate_up, const NormedRows& x, Activation act, Tensor out) = 0;
 
   // On qkv [num_tokens, (num_attention_heads + 2 * num_key_value_heads) * head_dim] (q heads, then k, then v),
   // in place: per-head RMSNorm of q and k over head_dim when q_norm/k_norm are given ([1, head_dim] F32),

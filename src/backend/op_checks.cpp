@@ -94,6 +94,34 @@ int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<
   return q.cols / d;
 }
 
+void check_linear_residual_norm(const Linear& weight, const Tensor& x, const Tensor& residual,
+                                const Tensor& norm_weight, const Tensor& scratch, const Tensor& values,
+                                const Tensor& partials, int64_t partials_needed, DType dtype) {
+  constexpr const char* op = "linear_residual_norm";
+  const int64_t n = weight.out_features();
+  expect_tensor(x, dtype, -1, weight.in_features(), op, "x");
+  expect_tensor(residual, DType::F32, x.rows, n, op, "residual");
+  expect_tensor(norm_weight, DType::F32, 1, n, op, "norm_weight");
+  expect_tensor(scratch, dtype, x.rows, n, op, "scratch");
+  expect_tensor(values, dtype, x.rows, n, op, "values");
+  if (partials_needed > 0) {
+    expect_tensor(partials, DType::F32, x.rows, -1, op, "partials");
+    if (partials.cols < partials_needed) {
+      throw Error(std::string(op) + ": partials " + partials.describe() + " has fewer than the " +
+                  std::to_string(partials_needed) + " columns a " + std::to_string(n) + "-wide row needs");
+    }
+  }
+}
+
+void check_normed_rows(const NormedRows& x, int64_t cols, DType dtype, const char* op) {
+  expect_tensor(x.values, dtype, -1, cols, op, "x.values");
+  if (x.partials.cols == 0) return;
+  expect_tensor(x.partials, DType::F32, x.values.rows, -1, op, "x.partials");
+  if (!(x.eps >= 0.0f) || x.eps == std::numeric_limits<float>::infinity()) {
+    throw Error(std::string(op) + ": x.eps is " + std::to_string(x.eps) + "; a norm's eps is finite and >= 0");
+  }
+}
+
 void check_argmax_rows(const Tensor& logits, const Tensor& ids) {
   expect_tensor(logits, DType::F32, -1, -1, "argmax_rows", "logits");
   if (logits.cols <= 0) throw Error("argmax_rows: logits have no columns: " + logits.describe());

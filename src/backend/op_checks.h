@@ -30,6 +30,14 @@ void check_qk_norm_rope_kv_write(const Tensor& qkv, int64_t num_attention_heads,
 // Returns num_attention_heads.
 int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<int64_t> sliding_window,
                         const Tensor& out, const ForwardBatch& batch, DType dtype);
+// linear_residual_norm's tensors (see backend.h) for a weight [out_features, in_features]; partials are
+// checked to hold `partials_needed` columns.
+void check_linear_residual_norm(const Linear& weight, const Tensor& x, const Tensor& residual,
+                                const Tensor& norm_weight, const Tensor& scratch, const Tensor& values,
+                                const Tensor& partials, int64_t partials_needed, DType dtype);
+// x.values [rows, cols] in dtype; x.partials F32 [rows, *] (no columns: normalized rows); with partials,
+// eps finite and >= 0.
+void check_normed_rows(const NormedRows& x, int64_t cols, DType dtype, const char* op);
 void check_argmax_rows(const Tensor& logits, const Tensor& ids);
 // logits F32 [rows.size(), vocab_size] with vocab_size in [1, 2^31), ids I32 [rows.size(), 1], every token
 // id in the rows' lists in [0, vocab_size), and each sampled (non-greedy) row's uniform in [0, 1).

@@ -157,6 +157,52 @@ void CpuBackend::add_rms_norm(const Tensor& x, Tensor residual, const Tensor& we
   });
 }
 
+// The CPU writes normalized rows (the add_rms_norm it always ran), so its fixtures' numbers are unchanged.
+NormedRows CpuBackend::linear_residual_norm(const Linear& weight, const Tensor& x, Tensor residual,
+                                            const Tensor& norm_weight, float eps, NormKind kind, Tensor scratch,
+                                            Tensor values, Tensor partials) {
+  check_linear_residual_norm(weight, x, residual, norm_weight, scratch, values, partials, 0, DType::F32);
+  linear(weight, x, scratch);
+  add_rms_norm(scratch, residual, norm_weight, eps, kind, values);
+  return NormedRows::plain(values);
+}
+
+namespace {
+
+// Rows in the first NormedRows form (see backend.h): values · s(t), the partials summed in column order.
+void normalize_rows(const NormedRows& x, Tensor out) {
+  const int64_t n = x.values.cols;
+  parallel_for(x.values.rows, row_chunk(n), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* partial = x.partials.row<float>(r);
+      float sum = 0.0f;
+      for (int64_t j = 0; j < x.partials.cols; ++j) sum += partial[j];
+      const float inv = 1.0f / std::sqrt(sum / static_cast<float>(n) + x.eps);
+      const float* v = x.values.row<float>(r);
+      float* o = out.row<float>(r);
+      for (int64_t c = 0; c < n; ++c) o[c] = v[c] * inv;
+    }
+  });
+}
+
+}  // namespace
+
+void CpuBackend::normed_linear(const Linear& weight, const NormedRows& x, Tensor out) {
+  check_normed_rows(x, weight.in_features(), DType::F32, "normed_linear");
+  if (x.partials.cols == 0) return linear(weight, x.values, out);
+  CpuBuffer rows(x.values.rows, x.values.cols, DType::F32);
+  normalize_rows(x, rows.view());
+  linear(weight, rows.view(), out);
+}
+
+void CpuBackend::normed_gated_linear(const Linear& gate_up, const NormedRows& x, Activation act, Tensor out) {
+  check_normed_rows(x, gate_up.in_features(), DType::F32, "normed_gated_linear");
+  if (x.partials.cols == 0) return gated_linear(gate_up, x.values, act, out);
+  CpuBuffer rows(x.values.rows, x.values.cols, DType::F32);
+  normalize_rows(x, rows.view());
+  gated_linear(gate_up, rows.view(), act, out);
+}
+
 void CpuBackend::gather_logit_rows(const Tensor& x, Tensor out) {
   const ForwardBatch& b = batch("gather_logit_rows");
   expect_tensor(x, DType::F32, b.num_tokens(), -1, "gather_logit_rows", "x");

@@ -112,6 +112,11 @@ class CpuBackend final : public Backend {
   void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
                     Tensor out) override;
   void linear(const Linear& weight, const Tensor& x, Tensor out) override;
+  NormedRows linear_residual_norm(const Linear& weight, const Tensor& x, Tensor residual, const Tensor& norm_weight,
+                                  float eps, NormKind kind, Tensor scratch, Tensor values, Tensor partials) override;
+  int64_t norm_partials(int64_t) const override { return 0; }
+  void normed_linear(const Linear& weight, const NormedRows& x, Tensor out) override;
+  void normed_gated_linear(const Linear& gate_up, const NormedRows& x, Activation act, Tensor out) override;
   void qk_norm_rope_kv_write(Tensor qkv, int64_t num_attention_heads, const Tensor* q_norm, const Tensor* k_norm,
                              float eps, NormKind kind, const RopeTable& rope, KvCache& cache,
                              int64_t layer) override;

@@ -89,6 +89,7 @@ CudaBackend::CudaBackend(const CudaOptions& options) {
   if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS) throw Error("CUDA backend: cublasCreate failed");
   cublasSetStream(cublas_, stream_);
   plan_ = kernels::plan_nvfp4_linear(kernels::current_nvfp4_device(), options.linear_path);
+  fold_norms_ = options.fold_norms;
   name_ = "cuda:" + std::to_string(options.device) + " (" + info_.name + ")";
   log::info(plan_.describe());
 }

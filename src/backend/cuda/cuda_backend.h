@@ -15,6 +15,9 @@ namespace adallm::backend {
 struct CudaOptions {
   int device = 0;
   kernels::LinearPath linear_path = kernels::LinearPath::automatic;
+  // Fold the blocks' RMSNorms into the NVFP4 GEMV's epilogues at decode sizes (linear_residual_norm);
+  // off, every norm is its own kernel — for benchmarks comparing the two.
+  bool fold_norms = true;
 };
 
 // Throws adallm::Error when the device is missing or this binary holds no code for it.

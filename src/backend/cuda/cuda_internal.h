@@ -145,6 +145,11 @@ class CudaBackend final : public Backend {
   void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
                     Tensor out) override;
   void linear(const Linear& weight, const Tensor& x, Tensor out) override;
+  NormedRows linear_residual_norm(const Linear& weight, const Tensor& x, Tensor residual, const Tensor& norm_weight,
+                                  float eps, NormKind kind, Tensor scratch, Tensor values, Tensor partials) override;
+  int64_t norm_partials(int64_t features) const override;
+  void normed_linear(const Linear& weight, const NormedRows& x, Tensor out) override;
+  void normed_gated_linear(const Linear& gate_up, const NormedRows& x, Activation act, Tensor out) override;
   void qk_norm_rope_kv_write(Tensor qkv, int64_t num_attention_heads, const Tensor* q_norm, const Tensor* k_norm,
                              float eps, NormKind kind, const RopeTable& rope, KvCache& cache,
                              int64_t layer) override;
@@ -206,8 +211,19 @@ class CudaBackend final : public Backend {
   void grouped_moe_experts(const CudaExperts& ex, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                            Activation act, int64_t top_k, Tensor out);
   // out = x Wᵀ for one loaded Linear over `x` (bf16), into `out` (bf16 or f32), with the fused activation
-  // for a gate_up NVFP4 Linear.
-  void run_linear(const CudaLinear& w, const Tensor& x, Tensor out, kernels::Nvfp4Activation act);
+  // for a gate_up NVFP4 Linear; with `norm` (x being its values), the NVFP4 GEMV applies its row scales.
+  void run_linear(const CudaLinear& w, const Tensor& x, Tensor out, kernels::Nvfp4Activation act,
+                  const NormedRows* norm = nullptr);
+  kernels::Nvfp4LinearParams nvfp4_params(const CudaLinear& w, const Tensor& x, Tensor out,
+                                          kernels::Nvfp4Activation act) const;
+  // linear_residual_norm folds the norm into the GEMV up to this many tokens. Above, the consumer GEMV's
+  // scales cost each block a round trip per 8 tokens at its start, waves of blocks over: measured on the
+  // H100 at batch 32, the folded step was ~15 % slower than separate norm kernels (docs/performance.md).
+  static constexpr int64_t kFoldNormTokens = 8;
+  // Whether w's kernel for x's rows applies a NormedRows' row scales itself (the NVFP4 GEMV), and the rows
+  // made plain in a workspace for one that does not.
+  bool applies_norm(const CudaLinear& w, const NormedRows& x) const;
+  Tensor normalized(const NormedRows& x);
   // inv_freq on the device for a RoPE table (cached by content: a model has at most two).
   const float* device_inv_freq(const RopeTable& rope);
 
@@ -216,13 +232,15 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   kernels::Nvfp4LinearPlan plan_;
+  bool fold_norms_ = true;
   const ForwardBatch* batch_ = nullptr;
   DeviceBatch device_batch_;
   DeviceMemory batch_memory_;
   std::vector<std::byte> batch_staging_;
   // Uploaded as the kernels' AttentionQueryBlock lists (the same layout).
   std::vector<TokenRun> decode_blocks_, prefill_blocks_[DeviceBatch::kPrefillBlockSizes];
-  Scratch linear_workspace_, attention_workspace_, attention_counters_, moe_workspace_, gate_up_workspace_;
+  Scratch linear_workspace_, attention_workspace_, attention_counters_, moe_workspace_, gate_up_workspace_,
+      normalize_workspace_;
   // sample_rows: the rows' parameters and penalty tokens (uploaded each call), and the penalty counts
   // ([rows, vocab_size] int32, zero between calls).
   Scratch sampling_upload_, sampling_counts_;

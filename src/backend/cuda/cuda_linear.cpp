@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "kernels/linear/nvfp4_linear.h"
+#include "kernels/norm/rms_norm.h"
 
 namespace adallm::backend::cuda_backend {
 namespace {
@@ -40,6 +41,25 @@ std::string linear_kind(const std::string& name) {
 }
 
 }  // namespace
+
+kernels::Nvfp4LinearParams CudaBackend::nvfp4_params(const CudaLinear& w, const Tensor& x, Tensor out,
+                                                     kernels::Nvfp4Activation act) const {
+  kernels::Nvfp4LinearParams p;
+  p.shape = w.shape();
+  p.tiles = w.tiles();
+  p.row_scale = w.row_scale();
+  p.x = x.ptr<__nv_bfloat16>();
+  p.x_stride = x.stride;
+  p.tokens = x.rows;
+  if (out.dtype == DType::BF16) {
+    p.out_bf16 = out.ptr<__nv_bfloat16>();
+  } else {
+    p.out = out.ptr<float>();
+  }
+  p.out_stride = out.stride;
+  p.activation = act;
+  return p;
+}
 
 CudaLinear::CudaLinear(std::span<const LinearSource> parts, const kernels::Nvfp4LinearPlan& plan, bool gate_up,
                        cudaStream_t stream) {
@@ -176,7 +196,8 @@ void CudaBackend::linear(const Linear& weight, const Tensor& x, Tensor out) {
   run_linear(*w, x, out, kernels::Nvfp4Activation::none);
 }
 
-void CudaBackend::run_linear(const CudaLinear& w, const Tensor& x, Tensor out, kernels::Nvfp4Activation act) {
+void CudaBackend::run_linear(const CudaLinear& w, const Tensor& x, Tensor out, kernels::Nvfp4Activation act,
+                             const NormedRows* norm) {
   const std::string op = "linear " + w.name();
   const int64_t width = act == kernels::Nvfp4Activation::none ? w.out_features() : w.out_features() / 2;
   expect_tensor(x, DType::BF16, -1, w.in_features(), op.c_str(), "x");
@@ -184,25 +205,19 @@ void CudaBackend::run_linear(const CudaLinear& w, const Tensor& x, Tensor out, k
   expect_tensor(out, out.dtype, x.rows, width, op.c_str(), "out");
   if (x.rows == 0) return;
   if (w.kind() == CudaLinear::Kind::nvfp4) {
-    kernels::Nvfp4LinearParams p;
-    p.shape = w.shape();
-    p.tiles = w.tiles();
-    p.row_scale = w.row_scale();
-    p.x = x.ptr<__nv_bfloat16>();
-    p.x_stride = x.stride;
-    p.tokens = x.rows;
-    if (out.dtype == DType::BF16) {
-      p.out_bf16 = out.ptr<__nv_bfloat16>();
-    } else {
-      p.out = out.ptr<float>();
+    kernels::Nvfp4LinearParams p = nvfp4_params(w, x, out, act);
+    if (norm != nullptr && norm->partials.cols > 0) {
+      p.x_partials = norm->partials.ptr<float>();
+      p.x_partials_stride = norm->partials.stride;
+      p.x_partials_count = static_cast<int>(norm->partials.cols);
+      p.x_eps = norm->eps;
     }
-    p.out_stride = out.stride;
-    p.activation = act;
     const int64_t bytes = plan_.workspace_bytes(p.shape, p.tokens);
     void* workspace = bytes > 0 ? linear_workspace_.get(static_cast<size_t>(bytes), stream_) : nullptr;
     kernels::nvfp4_linear(plan_, p, workspace, stream_);
     return;
   }
+  if (norm != nullptr && norm->partials.cols > 0) throw Error(op + ": cuBLAS reads normalized rows only");
   if (act != kernels::Nvfp4Activation::none) throw Error(op + ": a fused activation needs NVFP4 weights");
   // Row-major out [T, N] = x [T, K] · Wᵀ is, column-major, out (N × T) = Wᵀ (N × K, W stored K × N) · x (K × T).
   const float one = 1.0f, zero = 0.0f;
@@ -212,6 +227,88 @@ void CudaBackend::run_linear(const CudaLinear& w, const Tensor& x, Tensor out, k
                             out.data, out.dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F, static_cast<int>(out.stride),
                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                op + " (cublasGemmEx)");
+}
+
+int64_t CudaBackend::norm_partials(int64_t features) const {
+  return fold_norms_ ? (features + kernels::kNvfp4TileRows - 1) / kernels::kNvfp4TileRows : 0;
+}
+
+// NVFP4 weights at up to kFoldNormTokens tokens fold the norm into the GEMV's epilogue (one partial sum per
+// row tile); anything else runs the linear and add_rms_norm and writes normalized rows.
+NormedRows CudaBackend::linear_residual_norm(const Linear& weight, const Tensor& x, Tensor residual,
+                                             const Tensor& norm_weight, float eps, NormKind kind, Tensor scratch,
+                                             Tensor values, Tensor partials) {
+  const auto* w = dynamic_cast<const CudaLinear*>(&weight);
+  if (w == nullptr) throw Error("linear_residual_norm: the weight was not loaded by the CUDA backend");
+  const int64_t n = w->out_features();
+  const bool fused = fold_norms_ && w->kind() == CudaLinear::Kind::nvfp4 && x.rows <= kFoldNormTokens &&
+                     x.rows <= plan_.gemv_limit(w->shape());
+  check_linear_residual_norm(weight, x, residual, norm_weight, scratch, values, partials,
+                             fused ? norm_partials(n) : 0, DType::BF16);
+  if (!fused) {
+    linear(weight, x, scratch);
+    add_rms_norm(scratch, residual, norm_weight, eps, kind, values);
+    return NormedRows::plain(values);
+  }
+  const NormedRows out{values, partials.col_slice(0, norm_partials(n)), eps};
+  if (x.rows == 0) return out;
+  const OpScope scope(*this, profiling_ ? linear_kind(w->name()) : std::string());
+  kernels::Nvfp4LinearParams p = nvfp4_params(*w, x, values, kernels::Nvfp4Activation::none);
+  p.residual = residual.ptr<float>();
+  p.residual_stride = residual.stride;
+  p.norm_weight = norm_weight.ptr<float>();
+  p.norm_gemma = kind == NormKind::gemma;
+  p.norm_partials = out.partials.ptr<float>();
+  p.norm_partials_stride = out.partials.stride;
+  kernels::nvfp4_linear(plan_, p, nullptr, stream_);
+  return out;
+}
+
+void CudaBackend::normed_linear(const Linear& weight, const NormedRows& x, Tensor out) {
+  check_normed_rows(x, weight.in_features(), DType::BF16, "normed_linear");
+  if (x.partials.cols == 0) return linear(weight, x.values, out);
+  const auto* w = dynamic_cast<const CudaLinear*>(&weight);
+  if (w == nullptr) throw Error("normed_linear: the weight was not loaded by the CUDA backend");
+  if (!applies_norm(*w, x)) return linear(weight, normalized(x), out);
+  const OpScope scope(*this, profiling_ ? linear_kind(w->name()) : std::string());
+  run_linear(*w, x.values, out, kernels::Nvfp4Activation::none, &x);
+}
+
+void CudaBackend::normed_gated_linear(const Linear& gate_up, const NormedRows& x, Activation act, Tensor out) {
+  check_normed_rows(x, gate_up.in_features(), DType::BF16, "normed_gated_linear");
+  const auto* w = dynamic_cast<const CudaLinear*>(&gate_up);
+  if (x.partials.cols > 0 && w != nullptr && applies_norm(*w, x)) {
+    if (!w->shape().gate_up) throw Error("normed_gated_linear: " + w->name() + " was not loaded by load_gate_up_linear");
+    const OpScope scope(*this, "linear gate/up + act");
+    run_linear(*w, x.values, out, act == Activation::silu ? kernels::Nvfp4Activation::silu : kernels::Nvfp4Activation::gelu_tanh,
+               &x);
+    return;
+  }
+  gated_linear(gate_up, x.partials.cols == 0 ? x.values : normalized(x), act, out);
+}
+
+bool CudaBackend::applies_norm(const CudaLinear& w, const NormedRows& x) const {
+  return w.kind() == CudaLinear::Kind::nvfp4 && x.values.rows <= plan_.gemv_limit(w.shape());
+}
+
+Tensor CudaBackend::normalized(const NormedRows& x) {
+  const OpScope scope(*this, "normalize_rows");
+  const int64_t rows = x.values.rows, cols = x.values.cols;
+  auto* data = static_cast<__nv_bfloat16*>(normalize_workspace_.get(static_cast<size_t>(rows * cols) * 2, stream_));
+  const Tensor out{data, DType::BF16, rows, cols, cols};
+  kernels::NormalizeRowsParams p;
+  p.rows = rows;
+  p.cols = cols;
+  p.values = x.values.data;
+  p.values_stride = x.values.stride;
+  p.partials = x.partials.ptr<float>();
+  p.partials_stride = x.partials.stride;
+  p.partials_count = static_cast<int>(x.partials.cols);
+  p.eps = x.eps;
+  p.out = data;
+  p.out_stride = cols;
+  kernels::normalize_rows(p, stream_);
+  return out;
 }
 
 }  // namespace adallm::backend::cuda_backend

@@ -24,9 +24,11 @@ __device__ __forceinline__ uint32_t load_x_pair(const __nv_bfloat16* p) {
 
 // Split-K over the block's kWarps warps: each warp's accumulators (c[j][0] for token group j) are summed
 // in shared memory, then warp j scales and stores group j: tile row g (c0, c1: tokens 8j + 2t, 8j + 2t + 1)
-// and tile row g + 8 (c2, c3), or act(gate) · up for a gate_up shape.
+// and tile row g + 8 (c2, c3), or act(gate) · up for a gate_up shape. x_scale[q] is token q's norm scale
+// (1 without x_partials). With a residual, the results join it and leave the next norm's inputs.
 template <int kWarps, int kGroups, int kChains>
 __device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, float4 (&partial)[kWarps][kGroups][32],
+                                                 const float (&x_scale)[kGroups * 8],
                                                  const float (&c)[kGroups][kChains][4], int64_t rt, int64_t token0,
                                                  int pass) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -42,6 +44,8 @@ __device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, flo
     const float4 v = partial[wp][j][lane];
     sum[0] += v.x, sum[1] += v.y, sum[2] += v.z, sum[3] += v.w;
   }
+  // sum[i] belongs to token 8j + 2t + i % 2.
+  const float token_scale[2] = {x_scale[8 * j + 2 * t], x_scale[8 * j + 2 * t + 1]};
   if (p.shape.gate_up) {
     // Tile row g is gate row `pair`, tile row g + 8 the matching up row.
     const int64_t pair = rt * (kNvfp4TileRows / 2) + g;
@@ -52,18 +56,73 @@ __device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, flo
     for (int i = 0; i < 2; ++i) {
       const int token = 8 * j + 2 * t + i;
       if (token >= pass) continue;
-      const float gate = sum[i] * gate_scale, up = sum[i + 2] * up_scale;
+      const float gate = sum[i] * token_scale[i] * gate_scale, up = sum[i + 2] * token_scale[i] * up_scale;
       nvfp4::store_output(p, (token0 + token) * p.out_stride + pair, nvfp4::gated(gate, up, p.activation == Nvfp4Activation::silu));
     }
     return;
   }
+  if (p.residual == nullptr) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int64_t row = rt * kNvfp4TileRows + g + (i >= 2 ? 8 : 0);
+      const int token = 8 * j + 2 * t + (i % 2);
+      if (row < p.shape.n && token < pass) {
+        nvfp4::store_output(p, (token0 + token) * p.out_stride + row,
+                            sum[i] * token_scale[i % 2] * nvfp4::kDecodeUnscale * p.row_scale[row]);
+      }
+    }
+    return;
+  }
+  // The residual epilogue: each output has one owner, so the read-modify-write needs no atomics.
+  float squares[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int64_t row = rt * kNvfp4TileRows + g + (i >= 2 ? 8 : 0);
     const int token = 8 * j + 2 * t + (i % 2);
     if (row < p.shape.n && token < pass) {
-      nvfp4::store_output(p, (token0 + token) * p.out_stride + row, sum[i] * nvfp4::kDecodeUnscale * p.row_scale[row]);
+      float* r = p.residual + (token0 + token) * p.residual_stride + row;
+      const float v = *r + sum[i] * token_scale[i % 2] * nvfp4::kDecodeUnscale * p.row_scale[row];
+      *r = v;
+      const float w = p.norm_gemma ? 1.0f + p.norm_weight[row] : p.norm_weight[row];
+      p.out_bf16[(token0 + token) * p.out_stride + row] = __float2bfloat16_rn(v * w);
+      squares[i % 2] += v * v;
     }
+  }
+  // The tile's 16 rows of each token are spread over the lanes of one t (g = 0..7): a fixed shuffle tree,
+  // so the partial sums do not depend on timing.
+#pragma unroll
+  for (int offset = 4; offset < 32; offset *= 2) {
+    squares[0] += __shfl_xor_sync(0xffffffffu, squares[0], offset);
+    squares[1] += __shfl_xor_sync(0xffffffffu, squares[1], offset);
+  }
+  if (g == 0) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int token = 8 * j + 2 * t + i;
+      if (token < pass) p.norm_partials[(token0 + token) * p.norm_partials_stride + rt] = squares[i];
+    }
+  }
+}
+
+// Each token's norm scale from its partial sums (1 without x_partials), into x_scale: warp w sums the
+// tokens w, w + kWarps, ... of the pass, lanes striding the partials, then a fixed shuffle tree — the same
+// order in every block, so every block scales a token alike. The caller synchronizes before reading. One
+// round trip to L2 per token a warp takes: the backend folds norms only where that is one (≤ 8 tokens).
+template <int kWarps, int kGroups>
+__device__ __forceinline__ void token_norm_scales(const Nvfp4LinearParams& p, int64_t token0, int pass,
+                                                  float (&x_scale)[kGroups * 8]) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int q = warp; q < kGroups * 8; q += kWarps) {
+    float scale = 1.0f;
+    if (p.x_partials != nullptr && q < pass) {
+      const float* partials = p.x_partials + (token0 + q) * p.x_partials_stride;
+      float sum = 0.0f;
+      for (int i = lane; i < p.x_partials_count; i += 32) sum += partials[i];
+#pragma unroll
+      for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+      scale = 1.0f / sqrtf(sum / static_cast<float>(p.shape.k) + p.x_eps);
+    }
+    if (lane == 0) x_scale[q] = scale;
   }
 }
 
@@ -151,6 +210,11 @@ __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t to
   }
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+  // The norm scales first: after the main loop their loads would add a round trip to every block's tail
+  // (measured: qkv 9.30 → 9.03 µs, gate_up 25.16 → 24.41 at batch 1 under ncu). reduce_and_store's barrier
+  // orders the writes before the reads.
+  __shared__ float x_scale[kGroups * 8];
+  token_norm_scales<kWarps, kGroups>(p, token0, pass, x_scale);
   // Pointers step through the tiles (64-bit adds) rather than being recomputed from an index each step.
   const uint4* tile = tiles + first * kRecord;
   const uint16_t* scale = scales + first * kRecord * 8;
@@ -200,7 +264,7 @@ __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t to
   asm volatile("griddepcontrol.launch_dependents;");
 #endif
   __shared__ float4 partial[kWarps][kGroups][32];
-  reduce_and_store<kWarps, kGroups>(p, partial, c, rt, token0, pass);
+  reduce_and_store<kWarps, kGroups>(p, partial, x_scale, c, rt, token0, pass);
 }
 
 template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX>
@@ -246,6 +310,14 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
   nvfp4_check_params(p, "nvfp4 GEMV");
   require(!p.out_permuted, "writes its output in natural order only (out_permuted is the wgmma GEMM's)");
   require(p.variant >= 0 && p.variant <= 2, "variant must be 0, 1 or 2");
+  require(p.x_partials == nullptr || (p.x_partials_count > 0 && p.x_partials_stride >= p.x_partials_count && p.x_eps >= 0.0f),
+          "x_partials need a positive count, a row stride >= it and an eps >= 0");
+  if (p.residual != nullptr) {
+    require(!p.shape.gate_up && p.out_bf16 != nullptr && p.norm_weight != nullptr && p.norm_partials != nullptr,
+            "the residual epilogue needs a plain weight, bf16 output, the norm weight and the partials");
+    require(p.residual_stride >= p.shape.n && p.norm_partials_stride >= p.shape.row_tiles(),
+            "residual or norm_partials row stride below its width");
+  }
   // Measured on the H100 (docs/performance.md): with few row tiles (up to two per SM) 16 warps per block,
   // each with 2 tiles in flight, keep the most loads going; with more, 8 warps per block and 4 blocks per SM.
   const bool wide = p.variant == 1 || (p.variant == 0 && p.shape.row_tiles() <= 2 * multiprocessors());
@@ -280,6 +352,7 @@ void nvfp4_gemv_grouped(const Nvfp4LinearParams& params, const Nvfp4GroupedGemv&
   p.tokens = 1;  // per pair
   nvfp4_check_params(p, "nvfp4 grouped GEMV");
   require(!p.out_permuted, "writes its output in natural order only");
+  require(p.x_partials == nullptr && p.residual == nullptr, "the norm prologue and residual epilogue are the dense GEMV's");
   require(g.experts != nullptr && g.tiles != nullptr && g.row_scale != nullptr, "null expert table");
   require(g.num_experts > 0 && g.x_row_divisor > 0, "no experts or a bad x_row_divisor");
   if (g.pairs <= 0) return;

@@ -8,8 +8,10 @@
 namespace adallm::kernels {
 
 // out = x W^T (or act(x Gᵀ) · x Uᵀ for a gate_up shape) for any token count, in passes of up to 32 tokens
-// (decode: one pass; 8 tokens cost about what one does, 32 a little more). Needs sm_80 or newer. Throws
-// adallm::Error for a bad shape, alignment or activation.
+// (decode: one pass; 8 tokens cost about what one does, 32 a little more). Needs sm_80 or newer. With
+// params.x_partials it applies the input's RMSNorm scale per token, with params.residual it adds into the
+// residual and leaves the next norm's inputs (nvfp4_tiles.h). Throws adallm::Error for a bad shape,
+// alignment or activation.
 void nvfp4_gemv(const Nvfp4LinearParams& params, cudaStream_t stream);
 
 // MoE decode: `pairs` one-token GEMVs in one launch, pair i with the weights of expert experts[i] (its

@@ -82,6 +82,11 @@ Nvfp4Device current_nvfp4_device() {
 }
 
 void nvfp4_linear(const Nvfp4LinearPlan& plan, const Nvfp4LinearParams& params, void* workspace, cudaStream_t stream) {
+  const bool gemv = plan.path != LinearPath::w4a8 && params.tokens <= plan.gemv_limit(params.shape);
+  if (!gemv && (params.x_partials != nullptr || params.residual != nullptr)) {
+    throw Error("nvfp4 linear: " + std::to_string(params.tokens) + " tokens of [" + std::to_string(params.shape.n) + ", " +
+                std::to_string(params.shape.k) + "] run a GEMM, and the norm prologue and residual epilogue are the GEMV's");
+  }
   if (plan.path == LinearPath::w4a8) {
     nvfp4_gemm_w4a8(params, workspace, stream);
   } else if (params.tokens <= plan.gemv_limit(params.shape)) {

@@ -97,6 +97,23 @@ struct Nvfp4LinearParams {
   // 0: chosen from the shape. Benchmarks force the GEMV's 1 (16 warps per block) or 2 (8 warps, 4 blocks
   // per SM), the wgmma GEMM's 1 (256 tokens per block) or 2 (128).
   int variant = 0;
+  // GEMV only: x holds residual ⊙ norm weight and its norm is still to apply (backend::NormedRows' second
+  // form): each token's dot products are multiplied by 1 / sqrt(Σ_j x_partials[token, j] / k + x_eps),
+  // j < x_partials_count, before row_scale and the activation.
+  const float* x_partials = nullptr;
+  int64_t x_partials_stride = 0;
+  int x_partials_count = 0;
+  float x_eps = 0.0f;
+  // GEMV only, plain shapes with out_bf16: the block's output joins the residual stream and leaves the next
+  // norm's inputs: residual[token, row] += the fp32 result, then out_bf16 gets residual · norm_weight (· (1 +
+  // norm_weight) with norm_gemma) and norm_partials[token, row tile] the sum of residual² over the tile's
+  // rows. norm_partials needs row_tiles() columns.
+  float* residual = nullptr;
+  int64_t residual_stride = 0;
+  const float* norm_weight = nullptr;
+  bool norm_gemma = false;
+  float* norm_partials = nullptr;
+  int64_t norm_partials_stride = 0;
   // GEMV only. sm_90: launch as a programmatic dependent of the previous kernel in the stream, which then
   // overlaps this one's weight prefetch (weights never depend on it; activations are read after it
   // completes).

@@ -143,6 +143,25 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(RmsNormParams p) {
   }
 }
 
+// One block per row: warp 0 sums the partials as the GEMV does (lanes striding them, then warp_sum's tree).
+__global__ void __launch_bounds__(kThreads) normalize_rows_kernel(NormalizeRowsParams p) {
+  pdl_begin();
+  __shared__ float inv_shared;
+  const int64_t row = blockIdx.x;
+  if (threadIdx.x < 32) {
+    const float* partials = p.partials + row * p.partials_stride;
+    float sum = 0.0f;
+    for (int i = static_cast<int>(threadIdx.x); i < p.partials_count; i += 32) sum += partials[i];
+    sum = warp_sum(sum);
+    if (threadIdx.x == 0) inv_shared = 1.0f / sqrtf(sum / static_cast<float>(p.cols) + p.eps);
+  }
+  __syncthreads();
+  const float inv = inv_shared;
+  const auto* values = static_cast<const __nv_bfloat16*>(p.values) + row * p.values_stride;
+  auto* out = static_cast<__nv_bfloat16*>(p.out) + row * p.out_stride;
+  for (int64_t c = threadIdx.x; c < p.cols; c += kThreads) out[c] = __float2bfloat16_rn(__bfloat162float(values[c]) * inv);
+}
+
 bool aligned_rows(const void* base, int64_t stride, size_t elem) {
   return reinterpret_cast<uintptr_t>(base) % 32 == 0 && (stride * static_cast<int64_t>(elem)) % 32 == 0;
 }
@@ -172,6 +191,17 @@ void launch(const RmsNormParams& p, cudaStream_t stream) {
 }
 
 }  // namespace
+
+void normalize_rows(const NormalizeRowsParams& p, cudaStream_t stream) {
+  if (p.rows < 0 || p.cols <= 0 || p.partials_count <= 0 || p.partials_stride < p.partials_count) {
+    throw Error("normalize_rows kernel: bad shape [" + std::to_string(p.rows) + ", " + std::to_string(p.cols) + "] with " +
+                std::to_string(p.partials_count) + " partials");
+  }
+  if (!p.values || !p.partials || !p.out) throw Error("normalize_rows kernel: null pointer");
+  if (p.rows == 0) return;
+  launch_dependent("normalize_rows", normalize_rows_kernel, dim3(static_cast<unsigned>(p.rows)), dim3(kThreads), 0, stream, p);
+  ADALLM_CUDA_CHECK_LAUNCH("normalize_rows");
+}
 
 void rms_norm(const RmsNormParams& p, cudaStream_t stream) {
   const auto bad = [](const std::string& what) { throw Error("rms_norm kernel: " + what); };

@@ -34,4 +34,21 @@ struct RmsNormParams {
 // One block per row, all arithmetic in fp32: inv = 1 / sqrt(mean(x²) + eps) as the CPU reference does.
 void rms_norm(const RmsNormParams& params, cudaStream_t stream);
 
+// A NormedRows in its second form (backend.h) made plain, for a consumer that cannot apply the norm itself:
+// out[t, c] = values[t, c] · 1 / sqrt(Σ_j partials[t, j] / cols + eps), the partials summed in the order the
+// NVFP4 GEMV sums them. values, out BF16 with row strides; out may alias values.
+struct NormalizeRowsParams {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* values = nullptr;
+  int64_t values_stride = 0;
+  const float* partials = nullptr;  // [rows, count], row stride partials_stride
+  int64_t partials_stride = 0;
+  int partials_count = 0;
+  float eps = 0.0f;
+  void* out = nullptr;
+  int64_t out_stride = 0;
+};
+void normalize_rows(const NormalizeRowsParams& params, cudaStream_t stream);
+
 }  // namespace adallm::kernels

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "backend/backend.h"
 #include "io/model_config.h"
@@ -25,6 +26,8 @@ struct Activations {
   backend::Tensor router_logits;  // [num_tokens, num_experts] F32
   backend::Tensor topk_ids;       // [num_tokens, num_experts_per_tok] I32
   backend::Tensor topk_weights;   // [num_tokens, num_experts_per_tok] F32
+  // [num_tokens, backend.norm_partials(hidden_size)] F32 for linear_residual_norm; empty when that is 0.
+  backend::Tensor norm_partials;
 };
 
 // The backend memory behind Activations, allocated once for up to `capacity` tokens (and grown only when
@@ -38,7 +41,7 @@ class ActivationBuffers {
  private:
   int64_t capacity_ = 0;
   std::unique_ptr<backend::Buffer> residual_, delta_, hidden_, qkv_, attn_, act_, router_logits_,
-      topk_ids_, topk_weights_;
+      topk_ids_, topk_weights_, norm_partials_;
 };
 
 struct LayerContext {
@@ -47,10 +50,14 @@ struct LayerContext {
   const ModelWeights& weights;
   backend::KvCache& cache;
   Activations& act;
+  // Set by a layer whose last block added its output into the residual and left the next layer's
+  // normalized input (act.hidden, act.norm_partials); unset when act.delta holds an output not yet added.
+  std::optional<backend::NormedRows> next_input;
 };
 
-// One decoder layer. On entry residual holds the stream and, for layer > 0, delta holds the previous
-// layer's output not yet added to it; on exit delta holds this layer's output.
+// One decoder layer. On entry residual holds the stream and, for layer > 0, either next_input is set or
+// delta holds the previous layer's output not yet added; on exit the same holds for the next layer (the
+// last layer always leaves its output in delta).
 using LayerFunction = void (*)(LayerContext& ctx, int64_t layer);
 LayerFunction layer_function(io::Architecture arch);
 
@@ -61,16 +68,25 @@ void gemma3_layer(LayerContext& ctx, int64_t layer);
 
 // ---- blocks shared by the families (arch/blocks.cpp) ---------------------------------------------
 
-// hidden = norm(residual) for layer 0, else residual += delta; hidden = norm(residual).
-void add_input_norm(LayerContext& ctx, int64_t layer, const backend::Buffer& weight, backend::NormKind kind);
-// Self-attention of the normalized input `ctx.act.hidden` into `out` [num_tokens, hidden_size]: fused
-// qkv projection, optional per-head q/k RMSNorm, RoPE of the layer's type, KV write, paged attention with
-// the layer's sliding window, o_proj.
-void attention_block(LayerContext& ctx, int64_t layer, const backend::Buffer* q_norm, const backend::Buffer* k_norm,
-                     backend::NormKind kind, backend::Tensor out);
-// down(act(gate · hidden) · up · hidden) into out, act being config.hidden_act.
-void dense_mlp_block(LayerContext& ctx, int64_t layer, backend::Tensor out);
-// Qwen3-MoE sparse block: router → softmax → top-k (→ renormalize) → experts, into out.
+// The layer's normalized input: next_input when the previous layer left it (taken), else hidden =
+// norm(residual) for layer 0, or residual += delta; hidden = norm(residual).
+backend::NormedRows input_norm(LayerContext& ctx, int64_t layer, const backend::Buffer& weight, backend::NormKind kind);
+// residual += x Wᵀ, and the next block's input norm(residual) · norm_weight (into act.hidden and
+// act.norm_partials, with act.delta as scratch).
+backend::NormedRows residual_norm(LayerContext& ctx, const backend::Linear& weight, const backend::Tensor& x,
+                                  const backend::Buffer& norm_weight, backend::NormKind kind);
+// Self-attention of the normalized input into ctx.act.attn (o_proj is the caller's): fused qkv projection,
+// optional per-head q/k RMSNorm, RoPE of the layer's type, KV write, paged attention with the layer's
+// sliding window.
+void attention_block(LayerContext& ctx, int64_t layer, const backend::NormedRows& in, const backend::Buffer* q_norm,
+                     const backend::Buffer* k_norm, backend::NormKind kind);
+// down(act(gate · in) · up · in) into out, act being config.hidden_act.
+void dense_mlp_block(LayerContext& ctx, int64_t layer, const backend::NormedRows& in, backend::Tensor out);
+// The same, its output joining the residual: for a layer followed by another whose input norm has `kind`,
+// down's linear_residual_norm leaves that layer's input in next_input; the last layer leaves delta.
+void dense_mlp_to_residual(LayerContext& ctx, int64_t layer, const backend::NormedRows& in, backend::NormKind kind);
+// Qwen3-MoE sparse block over the normalized input ctx.act.hidden: router → softmax → top-k
+// (→ renormalize) → experts, into out.
 void moe_block(LayerContext& ctx, int64_t layer, backend::Tensor out);
 
 }  // namespace adallm::model::arch

@@ -25,6 +25,9 @@ void ActivationBuffers::reserve(backend::Backend& b, const io::ModelConfig& c, i
     topk_ids_ = b.alloc(n, c.num_experts_per_tok, DType::I32);
     topk_weights_ = b.alloc(n, c.num_experts_per_tok, DType::F32);
   }
+  if (const int64_t partials = b.norm_partials(c.hidden_size); partials > 0) {
+    norm_partials_ = b.alloc(n, partials, DType::F32);
+  }
   capacity_ = n;
 }
 
@@ -35,8 +38,9 @@ Activations ActivationBuffers::rows(int64_t n) const {
   const auto view = [n](const std::unique_ptr<backend::Buffer>& b) {
     return b ? b->view().row_slice(0, n) : backend::Tensor{};
   };
-  return Activations{view(residual_), view(delta_),         view(hidden_),   view(qkv_),      view(attn_),
-                     view(act_),           view(router_logits_), view(topk_ids_), view(topk_weights_)};
+  return Activations{view(residual_),     view(delta_),    view(hidden_),       view(qkv_),
+                     view(attn_),         view(act_),      view(router_logits_), view(topk_ids_),
+                     view(topk_weights_), view(norm_partials_)};
 }
 
 LayerFunction layer_function(io::Architecture arch) {
@@ -55,23 +59,35 @@ backend::Activation mlp_activation(const io::ModelConfig& config) {
 }
 }  // namespace
 
-void add_input_norm(LayerContext& ctx, int64_t layer, const backend::Buffer& weight, backend::NormKind kind) {
+backend::NormedRows input_norm(LayerContext& ctx, int64_t layer, const backend::Buffer& weight, backend::NormKind kind) {
+  if (ctx.next_input) {
+    const backend::NormedRows in = *ctx.next_input;
+    ctx.next_input.reset();
+    return in;
+  }
   const auto eps = static_cast<float>(ctx.config.rms_norm_eps);
   if (layer == 0) {
     ctx.backend.rms_norm(ctx.act.residual, weight.view(), eps, kind, ctx.act.hidden);
   } else {
-    ctx.backend.add_rms_norm(ctx.act.delta, ctx.act.residual, weight.view(), eps, kind,
-                             ctx.act.hidden);
+    ctx.backend.add_rms_norm(ctx.act.delta, ctx.act.residual, weight.view(), eps, kind, ctx.act.hidden);
   }
+  return backend::NormedRows::plain(ctx.act.hidden);
 }
 
-void attention_block(LayerContext& ctx, int64_t layer, const backend::Buffer* q_norm, const backend::Buffer* k_norm,
-                     backend::NormKind kind, backend::Tensor out) {
+backend::NormedRows residual_norm(LayerContext& ctx, const backend::Linear& weight, const backend::Tensor& x,
+                                  const backend::Buffer& norm_weight, backend::NormKind kind) {
+  return ctx.backend.linear_residual_norm(weight, x, ctx.act.residual, norm_weight.view(),
+                                          static_cast<float>(ctx.config.rms_norm_eps), kind, ctx.act.delta,
+                                          ctx.act.hidden, ctx.act.norm_partials);
+}
+
+void attention_block(LayerContext& ctx, int64_t layer, const backend::NormedRows& in, const backend::Buffer* q_norm,
+                     const backend::Buffer* k_norm, backend::NormKind kind) {
   const io::ModelConfig& c = ctx.config;
   const LayerWeights& w = ctx.weights.layers[static_cast<size_t>(layer)];
   backend::Backend& b = ctx.backend;
   const backend::Tensor qkv = ctx.act.qkv;
-  b.linear(*w.qkv_proj, ctx.act.hidden, qkv);
+  b.normed_linear(*w.qkv_proj, in, qkv);
 
   const bool sliding = c.layer_types[static_cast<size_t>(layer)] == io::LayerType::sliding_attention;
   const backend::RopeTable& rope = sliding ? ctx.weights.rope_sliding : ctx.weights.rope_full;
@@ -84,15 +100,29 @@ void attention_block(LayerContext& ctx, int64_t layer, const backend::Buffer* q_
   const backend::Tensor q = qkv.col_slice(0, c.num_attention_heads * c.head_dim);
   const std::optional<int64_t> window = sliding ? c.sliding_window : std::nullopt;
   b.attention(q, ctx.cache, layer, static_cast<float>(c.attention_scale), window, ctx.act.attn);
-  b.linear(*w.o_proj, ctx.act.attn, out);
 }
 
-void dense_mlp_block(LayerContext& ctx, int64_t layer, backend::Tensor out) {
+namespace {
+// act(gate · in) · up · in into act.act's first intermediate_size columns.
+backend::Tensor gated_block(LayerContext& ctx, int64_t layer, const backend::NormedRows& in) {
   const LayerWeights& w = ctx.weights.layers[static_cast<size_t>(layer)];
-  const int64_t inter = w.down_proj->in_features();
-  const backend::Tensor h = ctx.act.act.col_slice(0, inter);
-  ctx.backend.gated_linear(*w.gate_up_proj, ctx.act.hidden, mlp_activation(ctx.config), h);
-  ctx.backend.linear(*w.down_proj, h, out);
+  const backend::Tensor h = ctx.act.act.col_slice(0, w.down_proj->in_features());
+  ctx.backend.normed_gated_linear(*w.gate_up_proj, in, mlp_activation(ctx.config), h);
+  return h;
+}
+}  // namespace
+
+void dense_mlp_block(LayerContext& ctx, int64_t layer, const backend::NormedRows& in, backend::Tensor out) {
+  const backend::Tensor h = gated_block(ctx, layer, in);
+  ctx.backend.linear(*ctx.weights.layers[static_cast<size_t>(layer)].down_proj, h, out);
+}
+
+void dense_mlp_to_residual(LayerContext& ctx, int64_t layer, const backend::NormedRows& in, backend::NormKind kind) {
+  if (layer + 1 >= ctx.config.num_hidden_layers) return dense_mlp_block(ctx, layer, in, ctx.act.delta);
+  const backend::Tensor h = gated_block(ctx, layer, in);
+  const LayerWeights& next = ctx.weights.layers[static_cast<size_t>(layer + 1)];
+  ctx.next_input = residual_norm(ctx, *ctx.weights.layers[static_cast<size_t>(layer)].down_proj, h,
+                                 *next.input_layernorm, kind);
 }
 
 void moe_block(LayerContext& ctx, int64_t layer, backend::Tensor out) {

@@ -11,12 +11,13 @@ void gemma3_layer(LayerContext& ctx, int64_t layer) {
   const auto eps = static_cast<float>(ctx.config.rms_norm_eps);
   constexpr auto kind = backend::NormKind::gemma;
   backend::Backend& b = ctx.backend;
-  add_input_norm(ctx, layer, *w.input_layernorm, kind);
-  attention_block(ctx, layer, w.q_norm.get(), w.k_norm.get(), kind, ctx.act.delta);
+  const backend::NormedRows in = input_norm(ctx, layer, *w.input_layernorm, kind);
+  attention_block(ctx, layer, in, w.q_norm.get(), w.k_norm.get(), kind);
+  b.linear(*w.o_proj, ctx.act.attn, ctx.act.delta);
   b.rms_norm(ctx.act.delta, w.post_attention_layernorm->view(), eps, kind, ctx.act.delta);
   b.add_rms_norm(ctx.act.delta, ctx.act.residual, w.pre_feedforward_layernorm->view(), eps, kind,
                  ctx.act.hidden);
-  dense_mlp_block(ctx, layer, ctx.act.delta);
+  dense_mlp_block(ctx, layer, backend::NormedRows::plain(ctx.act.hidden), ctx.act.delta);
   b.rms_norm(ctx.act.delta, w.post_feedforward_layernorm->view(), eps, kind, ctx.act.delta);
 }
 

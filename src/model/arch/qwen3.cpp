@@ -6,12 +6,11 @@ namespace adallm::model::arch {
 
 void qwen3_layer(LayerContext& ctx, int64_t layer) {
   const LayerWeights& w = ctx.weights.layers[static_cast<size_t>(layer)];
-  const auto eps = static_cast<float>(ctx.config.rms_norm_eps);
-  add_input_norm(ctx, layer, *w.input_layernorm, backend::NormKind::llama);
-  attention_block(ctx, layer, w.q_norm.get(), w.k_norm.get(), backend::NormKind::llama, ctx.act.delta);
-  ctx.backend.add_rms_norm(ctx.act.delta, ctx.act.residual, w.post_attention_layernorm->view(), eps,
-                           backend::NormKind::llama, ctx.act.hidden);
-  dense_mlp_block(ctx, layer, ctx.act.delta);
+  constexpr auto kind = backend::NormKind::llama;
+  const backend::NormedRows in = input_norm(ctx, layer, *w.input_layernorm, kind);
+  attention_block(ctx, layer, in, w.q_norm.get(), w.k_norm.get(), kind);
+  const backend::NormedRows mlp_in = residual_norm(ctx, *w.o_proj, ctx.act.attn, *w.post_attention_layernorm, kind);
+  dense_mlp_to_residual(ctx, layer, mlp_in, kind);
 }
 
 }  // namespace adallm::model::arch
