@@ -40,14 +40,8 @@ int run_serve(ServeArgs& a) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not the end of the process
 
-  const text::ModelText model_text = text::load_model_text(a.model.model);
-  const SamplingParams defaults = io::generation_defaults(a.model.model);
-  LoadedModel m = load_model(a.model, 0, Runner::engine);
-  const std::string name = a.served_model_name.empty() ? a.model.model : a.served_model_name;
-  server::Serving serving(*m.engine, model_text, defaults, name);
-  server::HttpServer http(serving, a.http);
-  const int port = http.bind();
-
+  // Until the server exists (loading a large model takes a while) a signal ends the process at once.
+  std::atomic<server::HttpServer*> http_ptr{nullptr};
   std::atomic<bool> finished{false};
   std::thread signal_thread([&] {
     bool stopping = false;
@@ -55,28 +49,45 @@ int run_serve(ServeArgs& a) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
       if (finished.load()) return;
-      if (stopping) {
-        log::warn("second signal: exiting now");
+      server::HttpServer* http = http_ptr.load();
+      if (http == nullptr || stopping) {
+        log::warn(http == nullptr ? "signal outside serving (starting or stopping): exiting now"
+                                  : "second signal: exiting now");
         std::_Exit(130);
       }
       stopping = true;
       log::info(sig == SIGINT ? "SIGINT" : "SIGTERM", ": shutting down");
-      http.stop();
+      http->stop();
     }
   });
+  // Ends the signal thread however run_serve ends: it wakes on a signal, sees `finished` and returns.
+  struct JoinSignalThread {
+    std::atomic<bool>& finished;
+    std::thread& thread;
+    ~JoinSignalThread() {
+      finished.store(true);
+      kill(getpid(), SIGTERM);
+      thread.join();
+    }
+  } join_signal_thread{finished, signal_thread};
+
+  const text::ModelText model_text = text::load_model_text(a.model.model);
+  const SamplingParams defaults = io::generation_defaults(a.model.model);
+  LoadedModel m = load_model(a.model, 0, Runner::engine);
+  const std::string name = a.served_model_name.empty() ? a.model.model : a.served_model_name;
+  server::Serving serving(*m.engine, model_text, defaults, name);
+  server::HttpServer http(serving, a.http);
+  const int port = http.bind();
+  http_ptr.store(&http);
   log::info("serving ", name, " (max_model_len ", serving.max_model_len(), ", max_num_seqs ", a.model.max_num_seqs,
             ") on http://", a.http.host, ":", port, "/v1", a.http.api_key.empty() ? "" : " (API key required)");
   try {
     http.listen();
   } catch (...) {
-    finished.store(true);
-    kill(getpid(), SIGTERM);
-    signal_thread.join();
+    http_ptr.store(nullptr);
     throw;
   }
-  finished.store(true);
-  kill(getpid(), SIGTERM);  // wakes the signal thread, which sees `finished` and returns
-  signal_thread.join();
+  http_ptr.store(nullptr);
   log::info("server stopped");
   return 0;
 }

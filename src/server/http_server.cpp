@@ -7,6 +7,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <exception>
 #include <utility>
 
@@ -27,11 +28,12 @@ void send_json(httplib::Response& res, int status, const json& body) {
 
 void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status(), e.body()); }
 
-// Compares in time independent of where the strings first differ.
-bool same_secret(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-  return diff == 0 && !b.empty();
+// Compares in time independent of where the strings first differ (the length may leak; the key may not).
+bool same_secret(const std::string& given, const std::string& expected) {
+  if (given.size() != expected.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
+  return diff == 0;
 }
 
 std::string sse(const json& chunk) { return "data: " + dump_json(chunk) + "\n\n"; }
@@ -91,7 +93,9 @@ struct Stream {
 }  // namespace
 
 HttpServer::HttpServer(Serving& serving, ServerOptions options)
-    : serving_(serving), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
+    : serving_(serving), options_(std::move(options)), http_(std::make_unique<httplib::Server>()),
+      created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                   .count()) {
   if (options_.threads < 1) throw Error("the HTTP server needs at least one worker thread");
   const size_t threads = static_cast<size_t>(options_.threads);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -151,7 +155,7 @@ void HttpServer::routes() {
     json model;
     model["id"] = serving_.model_name();
     model["object"] = "model";
-    model["created"] = new_response_meta(Endpoint::chat, "").created;
+    model["created"] = created_;
     model["owned_by"] = "adallm";
     model["max_model_len"] = serving_.max_model_len();
     send_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});

@@ -47,6 +47,7 @@ class HttpServer {
   Serving& serving_;
   ServerOptions options_;
   std::unique_ptr<httplib::Server> http_;
+  int64_t created_;  // Unix seconds of the start: the model's "created" in /v1/models
   std::atomic<bool> stopping_{false};
 };
 
