@@ -188,7 +188,15 @@ void HttpServer::routes() {
           res.set_header("Cache-Control", "no-cache");
           res.set_chunked_content_provider(
               "text/event-stream",
-              [this, state](size_t, httplib::DataSink& sink) { return state->pump(sink, stopping_); },
+              [this, state](size_t, httplib::DataSink& sink) {
+                try {
+                  return state->pump(sink, stopping_);
+                } catch (const std::exception& e) {  // headers are sent: all that is left is to end it
+                  log::error("stream failed: ", e.what());
+                  state->generation->cancel();
+                  return false;
+                }
+              },
               [state](bool success) {
                 if (!success) state->generation->cancel();
               });
