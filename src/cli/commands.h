@@ -21,5 +21,6 @@ Command add_logits(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_perplexity(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_serve(CLI::App& app);
 
 }  // namespace adallm::cli

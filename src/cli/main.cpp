@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
       {"logits", adallm::cli::add_logits(app)},
       {"perplexity", adallm::cli::add_perplexity(app)},
       {"bench", adallm::cli::add_bench(app)},
+      {"serve", adallm::cli::add_serve(app)},
   };
 
   try {

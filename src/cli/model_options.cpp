@@ -20,7 +20,7 @@ void add_model_options(CLI::App& command, ModelOptions& o, bool model_required) 
   command.add_option("--kv-cache-dtype", o.kv_cache_dtype, "fp8 (e4m3, per-layer scales) or bf16 (default fp8)")
       ->check(CLI::IsMember({"fp8", "bf16"}));
   command.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  command.add_option("--max-context", o.max_context,
+  command.add_option("--max-context,--max-model-len", o.max_context,
                      "tokens the KV cache holds (default: min(max_position_embeddings, 8192))")
       ->check(CLI::NonNegativeNumber);
   command.add_option("--prefill-chunk", o.prefill_chunk, "tokens per forward step while prefilling (default 256)")
@@ -80,7 +80,7 @@ LoadedModel load_model(const ModelOptions& o, uint64_t seed, Runner runner) {
   if (runner == Runner::engine) {
     engine::EngineOptions e;
     e.max_model_len = o.max_context;
-    e.max_num_seqs = 1;
+    e.max_num_seqs = o.max_num_seqs;
     e.max_num_batched_tokens = o.prefill_chunk;
     e.kv_cache_dtype = kv_cache_dtype;
     e.seed = seed;

@@ -31,6 +31,7 @@ struct ModelOptions {
   std::string linear_path = "auto";
   bool no_prefix_caching = false;  // engine commands (run, bench): --no-prefix-caching
   double gpu_memory_utilization = 0.9;  // engine commands on a GPU: the KV pool's share of device memory
+  int64_t max_num_seqs = 1;  // engine: sequences in one batch (run: 1; serve: --max-num-seqs)
 };
 
 // Registers MODEL (required unless `model_required` is false) and the shared options on a subcommand.
@@ -49,7 +50,7 @@ struct LoadedModel {
 enum class Runner { generator, engine, none };
 
 // Builds the backend for options.device, loads the model and a single-sequence generator or the serving
-// engine (one sequence at a time, --prefill-chunk tokens per step, prefix caching across turns).
+// engine (options.max_num_seqs sequences at a time, --prefill-chunk tokens per step, prefix caching).
 LoadedModel load_model(const ModelOptions& options, uint64_t seed = 0, Runner runner = Runner::generator);
 
 }  // namespace adallm::cli

@@ -8,7 +8,6 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -21,6 +20,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "core/error.h"
+#include "io/generation_config.h"
 #include "text/detokenizer.h"
 #include "text/model_text.h"
 
@@ -45,23 +45,9 @@ struct RunArgs {
 std::atomic<bool> g_cancel{false};
 extern "C" void on_sigint(int) { g_cancel.store(true); }
 
-// The model's own defaults (generation_config.json: do_sample, temperature, top_p, top_k,
-// repetition_penalty), as vLLM applies them; command-line values win.
+// The model's own defaults (generation_config.json), command-line values win.
 SamplingParams sampling_params(const RunArgs& a) {
-  SamplingParams p;
-  std::ifstream in(std::filesystem::path(a.model.model) / "generation_config.json");
-  if (in) {
-    const nlohmann::json g = nlohmann::json::parse(in, nullptr, false);
-    if (g.is_object()) {
-      if (g.value("do_sample", true) == false) p.temperature = 0.0f;
-      else if (g.contains("temperature") && g["temperature"].is_number()) p.temperature = g["temperature"].get<float>();
-      if (g.contains("top_p") && g["top_p"].is_number()) p.top_p = g["top_p"].get<float>();
-      if (g.contains("top_k") && g["top_k"].is_number_integer()) p.top_k = g["top_k"].get<int32_t>();
-      if (g.contains("repetition_penalty") && g["repetition_penalty"].is_number()) {
-        p.repetition_penalty = g["repetition_penalty"].get<float>();
-      }
-    }
-  }
+  SamplingParams p = io::generation_defaults(a.model.model);
   if (a.temperature) p.temperature = *a.temperature;
   if (a.top_p) p.top_p = *a.top_p;
   if (a.top_k) p.top_k = *a.top_k;

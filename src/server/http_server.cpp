@@ -1,0 +1,270 @@
+// The HTTP server (see http_server.h). Streams are cpp-httplib chunked content providers: each call pumps
+// one round of engine events into SSE chunks and blocks in the engine stream meanwhile, never spinning.
+// The content type is exactly "text/event-stream", the one text type cpp-httplib never compresses
+// (compression would hold every event back until the end). A failed write is a client that went away:
+// its Generation is dropped, which cancels its engine requests.
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <exception>
+#include <utility>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "server/openai_response.h"
+
+namespace adallm::server {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump_json(body), "application/json");
+}
+
+void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status(), e.body()); }
+
+// Compares in time independent of where the strings first differ (the length may leak; the key may not).
+bool same_secret(const std::string& given, const std::string& expected) {
+  if (given.size() != expected.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
+  return diff == 0;
+}
+
+std::string sse(const json& chunk) { return "data: " + dump_json(chunk) + "\n\n"; }
+
+// One streaming response's state, shared by its content provider and resource releaser.
+struct Stream {
+  std::unique_ptr<Generation> generation;
+  ResponseMeta meta;
+  bool include_usage = false;
+  bool started = false;
+  bool ended = false;
+
+  // Returns false to abort the response (the client is gone).
+  bool pump(httplib::DataSink& sink, const std::atomic<bool>& stopping) {
+    if (ended) return false;  // not reached: done() ends the provider loop
+    std::string out;
+    if (!started) {
+      started = true;
+      for (size_t i = 0; i < generation->num_choices(); ++i) {
+        const auto index = static_cast<int64_t>(i);
+        if (meta.endpoint == Endpoint::chat) {
+          out += sse(chunk_json(meta, index, "", "", true, include_usage));
+        } else if (!generation->echo_text(i).empty()) {
+          out += sse(chunk_json(meta, index, generation->echo_text(i), "", false, include_usage));
+        }
+      }
+    }
+    if (!generation->done()) {
+      try {
+        if (stopping.load()) throw ApiError(503, "the server is shutting down");
+        std::vector<ChoiceDelta> deltas;
+        generation->next(deltas);
+        for (const ChoiceDelta& d : deltas) {
+          if (!d.text.empty()) out += sse(chunk_json(meta, d.index, d.text, "", false, include_usage));
+          if (!d.finish_reason.empty()) out += sse(chunk_json(meta, d.index, "", d.finish_reason, false, include_usage));
+        }
+      } catch (const ApiError& e) {
+        generation->cancel();
+        out += sse(e.body());
+        ended = true;
+      }
+    }
+    if (generation->done() && !ended) {
+      if (include_usage) out += sse(usage_chunk_json(meta, generation->usage()));
+      ended = true;
+    }
+    if (ended) out += "data: [DONE]\n\n";
+    if (!out.empty() && !sink.write(out.data(), out.size())) {
+      generation->cancel();
+      return false;
+    }
+    if (ended) sink.done();
+    return true;
+  }
+};
+
+}  // namespace
+
+HttpServer::HttpServer(Serving& serving, ServerOptions options)
+    : serving_(serving), options_(std::move(options)), http_(std::make_unique<httplib::Server>()),
+      created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                   .count()) {
+  if (options_.threads < 1) throw Error("the HTTP server needs at least one worker thread");
+  const size_t threads = static_cast<size_t>(options_.threads);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->set_payload_max_length(options_.max_body_bytes);
+  http_->set_read_timeout(options_.read_timeout_s);
+  http_->set_write_timeout(options_.write_timeout_s);
+  routes();
+}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::routes() {
+  httplib::Server& http = *http_;
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (same_secret(req.get_header_value("Authorization"), "Bearer " + options_.api_key)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    send_error(res, ApiError(401, "Incorrect or missing API key: send the header `Authorization: Bearer <key>`", "",
+                             "invalid_request_error", "invalid_api_key"));
+    res.set_header("Connection", "close");  // the unread body must not be taken for the next request
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Statuses cpp-httplib sets itself (no route, oversize body, malformed request) get an OpenAI body too.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                   httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 404) {
+      send_error(res, ApiError(404, "no route " + req.method + " " + req.path, "", "invalid_request_error", "not_found"));
+    } else if (res.status == 413) {
+      send_error(res, ApiError(413, "the request body is larger than " + std::to_string(options_.max_body_bytes) +
+                                        " bytes (--max-body-bytes)", "", "invalid_request_error", "request_too_large"));
+    } else {
+      send_error(res, ApiError(res.status, "the HTTP request could not be handled (status " +
+                                               std::to_string(res.status) + ")"));
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log::error("request failed: ", what);
+    send_error(res, ApiError(500, "internal error: " + what));
+  });
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    serving_.metrics().http_request(res.status);
+    log::info(req.remote_addr, " \"", req.method, " ", req.path, "\" ", res.status);
+  });
+
+  http.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"status", "ok"}}); });
+  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    json model;
+    model["id"] = serving_.model_name();
+    model["object"] = "model";
+    model["created"] = created_;
+    model["owned_by"] = "adallm";
+    model["max_model_len"] = serving_.max_model_len();
+    send_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(serving_.metrics().render(serving_.model_name()), "text/plain; version=0.0.4");
+  });
+  const auto generate = [this](Endpoint endpoint) {
+    return [this, endpoint](const httplib::Request& req, httplib::Response& res) {
+      try {
+        std::unique_ptr<Generation> generation;
+        bool stream = false, include_usage = false;
+        if (endpoint == Endpoint::chat) {
+          const ChatRequest r = parse_chat_request(req.body);
+          generation = serving_.chat(r);
+          stream = r.stream;
+          include_usage = r.include_usage;
+        } else {
+          const CompletionRequest r = parse_completion_request(req.body);
+          generation = serving_.complete(r);
+          stream = r.stream;
+          include_usage = r.include_usage;
+        }
+        ResponseMeta meta = new_response_meta(endpoint, serving_.model_name());
+        if (stream) {
+          auto state = std::make_shared<Stream>();
+          state->generation = std::move(generation);
+          state->meta = std::move(meta);
+          state->include_usage = include_usage;
+          res.set_header("Cache-Control", "no-cache");
+          res.set_chunked_content_provider(
+              "text/event-stream",
+              [this, state](size_t, httplib::DataSink& sink) {
+                try {
+                  return state->pump(sink, stopping_);
+                } catch (const std::exception& e) {  // headers are sent: all that is left is to end it
+                  log::error("stream failed: ", e.what());
+                  state->generation->cancel();
+                  return false;
+                }
+              },
+              [state](bool success) {
+                if (!success) state->generation->cancel();
+              });
+          return;
+        }
+        const size_t n = generation->num_choices();
+        std::vector<std::string> texts(n), reasons(n);
+        for (size_t i = 0; i < n; ++i) texts[i] = generation->echo_text(i);
+        std::vector<ChoiceDelta> deltas;
+        while (!generation->done()) {
+          if (stopping_.load()) throw ApiError(503, "the server is shutting down");
+          deltas.clear();
+          generation->next(deltas);
+          for (const ChoiceDelta& d : deltas) {
+            texts[static_cast<size_t>(d.index)] += d.text;
+            reasons[static_cast<size_t>(d.index)] = d.finish_reason;
+          }
+        }
+        send_json(res, 200, response_json(meta, texts, reasons, generation->usage()));
+      } catch (const ApiError& e) {
+        send_error(res, e);
+      }
+    };
+  };
+  http.Post("/v1/chat/completions", generate(Endpoint::chat));
+  http.Post("/v1/completions", generate(Endpoint::completions));
+
+  // Known paths with another method: 405 (cpp-httplib would answer 404).
+  const auto not_allowed = [](const char* allowed) {
+    return [allowed](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Allow", allowed);
+      send_error(res, ApiError(405, "method " + req.method + " is not allowed on " + req.path + "; use " + allowed, "",
+                               "invalid_request_error", "method_not_allowed"));
+    };
+  };
+  for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+    http.Get(path, not_allowed("POST"));
+    http.Put(path, not_allowed("POST"));
+    http.Patch(path, not_allowed("POST"));
+    http.Delete(path, not_allowed("POST"));
+  }
+  for (const char* path : {"/health", "/v1/models", "/metrics"}) {
+    http.Post(path, not_allowed("GET"));
+    http.Put(path, not_allowed("GET"));
+    http.Patch(path, not_allowed("GET"));
+    http.Delete(path, not_allowed("GET"));
+  }
+}
+
+int HttpServer::bind() {
+  int port = options_.port;
+  if (port == 0) {
+    port = http_->bind_to_any_port(options_.host);
+    if (port < 0) throw Error("cannot bind " + options_.host + " to any port").hint("check --host");
+  } else if (!http_->bind_to_port(options_.host, port)) {
+    throw Error("cannot bind " + options_.host + ":" + std::to_string(port))
+        .hint("is another server on that port? pick one with --port");
+  }
+  return port;
+}
+
+void HttpServer::listen() {
+  if (!http_->listen_after_bind() && !stopping_.load()) throw Error("the HTTP server stopped unexpectedly");
+}
+
+void HttpServer::stop() {
+  stopping_.store(true);
+  http_->stop();
+}
+
+}  // namespace adallm::server

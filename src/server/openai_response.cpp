@@ -1,0 +1,104 @@
+// OpenAI response and chunk JSON (see openai_response.h).
+#include "server/openai_response.h"
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+namespace adallm::server {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+const char* object_name(Endpoint e, bool chunk) {
+  if (e == Endpoint::chat) return chunk ? "chat.completion.chunk" : "chat.completion";
+  return "text_completion";
+}
+
+json finish_json(const std::string& reason) { return reason.empty() ? json(nullptr) : json(reason); }
+
+json head(const ResponseMeta& meta, bool chunk) {
+  json j;
+  j["id"] = meta.id;
+  j["object"] = object_name(meta.endpoint, chunk);
+  j["created"] = meta.created;
+  j["model"] = meta.model;
+  return j;
+}
+
+}  // namespace
+
+ResponseMeta new_response_meta(Endpoint endpoint, std::string model) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char hex[25];
+  std::snprintf(hex, sizeof hex, "%016llx%08llx", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(rng() & 0xffffffffULL));
+  ResponseMeta meta;
+  meta.endpoint = endpoint;
+  meta.id = std::string(endpoint == Endpoint::chat ? "chatcmpl-" : "cmpl-") + hex;
+  meta.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  meta.model = std::move(model);
+  return meta;
+}
+
+json usage_json(const Usage& usage) {
+  json u;
+  u["prompt_tokens"] = usage.prompt_tokens;
+  u["completion_tokens"] = usage.completion_tokens;
+  u["total_tokens"] = usage.prompt_tokens + usage.completion_tokens;
+  u["prompt_tokens_details"] = {{"cached_tokens", usage.cached_tokens}};
+  return u;
+}
+
+json response_json(const ResponseMeta& meta, const std::vector<std::string>& texts,
+                   const std::vector<std::string>& finish_reasons, const Usage& usage) {
+  json j = head(meta, false);
+  json choices = json::array();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    json c;
+    c["index"] = i;
+    if (meta.endpoint == Endpoint::chat) {
+      c["message"] = {{"role", "assistant"}, {"content", texts[i]}};
+      c["logprobs"] = nullptr;
+    } else {
+      c["text"] = texts[i];
+      c["logprobs"] = nullptr;
+    }
+    c["finish_reason"] = finish_json(finish_reasons[i]);
+    choices.push_back(std::move(c));
+  }
+  j["choices"] = std::move(choices);
+  j["usage"] = usage_json(usage);
+  return j;
+}
+
+json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text, const std::string& finish_reason,
+                bool role, bool with_usage_null) {
+  json j = head(meta, true);
+  json c;
+  c["index"] = index;
+  if (meta.endpoint == Endpoint::chat) {
+    json delta = json::object();
+    if (role) delta["role"] = "assistant";
+    if (role || !text.empty()) delta["content"] = text;
+    c["delta"] = std::move(delta);
+  } else {
+    c["text"] = text;
+  }
+  c["logprobs"] = nullptr;
+  c["finish_reason"] = finish_json(finish_reason);
+  j["choices"] = json::array({std::move(c)});
+  if (with_usage_null) j["usage"] = nullptr;
+  return j;
+}
+
+json usage_chunk_json(const ResponseMeta& meta, const Usage& usage) {
+  json j = head(meta, true);
+  j["choices"] = json::array();
+  j["usage"] = usage_json(usage);
+  return j;
+}
+
+}  // namespace adallm::server

@@ -1,0 +1,43 @@
+// OpenAI response bodies and stream chunks, field for field as api.openai.com writes them:
+// chat.completion / chat.completion.chunk and text_completion, with usage. Pure JSON building; the HTTP
+// layer sends them (server/http_server.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/serving.h"
+
+namespace adallm::server {
+
+enum class Endpoint { chat, completions };
+
+struct ResponseMeta {
+  Endpoint endpoint = Endpoint::chat;
+  std::string id;       // chatcmpl-... or cmpl-...
+  int64_t created = 0;  // Unix seconds
+  std::string model;
+};
+
+// A fresh id for `endpoint` (random, 24 hex digits after the prefix) and the current time.
+ResponseMeta new_response_meta(Endpoint endpoint, std::string model);
+
+nlohmann::ordered_json usage_json(const Usage& usage);
+
+// The whole answer: texts[i] and finish_reasons[i] are choice i's.
+nlohmann::ordered_json response_json(const ResponseMeta& meta, const std::vector<std::string>& texts,
+                                     const std::vector<std::string>& finish_reasons, const Usage& usage);
+
+// One stream chunk of one choice. Chat: `role` adds "role": "assistant" (the first chunk of a choice),
+// the delta holds content when `text` is non-empty or `role` is set, and is {} on the finishing chunk.
+// with_usage_null: "usage": null, as OpenAI writes on every chunk when include_usage is on.
+nlohmann::ordered_json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text,
+                                  const std::string& finish_reason, bool role, bool with_usage_null);
+
+// The last chunk when include_usage is on: "choices": [] and the usage.
+nlohmann::ordered_json usage_chunk_json(const ResponseMeta& meta, const Usage& usage);
+
+}  // namespace adallm::server

@@ -1,0 +1,243 @@
+// The serving layer (see serving.h): request checks against the model, prompt preparation, one engine
+// request per choice, and the token-to-text path of every choice.
+#include "server/serving.h"
+
+#include <utility>
+
+#include "core/error.h"
+
+namespace adallm::server {
+
+namespace {
+
+std::string finish_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    default: return "";
+  }
+}
+
+}  // namespace
+
+Generation::~Generation() { cancel(); }
+
+bool Generation::done() const {
+  for (const Choice& c : choices_) {
+    if (c.finish_reason.empty()) return false;
+  }
+  return true;
+}
+
+void Generation::finish(Choice& c, const std::string& reason) {
+  c.finish_reason = reason;
+  serving_.metrics_.finished(reason, c.had_token);
+  if (c.stream) c.stream->cancel();  // a stop string: the engine may be a token or more ahead
+  c.stream.reset();
+}
+
+void Generation::cancel() {
+  for (Choice& c : choices_) {
+    if (c.finish_reason.empty()) finish(c, "cancelled");
+  }
+}
+
+void Generation::next(std::vector<ChoiceDelta>& out) {
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    Choice& c = choices_[i];
+    if (!c.finish_reason.empty()) continue;
+    RequestOutput event;
+    if (!c.stream->next(event)) throw ApiError(500, "the engine ended a request without its last event");
+    ChoiceDelta delta;
+    delta.index = static_cast<int64_t>(i);
+    c.cached_tokens = event.cached_tokens;
+    if (!c.had_token && !event.tokens.empty()) {
+      c.had_token = true;
+      serving_.metrics_.first_token(event.time_to_first_token);
+    }
+    for (int32_t id : event.tokens) {
+      ++c.completion_tokens;
+      serving_.metrics_.generated(1);
+      delta.text += c.stop->push(c.detokenizer->push(id));
+      if (c.stop->stopped()) break;
+    }
+    if (c.stop->stopped()) {
+      finish(c, "stop");
+    } else if (event.finished()) {
+      if (event.finish_reason == FinishReason::error) {
+        const std::string message = event.error;
+        finish(c, "error");
+        cancel();
+        throw ApiError(500, "generation failed: " + message);
+      }
+      if (event.finish_reason == FinishReason::cancelled) {
+        finish(c, "cancelled");
+        cancel();
+        throw ApiError(503, "the request was cancelled: the server is shutting down");
+      }
+      delta.text += c.stop->push(c.detokenizer->flush());
+      if (c.stop->stopped()) {
+        finish(c, "stop");
+      } else {
+        delta.text += c.stop->flush();
+        finish(c, finish_name(event.finish_reason));
+      }
+    }
+    delta.finish_reason = c.finish_reason;
+    if (!delta.text.empty() || !delta.finish_reason.empty()) out.push_back(std::move(delta));
+  }
+}
+
+Usage Generation::usage() const {
+  Usage u;
+  for (const Choice& c : choices_) {
+    if (c.first_of_prompt) {
+      u.prompt_tokens += c.prompt_tokens;
+      u.cached_tokens += c.cached_tokens;
+    }
+    u.completion_tokens += c.completion_tokens;
+  }
+  return u;
+}
+
+Serving::Serving(engine::Engine& engine, const text::ModelText& text, SamplingParams defaults,
+                 std::string served_model_name)
+    : engine_(engine), text_(text), defaults_(defaults), model_name_(std::move(served_model_name)),
+      max_model_len_(engine.options().max_model_len), rng_(std::random_device{}()) {
+  if (!text_.tokenizer) throw Error("the server needs the model's tokenizer");
+  defaults_.validate();
+}
+
+uint64_t Serving::random_seed() {
+  const std::lock_guard<std::mutex> lock(rng_mutex_);
+  return rng_();
+}
+
+void Serving::check_model(const CommonFields& request) const {
+  if (request.model && *request.model != model_name_) {
+    throw ApiError(404, "The model `" + *request.model + "` does not exist; this server serves `" + model_name_ + "`",
+                   "model", "invalid_request_error", "model_not_found");
+  }
+}
+
+std::string Serving::render_chat(const ChatRequest& request) const {
+  if (!text_.chat_template) {
+    throw ApiError(400, "the model has no chat template: use /v1/completions", "messages");
+  }
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  for (const ChatMessage& m : request.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
+  nlohmann::ordered_json context = text_.template_context(std::move(messages), true);
+  for (const auto& [key, value] : request.chat_template_kwargs.items()) context[key] = value;
+  try {
+    return text_.chat_template->render(context);
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("the chat template refused the conversation: ") + e.what(), "messages");
+  }
+}
+
+std::unique_ptr<Generation> Serving::chat(const ChatRequest& request) {
+  check_model(request);
+  PreparedPrompt prompt;
+  prompt.tokens = text_.tokenizer->encode(render_chat(request), false);  // the template writes any BOS itself
+  return submit(request, {prompt}, "messages", std::nullopt);
+}
+
+std::unique_ptr<Generation> Serving::complete(const CompletionRequest& request) {
+  check_model(request);
+  std::vector<PreparedPrompt> prompts;
+  const int32_t vocab_size = text_.tokenizer->vocab_size();
+  for (size_t p = 0; p < request.prompts.size(); ++p) {
+    const Prompt& in = request.prompts[p];
+    const std::string field = request.prompts.size() > 1 ? "prompt[" + std::to_string(p) + "]" : "prompt";
+    PreparedPrompt prepared;
+    if (in.is_tokens) {
+      for (size_t i = 0; i < in.tokens.size(); ++i) {
+        if (in.tokens[i] >= vocab_size) {
+          throw invalid_field(field, "token id " + std::to_string(in.tokens[i]) + " at " + std::to_string(i) +
+                                         " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+        }
+      }
+      prepared.tokens = in.tokens;
+      if (request.echo) prepared.echo = text_.tokenizer->decode(in.tokens, false);
+    } else {
+      prepared.tokens = text_.tokenizer->encode(in.text, true);
+      if (request.echo) prepared.echo = in.text;
+    }
+    if (prepared.tokens.empty()) throw invalid_field(field, "the prompt has no tokens");
+    prompts.push_back(std::move(prepared));
+  }
+  return submit(request, prompts, "prompt", kDefaultCompletionMaxTokens);
+}
+
+std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
+                                            const char* prompt_field, std::optional<int64_t> default_max_tokens) {
+  SamplingParams sampling = defaults_;
+  const SamplingFields& s = request.sampling;
+  if (s.temperature) sampling.temperature = *s.temperature;
+  if (s.top_p) sampling.top_p = *s.top_p;
+  if (s.top_k) sampling.top_k = *s.top_k;
+  if (s.min_p) sampling.min_p = *s.min_p;
+  if (s.presence_penalty) sampling.presence_penalty = *s.presence_penalty;
+  if (s.frequency_penalty) sampling.frequency_penalty = *s.frequency_penalty;
+  if (s.repetition_penalty) sampling.repetition_penalty = *s.repetition_penalty;
+  try {
+    sampling.validate();
+  } catch (const Error& e) {
+    throw ApiError(400, e.what());
+  }
+
+  // Every prompt is checked before anything is queued.
+  std::vector<int64_t> max_tokens;
+  for (const PreparedPrompt& p : prompts) {
+    const auto prompt_len = static_cast<int64_t>(p.tokens.size());
+    if (prompt_len > max_model_len_ || (prompt_len == max_model_len_ && !default_max_tokens)) {
+      throw invalid_field(prompt_field, "the prompt has " + std::to_string(prompt_len) +
+                                            " tokens; this model's maximum context length is " +
+                                            std::to_string(max_model_len_) + " tokens" +
+                                            (default_max_tokens ? "" : " and the answer needs at least one"));
+    }
+    const int64_t room = max_model_len_ - prompt_len;
+    if (request.max_tokens) {
+      if (*request.max_tokens > room) {
+        throw invalid_field("max_tokens", "this model's maximum context length is " + std::to_string(max_model_len_) +
+                                              " tokens; the prompt has " + std::to_string(prompt_len) +
+                                              ", so at most " + std::to_string(room) + " can be generated, not " +
+                                              std::to_string(*request.max_tokens));
+      }
+      max_tokens.push_back(*request.max_tokens);
+    } else {
+      max_tokens.push_back(default_max_tokens ? std::min(*default_max_tokens, room) : room);
+    }
+  }
+
+  std::unique_ptr<Generation> generation(new Generation(*this));
+  generation->choices_.reserve(prompts.size() * static_cast<size_t>(request.n));
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    for (int64_t j = 0; j < request.n; ++j) {
+      const size_t index = generation->choices_.size();
+      GenerateRequest engine_request;
+      engine_request.prompt = prompts[p].tokens;
+      engine_request.sampling = sampling;
+      // Choice i of a seeded request samples with seed + i: reproducible, and distinct across choices.
+      engine_request.sampling.seed = s.seed ? static_cast<uint64_t>(*s.seed) + index : random_seed();
+      engine_request.max_tokens = max_tokens[p];
+      if (!request.ignore_eos) engine_request.stop_token_ids = text_.eos_token_ids;
+      Generation::Choice c;
+      try {
+        c.stream = engine_.submit(engine_request);
+      } catch (const Error& e) {  // the engine's own checks; the ones above should have caught it
+        throw ApiError(400, e.what(), prompt_field);  // the Generation drops the choices queued so far
+      }
+      c.detokenizer.emplace(*text_.tokenizer, true);
+      c.stop.emplace(request.stop);
+      c.echo = prompts[p].echo;
+      c.prompt_tokens = static_cast<int64_t>(prompts[p].tokens.size());
+      c.first_of_prompt = j == 0;
+      metrics_.submitted(c.prompt_tokens);
+      generation->choices_.push_back(std::move(c));
+    }
+  }
+  return generation;
+}
+
+}  // namespace adallm::server

@@ -1,0 +1,123 @@
+// The serving layer between HTTP and the engine: text in, text out. It checks a parsed request against
+// the model (its name, the context length), renders the chat template, tokenizes, submits one engine
+// request per choice (n per prompt, with distinct seeds), and turns each choice's tokens back into text:
+// incremental detokenization, stop strings held back across chunks, finish reasons and usage. It knows
+// nothing of HTTP or JSON responses (server/http_server.cpp shapes those).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "adallm/sampling_params.h"
+#include "engine/engine.h"
+#include "server/metrics.h"
+#include "server/openai_request.h"
+#include "text/detokenizer.h"
+#include "text/model_text.h"
+#include "text/stop_strings.h"
+
+namespace adallm::server {
+
+// Tokens a completion request generates when it names no max_tokens (OpenAI's default), at most what the
+// context has left. A chat request without max_tokens may fill the context.
+inline constexpr int64_t kDefaultCompletionMaxTokens = 16;
+
+struct ChoiceDelta {
+  int64_t index = 0;
+  std::string text;
+  std::string finish_reason;  // "" until the choice's last delta: "stop" or "length"
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0;      // each prompt once, whatever n is
+  int64_t completion_tokens = 0;  // every choice's
+  int64_t cached_tokens = 0;      // prompt tokens whose KV came from the prefix cache (first choice per prompt)
+};
+
+class Serving;
+
+// One HTTP request's choices in flight. Not thread-safe: one HTTP worker drives it. Destroying it drops
+// the engine streams, and the engine cancels whatever has not finished (a client that went away).
+class Generation {
+ public:
+  ~Generation();
+  Generation(const Generation&) = delete;
+  Generation& operator=(const Generation&) = delete;
+
+  size_t num_choices() const { return choices_.size(); }
+  bool done() const;
+  // Waits for one more engine event of every unfinished choice and appends the choices that moved (new
+  // text and/or their finish reason). Throws ApiError 500 when the engine failed a request, 503 when it
+  // is shutting down.
+  void next(std::vector<ChoiceDelta>& out);
+  // Stops every unfinished choice now.
+  void cancel();
+  Usage usage() const;
+  // The text to put before choice i's output: its prompt when the completion request asked for echo.
+  const std::string& echo_text(size_t i) const { return choices_[i].echo; }
+
+ private:
+  friend class Serving;
+  struct Choice {
+    std::shared_ptr<engine::RequestStream> stream;  // null once finished
+    std::optional<text::IncrementalDetokenizer> detokenizer;
+    std::optional<text::StopStringMatcher> stop;
+    std::string echo;
+    int64_t prompt_tokens = 0;
+    bool first_of_prompt = false;  // counts the prompt in usage
+    int64_t completion_tokens = 0;
+    int64_t cached_tokens = 0;
+    bool had_token = false;
+    std::string finish_reason;
+  };
+  explicit Generation(Serving& serving) : serving_(serving) {}
+  void finish(Choice& c, const std::string& reason);
+
+  Serving& serving_;
+  std::vector<Choice> choices_;
+};
+
+class Serving {
+ public:
+  // `defaults` are the model's generation_config.json sampling values; `max_model_len` the engine's.
+  Serving(engine::Engine& engine, const text::ModelText& text, SamplingParams defaults, std::string served_model_name);
+
+  const std::string& model_name() const { return model_name_; }
+  int64_t max_model_len() const { return max_model_len_; }
+  Metrics& metrics() { return metrics_; }
+
+  // Validate against the model and submit: ApiError (400 with the field, 404 for another model) when the
+  // request cannot run; nothing stays queued then.
+  std::unique_ptr<Generation> chat(const ChatRequest& request);
+  std::unique_ptr<Generation> complete(const CompletionRequest& request);
+
+  // Renders a chat request's prompt (the template with its kwargs); ApiError 400 for a template error.
+  std::string render_chat(const ChatRequest& request) const;
+
+ private:
+  friend class Generation;
+  struct PreparedPrompt {
+    std::vector<int32_t> tokens;
+    std::string echo;
+  };
+  void check_model(const CommonFields& request) const;
+  std::unique_ptr<Generation> submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
+                                     const char* prompt_field, std::optional<int64_t> default_max_tokens);
+  uint64_t random_seed();
+
+  engine::Engine& engine_;
+  const text::ModelText& text_;
+  SamplingParams defaults_;
+  std::string model_name_;
+  int64_t max_model_len_;
+  Metrics metrics_;
+  std::mutex rng_mutex_;
+  std::mt19937_64 rng_;  // seeds of requests that give none, so that two such requests differ
+};
+
+}  // namespace adallm::server
