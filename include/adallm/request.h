@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "adallm/sampling_params.h"
@@ -15,6 +17,15 @@ struct GenerateRequest {
   SamplingParams sampling;
   int64_t max_tokens = 16;              // tokens to generate at most (>= 0); the context may end it sooner
   std::vector<int32_t> stop_token_ids;  // generation ends after emitting one of these
+  // Unset: no log-probabilities. n (0 to 20): each generated token's log-probability under the model (the
+  // raw distribution, before temperature and penalties) and the n most likely tokens' at its position.
+  std::optional<int32_t> logprobs;
+};
+
+// One generated token's log-probability and its position's most likely tokens (most likely first).
+struct TokenLogprobs {
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;  // (token id, logprob)
 };
 
 enum class FinishReason { none, stop, length, cancelled, error };
@@ -25,6 +36,7 @@ const char* finish_reason_name(FinishReason reason);  // "", "stop", "length", "
 struct RequestOutput {
   int64_t request_id = 0;
   std::vector<int32_t> tokens;
+  std::vector<TokenLogprobs> logprobs;  // one per token when the request asked for them, else empty
   FinishReason finish_reason = FinishReason::none;  // none until the last event
   std::string error;                                // finish_reason error: what went wrong
   int64_t prompt_tokens = 0;

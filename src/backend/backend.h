@@ -246,6 +246,18 @@ class Backend {
   // kArgmaxNoFinite as argmax_rows. logits [rows, vocab_size] F32, overwritten (the penalties are applied
   // in place); ids [rows, 1] I32. Token ids in the rows' token lists lie in [0, vocab_size).
   virtual void sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) = 0;
+
+  // dst = src, element for element (same dtype and shape; strides may differ).
+  virtual void copy(const Tensor& src, Tensor dst) = 0;
+
+  // Log-probabilities of the raw logits (log_softmax, what vLLM reports by default): chosen[r] =
+  // log p(ids[r]), and the top_n most likely tokens of each row, most likely first, ties to the lower id,
+  // with theirs (-inf logits give -inf). A row the samplers refuse (NaN or +inf anywhere, or every logit
+  // -inf; see RowFault) and a row whose id is outside [0, vocab_size) get NaN for chosen, and such a row
+  // NaN and id -1 in its top entries (as do the entries past vocab_size when top_n exceeds it). logits [rows, vocab_size] F32; ids [rows, 1] I32; top_n in
+  // [0, kMaxTopLogprobs]; chosen [rows, 1] F32; top_ids [rows, top_n] I32; top_logprobs [rows, top_n] F32.
+  virtual void logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, Tensor chosen, Tensor top_ids,
+                             Tensor top_logprobs) = 0;
 };
 
 }  // namespace adallm::backend

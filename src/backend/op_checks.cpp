@@ -94,6 +94,28 @@ int64_t check_attention(const Tensor& q, const KvCacheSpec& spec, std::optional<
   return q.cols / d;
 }
 
+void check_copy(const Tensor& src, const Tensor& dst) {
+  expect_tensor(src, src.dtype, -1, -1, "copy", "src");
+  expect_tensor(dst, src.dtype, src.rows, src.cols, "copy", "dst");
+}
+
+void check_logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, const Tensor& chosen,
+                         const Tensor& top_ids, const Tensor& top_logprobs) {
+  constexpr const char* op = "logprobs_rows";
+  expect_tensor(logits, DType::F32, -1, -1, op, "logits");
+  if (logits.cols <= 0 || logits.cols > std::numeric_limits<int32_t>::max()) {
+    throw Error(std::string(op) + ": logits " + logits.describe() + " must have between 1 and 2^31 - 1 columns");
+  }
+  if (top_n < 0 || top_n > kMaxTopLogprobs) {
+    throw Error(std::string(op) + ": top_n is " + std::to_string(top_n) + "; expected 0 to " +
+                std::to_string(kMaxTopLogprobs));
+  }
+  expect_tensor(ids, DType::I32, logits.rows, 1, op, "ids");
+  expect_tensor(chosen, DType::F32, logits.rows, 1, op, "chosen");
+  expect_tensor(top_ids, DType::I32, logits.rows, top_n, op, "top_ids");
+  expect_tensor(top_logprobs, DType::F32, logits.rows, top_n, op, "top_logprobs");
+}
+
 void check_linear_residual_norm(const Linear& weight, const Tensor& x, const Tensor& residual,
                                 const Tensor& norm_weight, const Tensor& scratch, const Tensor& values,
                                 const Tensor& partials, int64_t partials_needed, DType dtype) {

@@ -39,6 +39,9 @@ void check_linear_residual_norm(const Linear& weight, const Tensor& x, const Ten
 // eps finite and >= 0.
 void check_normed_rows(const NormedRows& x, int64_t cols, DType dtype, const char* op);
 void check_argmax_rows(const Tensor& logits, const Tensor& ids);
+void check_copy(const Tensor& src, const Tensor& dst);
+void check_logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, const Tensor& chosen,
+                         const Tensor& top_ids, const Tensor& top_logprobs);
 // logits F32 [rows.size(), vocab_size] with vocab_size in [1, 2^31), ids I32 [rows.size(), 1], every token
 // id in the rows' lists in [0, vocab_size), and each sampled (non-greedy) row's uniform in [0, 1).
 void check_sample_rows(const Tensor& logits, std::span<const SamplingRow> rows, const Tensor& ids);

@@ -12,6 +12,9 @@ namespace adallm::backend {
 // Temperatures below this are greedy (vLLM's _SAMPLING_EPS).
 inline constexpr float kGreedyTemperature = 1e-5f;
 
+// The most alternatives Backend::logprobs_rows reports per row (OpenAI's top_logprobs limit).
+inline constexpr int64_t kMaxTopLogprobs = 20;
+
 // One row of Backend::sample_rows; fields mean what adallm::SamplingParams's do, already validated.
 struct SamplingRow {
   float temperature = 1.0f;  // below kGreedyTemperature: the argmax of the penalized logits

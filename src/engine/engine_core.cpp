@@ -166,6 +166,10 @@ void EngineCore::validate(const GenerateRequest& request) const {
         .hint("shorten the prompt or raise --max-model-len");
   }
   if (request.max_tokens < 0) throw Error("max_tokens must be >= 0, got " + std::to_string(request.max_tokens));
+  if (request.logprobs && (*request.logprobs < 0 || *request.logprobs > backend::kMaxTopLogprobs)) {
+    throw Error("logprobs must be 0 to " + std::to_string(backend::kMaxTopLogprobs) + ", got " +
+                std::to_string(*request.logprobs));
+  }
   const int64_t vocab = model_.config().vocab_size;
   for (size_t i = 0; i < request.prompt.size(); ++i) {
     if (request.prompt[i] < 0 || request.prompt[i] >= vocab) {
@@ -184,6 +188,7 @@ void EngineCore::add(const GenerateRequest& request, int64_t id) {
   seq->tokens = request.prompt;
   seq->max_tokens = request.max_tokens;
   seq->stop_token_ids = request.stop_token_ids;
+  seq->logprobs = request.logprobs;
   seq->arrival_time = std::chrono::steady_clock::now();
   seq->sampler = std::make_unique<Sampler>(request.sampling, options_.seed);
   scheduler_.add(std::move(seq));
@@ -195,6 +200,7 @@ RequestOutput EngineCore::event_for(const Sequence& seq, int64_t first_token) co
   RequestOutput out;
   out.request_id = seq.id;
   out.tokens.assign(seq.output().begin() + first_token, seq.output().end());
+  if (seq.logprobs) out.logprobs.assign(seq.output_logprobs.begin() + first_token, seq.output_logprobs.end());
   out.finish_reason = seq.finish_reason;
   out.prompt_tokens = seq.prompt_len;
   out.completion_tokens = seq.output_len();
@@ -236,20 +242,43 @@ void EngineCore::forward(const std::vector<ScheduledChunk>& chunks, std::vector<
     if (c.sample) b.logit_rows.push_back(static_cast<int32_t>(b.token_ids.size() - 1));
   }
   sampled.clear();
+  // Log-probabilities when a sampled sequence asks: as many alternatives as the most demanding one.
+  int64_t top_n = -1;
+  for (const ScheduledChunk& c : chunks) {
+    if (c.sample && c.seq->logprobs) top_n = std::max<int64_t>(top_n, *c.seq->logprobs);
+  }
+  logprobs_.top_n = std::max<int64_t>(top_n, 0);
+  model::StepLogprobs* logprobs = top_n >= 0 ? &logprobs_ : nullptr;
   // Every sampled sequence greedy: the backend takes the argmax. Otherwise it samples each row under its
-  // request's knobs and uniform. Either way only ids come back, never logits.
+  // request's knobs and uniform. Either way only ids (and asked log-probabilities) come back, never logits.
   const bool greedy = std::all_of(chunks.begin(), chunks.end(),
                                   [](const ScheduledChunk& c) { return !c.sample || c.seq->sampler->plain_greedy(); });
   if (greedy) {
-    model_.forward_greedy(b, *cache_, sampled);
+    model_.forward_greedy(b, *cache_, sampled, logprobs);
   } else {
     rows_.clear();
     for (const ScheduledChunk& c : chunks) {
       if (c.sample) rows_.push_back(c.seq->sampler->row(c.seq->prompt(), c.seq->output()));
     }
-    model_.forward_sample(b, *cache_, rows_, sampled);
+    model_.forward_sample(b, *cache_, rows_, sampled, logprobs);
   }
   fail_refused_rows(chunks, sampled);
+  if (logprobs == nullptr) return;
+  // Kept with the sequence for its next event; a refused row gets none (its request fails).
+  size_t row = 0;
+  for (const ScheduledChunk& c : chunks) {
+    if (!c.sample) continue;
+    const size_t r = row++;
+    if (!c.seq->logprobs || sampled[r] < 0) continue;
+    TokenLogprobs t;
+    t.logprob = logprobs_.chosen[r];
+    const auto n = static_cast<size_t>(*c.seq->logprobs), stride = static_cast<size_t>(logprobs_.top_n);
+    for (size_t j = 0; j < n; ++j) {
+      const int32_t id = logprobs_.top_ids[r * stride + j];
+      if (id >= 0) t.top.emplace_back(id, logprobs_.top_logprobs[r * stride + j]);
+    }
+    c.seq->output_logprobs.push_back(std::move(t));
+  }
 }
 
 std::vector<RequestOutput> EngineCore::step() {

@@ -76,6 +76,7 @@ class EngineCore {
   std::unique_ptr<backend::KvCache> cache_;
   int64_t next_id_ = 1;
   std::vector<backend::SamplingRow> rows_;  // the sampled rows of a step that is not all greedy
+  model::StepLogprobs logprobs_;            // a step's log-probabilities, when a sequence asks
   backend::ForwardBatch batch_;
 };
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ struct Sequence {
   int64_t max_tokens = 0;
   std::vector<int32_t> stop_token_ids;
   std::unique_ptr<Sampler> sampler;
+  std::optional<int32_t> logprobs;             // the request's: top alternatives per token, unset for none
+  std::vector<TokenLogprobs> output_logprobs;  // one per output token when logprobs is set
 
   int64_t num_computed = 0;    // tokens whose K/V are in the cache
   std::vector<int32_t> pages;  // page table: position p in pages[p / page_size]

@@ -106,6 +106,9 @@ struct Model::StepBuffers {
   arch::ActivationBuffers layers;
   int64_t head_capacity = 0;
   std::unique_ptr<backend::Buffer> residual, delta, normed, logits, ids;
+  // logprobs, at first use (grown to the most rows asked): the raw logits kept from the sampler's
+  // penalties, and the results.
+  std::unique_ptr<backend::Buffer> raw_logits, chosen, top_ids, top_logprobs;
 };
 
 Model::Model(std::filesystem::path dir, backend::Backend& backend)
@@ -228,28 +231,71 @@ void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache,
 
 void Model::run_to_ids(const backend::ForwardBatch& batch, backend::KvCache& cache, const char* op,
                        const std::function<void(backend::Tensor logits, backend::Tensor ids)>& pick,
-                       std::vector<int32_t>& ids) {
+                       bool pick_overwrites, std::vector<int32_t>& ids, StepLogprobs* logprobs) {
   if (config_.vocab_size > (int64_t{1} << 24)) {
     throw Error(std::string(op) + ": vocab_size " + std::to_string(config_.vocab_size) +
                 " is past 2^24, where ids read back as floats lose bits");
   }
+  if (logprobs != nullptr && (logprobs->top_n < 0 || logprobs->top_n > backend::kMaxTopLogprobs)) {
+    throw Error(std::string(op) + ": top_n " + std::to_string(logprobs->top_n) + " logprobs asked; expected 0 to " +
+                std::to_string(backend::kMaxTopLogprobs));
+  }
   const backend::Tensor out = run(batch, cache);
   ids.resize(static_cast<size_t>(out.rows));
+  if (logprobs != nullptr) {
+    logprobs->chosen.clear();
+    logprobs->top_ids.clear();
+    logprobs->top_logprobs.clear();
+  }
   if (out.rows == 0) return;
   const backend::Tensor d_ids = step_->ids->view().row_slice(0, out.rows);
+  backend::Tensor raw = out;
+  if (logprobs != nullptr && pick_overwrites) {
+    if (!step_->raw_logits || step_->raw_logits->view().rows < out.rows) {
+      step_->raw_logits = backend_.alloc(out.rows, out.cols, DType::F32);
+    }
+    raw = step_->raw_logits->view().row_slice(0, out.rows);
+    backend_.copy(out, raw);
+  }
   pick(out, d_ids);
+  if (logprobs != nullptr) read_logprobs(raw, d_ids, *logprobs);
   std::vector<float> values(static_cast<size_t>(out.rows));  // to_host reads I32 as exact floats (ids < 2^24)
   backend_.to_host(d_ids, values);
   for (size_t i = 0; i < values.size(); ++i) ids[i] = static_cast<int32_t>(values[i]);
 }
 
-void Model::forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids) {
+void Model::read_logprobs(const backend::Tensor& logits, const backend::Tensor& ids, StepLogprobs& out) {
+  backend::Backend& b = backend_;
+  const int64_t rows = logits.rows, n = out.top_n;
+  if (!step_->chosen || step_->chosen->view().rows < rows) {
+    step_->chosen = b.alloc(rows, 1, DType::F32);
+    step_->top_ids = b.alloc(rows, backend::kMaxTopLogprobs, DType::I32);
+    step_->top_logprobs = b.alloc(rows, backend::kMaxTopLogprobs, DType::F32);
+  }
+  const backend::Tensor chosen = step_->chosen->view().row_slice(0, rows);
+  const backend::Tensor top_ids = step_->top_ids->view().row_slice(0, rows).col_slice(0, n);
+  const backend::Tensor top_logprobs = step_->top_logprobs->view().row_slice(0, rows).col_slice(0, n);
+  b.logprobs_rows(logits, ids, n, chosen, top_ids, top_logprobs);
+  out.chosen.resize(static_cast<size_t>(rows));
+  b.to_host(chosen, out.chosen);
+  if (n == 0) return;
+  std::vector<float> values(static_cast<size_t>(rows * n));
+  b.to_host(top_ids, values);  // exact: ids < 2^24, and -1
+  out.top_ids.assign(values.begin(), values.end());
+  out.top_logprobs.resize(values.size());
+  b.to_host(top_logprobs, out.top_logprobs);
+}
+
+void Model::forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids,
+                           StepLogprobs* logprobs) {
   run_to_ids(batch, cache, "forward_greedy",
-             [this](backend::Tensor logits, backend::Tensor d_ids) { backend_.argmax_rows(logits, d_ids); }, ids);
+             [this](backend::Tensor logits, backend::Tensor d_ids) { backend_.argmax_rows(logits, d_ids); }, false, ids,
+             logprobs);
 }
 
 void Model::forward_sample(const backend::ForwardBatch& batch, backend::KvCache& cache,
-                           std::span<const backend::SamplingRow> rows, std::vector<int32_t>& ids) {
+                           std::span<const backend::SamplingRow> rows, std::vector<int32_t>& ids,
+                           StepLogprobs* logprobs) {
   // Checked before the step runs, so that a mismatch leaves the cache untouched.
   if (rows.size() != batch.logit_rows.size()) {
     throw Error("forward_sample: " + std::to_string(rows.size()) + " sampling rows for " +
@@ -258,7 +304,7 @@ void Model::forward_sample(const backend::ForwardBatch& batch, backend::KvCache&
   const auto pick = [this, &rows](backend::Tensor logits, backend::Tensor d_ids) {
     backend_.sample_rows(logits, rows, d_ids);
   };
-  run_to_ids(batch, cache, "forward_sample", pick, ids);
+  run_to_ids(batch, cache, "forward_sample", pick, true, ids, logprobs);
 }
 
 }  // namespace adallm::model

@@ -42,6 +42,15 @@ struct ModelWeights {
   bool has_kv_scales = false;
 };
 
+// Log-probabilities a step reports with its ids (Backend::logprobs_rows over the raw logits, before any
+// penalty): per logit row, the sampled token's and the top_n most likely tokens'.
+struct StepLogprobs {
+  int64_t top_n = 0;                // in: 0 to backend::kMaxTopLogprobs
+  std::vector<float> chosen;        // out: [num_logits]
+  std::vector<int32_t> top_ids;     // out: [num_logits * top_n]
+  std::vector<float> top_logprobs;  // out: [num_logits * top_n]
+};
+
 class Model {
  public:
   // Opens the checkpoint directory, checks and binds every tensor (model/ledger.h), and loads the
@@ -63,11 +72,14 @@ class Model {
   // The same step, but only each logit row's argmax comes back (greedy sampling on the backend): ids is
   // resized to [num_logits], with backend::Backend::kArgmaxNonFinite / kArgmaxNoFinite for a row whose
   // logits hold NaN or +inf / no finite value.
-  void forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids);
+  // With `logprobs`, the ids' log-probabilities come back too (its buffers are allocated at first use).
+  void forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids,
+                      StepLogprobs* logprobs = nullptr);
   // The same step, sampled on the backend (Backend::sample_rows) under rows[i] for logit row i (rows has
   // one entry per batch.logit_rows): ids as forward_greedy's, with the same two codes.
   void forward_sample(const backend::ForwardBatch& batch, backend::KvCache& cache,
-                      std::span<const backend::SamplingRow> rows, std::vector<int32_t>& ids);
+                      std::span<const backend::SamplingRow> rows, std::vector<int32_t>& ids,
+                      StepLogprobs* logprobs = nullptr);
 
   // Allocates the backend memory of steps of up to `num_tokens` tokens and `num_logit_rows` logit rows up
   // front (forward grows it on demand otherwise, allocating mid-run).
@@ -81,11 +93,14 @@ class Model {
   // Runs the layers and the head; returns the logits [num_logits, vocab_size] in backend memory (no rows
   // when the batch asks for none).
   backend::Tensor run(const backend::ForwardBatch& batch, backend::KvCache& cache);
-  // run(), then `pick` turns the logits [num_logits, vocab_size] (which it may overwrite) into ids
-  // [num_logits, 1] I32 in backend memory, which come back into `ids`. `op` names the caller in errors.
+  // run(), then `pick` turns the logits [num_logits, vocab_size] (which it overwrites when
+  // `pick_overwrites`) into ids [num_logits, 1] I32 in backend memory, which come back into `ids` (and
+  // their log-probabilities into `logprobs`). `op` names the caller in errors.
   void run_to_ids(const backend::ForwardBatch& batch, backend::KvCache& cache, const char* op,
-                  const std::function<void(backend::Tensor logits, backend::Tensor ids)>& pick,
-                  std::vector<int32_t>& ids);
+                  const std::function<void(backend::Tensor logits, backend::Tensor ids)>& pick, bool pick_overwrites,
+                  std::vector<int32_t>& ids, StepLogprobs* logprobs);
+  // The logprobs of `logits` at `ids` (both in backend memory) into `out`.
+  void read_logprobs(const backend::Tensor& logits, const backend::Tensor& ids, StepLogprobs& out);
 
   std::filesystem::path dir_;
   backend::Backend& backend_;

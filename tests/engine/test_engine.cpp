@@ -8,6 +8,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
+#include <span>
+#include <limits>
+#include <cmath>
 #include <map>
 #include <ostream>
 #include <memory>
@@ -71,6 +75,7 @@ Expected alone(const GenerateRequest& r, int64_t max_model_len, backend::KvCache
 
 struct Collected {
   std::vector<int32_t> tokens;
+  std::vector<TokenLogprobs> logprobs;
   RequestOutput last;
   int finishing_events = 0;
 };
@@ -80,6 +85,7 @@ void collect(std::map<int64_t, Collected>& out, const std::vector<RequestOutput>
     Collected& c = out[e.request_id];
     EXPECT_EQ(c.finishing_events, 0) << "event after the last one for request " << e.request_id;
     c.tokens.insert(c.tokens.end(), e.tokens.begin(), e.tokens.end());
+    c.logprobs.insert(c.logprobs.end(), e.logprobs.begin(), e.logprobs.end());
     EXPECT_EQ(e.completion_tokens, static_cast<int64_t>(c.tokens.size()));
     if (e.finished()) {
       ++c.finishing_events;
@@ -334,6 +340,72 @@ TEST(EngineCore, SeededSamplingOnTheBackendReproduces) {
   GenerateRequest reseeded = sampled;
   reseeded.sampling.seed = 78;
   EXPECT_NE(run(reseeded), first);
+}
+
+// log_softmax of one row of logits, in double.
+std::vector<double> log_softmax(std::span<const float> row) {
+  double max = -std::numeric_limits<double>::infinity(), sum = 0.0;
+  for (float v : row) max = std::max(max, double(v));
+  for (float v : row) sum += std::exp(double(v) - max);
+  std::vector<double> out(row.size());
+  for (size_t i = 0; i < row.size(); ++i) out[i] = double(row[i]) - max - std::log(sum);
+  return out;
+}
+
+// Log-probabilities come with the tokens of the requests that ask, and only those: each token's, and its
+// position's most likely tokens', from the raw logits — a sampled request's penalties and temperature do
+// not change them. Checked against log_softmax of the logits the single-sequence Generator scores for the
+// prompt and the tokens the engine produced.
+TEST(EngineCore, ReportsLogprobsOfTheRawDistribution) {
+  Loaded& m = qwen3();
+  EngineCore core(*m.model, *m.backend, small_options());
+  GenerateRequest top = greedy_request(9, 6);
+  top.logprobs = 3;
+  GenerateRequest sampled = greedy_request(11, 6);
+  sampled.sampling.temperature = 1.5f;
+  sampled.sampling.repetition_penalty = 1.3f;
+  sampled.sampling.frequency_penalty = 0.5f;
+  sampled.sampling.seed = 5;
+  sampled.logprobs = 0;
+  const GenerateRequest none = greedy_request(7, 6);
+  const int64_t a = core.add(top), b = core.add(sampled), c = core.add(none);
+  auto got = run_to_idle(core);
+  EXPECT_TRUE(got[c].logprobs.empty());
+  GeneratorOptions o;
+  o.max_context = 64;
+  o.kv_cache_dtype = small_options().kv_cache_dtype;
+  Generator scorer(*m.model, *m.backend, o);
+  const auto vocab = static_cast<size_t>(m.model->config().vocab_size);
+  for (const auto& [id, request] : {std::pair{a, top}, std::pair{b, sampled}}) {
+    const Collected& out = got[id];
+    ASSERT_EQ(out.tokens.size(), 6u);
+    ASSERT_EQ(out.logprobs.size(), out.tokens.size());
+    std::vector<int32_t> all = request.prompt;
+    all.insert(all.end(), out.tokens.begin(), out.tokens.end());
+    const std::vector<float> logits = scorer.score(all);
+    for (size_t i = 0; i < out.tokens.size(); ++i) {
+      const size_t position = request.prompt.size() - 1 + i;
+      const std::vector<double> want = log_softmax(std::span<const float>(logits.data() + position * vocab, vocab));
+      const TokenLogprobs& t = out.logprobs[i];
+      EXPECT_NEAR(t.logprob, want[static_cast<size_t>(out.tokens[i])], 1e-4) << "request " << id << " token " << i;
+      ASSERT_EQ(t.top.size(), static_cast<size_t>(*request.logprobs));
+      std::vector<int32_t> order(vocab);
+      for (size_t v = 0; v < vocab; ++v) order[v] = static_cast<int32_t>(v);
+      std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return want[size_t(x)] > want[size_t(y)]; });
+      for (size_t j = 0; j < t.top.size(); ++j) {
+        EXPECT_EQ(t.top[j].first, order[j]) << "request " << id << " token " << i << " alternative " << j;
+        EXPECT_NEAR(t.top[j].second, want[size_t(order[j])], 1e-4);
+      }
+      if (id == a) {
+        EXPECT_EQ(t.top.front().first, out.tokens[i]) << "greedy picks the most likely token";
+      }
+    }
+  }
+  GenerateRequest bad = greedy_request(5, 2);
+  bad.logprobs = 21;
+  EXPECT_THROW(core.add(bad), Error);
+  bad.logprobs = -1;
+  EXPECT_THROW(core.add(bad), Error);
 }
 
 TEST(EngineCore, CancelsQueuedAndRunningRequests) {

@@ -51,6 +51,67 @@ TEST(CudaArgmax, MatchesTheCpuBackend) {
 }
 
 
+// Backend::logprobs_rows (and copy) on the GPU against the CPU's: vocabulary-sized rows with planted ties
+// across threads, a -inf token, a NaN row, an all -inf row, and ids drawn by sample_rows (the same on both
+// backends) so that the chosen token is not always the most likely; top_n 0, 1, 7 and 20. Tolerance: the
+// GPU sums exp in fp32 (relative error ~1e-6 over 151,936 terms), the CPU in double: 1e-4 absolute.
+TEST(CudaLogprobs, MatchesTheCpuBackend) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  const int64_t rows = 6, vocab = 151936;
+  std::vector<float> logits(static_cast<size_t>(rows * vocab));
+  for (float& v : logits) v = normal(rng);
+  const auto at = [&](int64_t r, int64_t i) -> float& { return logits[static_cast<size_t>(r * vocab + i)]; };
+  at(0, 150000) = 30.0f, at(0, 9) = 30.0f, at(0, 70000) = 30.0f;  // ties: 9, 70000, 150000 in that order
+  at(1, 3) = -std::numeric_limits<float>::infinity();
+  at(2, 500) = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t i = 0; i < vocab; ++i) at(3, i) = -std::numeric_limits<float>::infinity();
+  for (const int64_t top_n : {0, 1, 7, 20}) {
+    std::vector<std::vector<float>> got[4];
+    for (auto* make : {+[] { return make_cpu_backend(2); }, +[] { return make_cuda_backend(); }}) {
+      auto b = make();
+      auto x = b->upload(HostArray{"logits", logits.data(), DType::F32, rows, vocab}, DType::F32);
+      auto scratch = b->alloc(rows, vocab, DType::F32);
+      b->copy(x->view(), scratch->view());
+      std::vector<SamplingRow> draw(static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) draw[size_t(r)].uniform = (double(r) + 0.5) / double(rows);
+      auto ids = b->alloc(rows, 1, DType::I32);
+      b->sample_rows(scratch->view(), draw, ids->view());
+      auto chosen = b->alloc(rows, 1, DType::F32);
+      auto top_ids = b->alloc(rows, kMaxTopLogprobs, DType::I32);
+      auto top_lp = b->alloc(rows, kMaxTopLogprobs, DType::F32);
+      b->logprobs_rows(x->view(), ids->view(), top_n, chosen->view(), top_ids->view().col_slice(0, top_n),
+                       top_lp->view().col_slice(0, top_n));
+      const Tensor views[4] = {ids->view(), chosen->view(), top_ids->view().col_slice(0, top_n),
+                               top_lp->view().col_slice(0, top_n)};
+      for (int k = 0; k < 4; ++k) {
+        got[k].emplace_back(static_cast<size_t>(views[k].numel()));
+        b->to_host(views[k], got[k].back());
+      }
+    }
+    EXPECT_EQ(got[0][1], got[0][0]) << "sampled ids";
+    EXPECT_EQ(got[2][1], got[2][0]) << "top ids, top_n " << top_n;
+    const auto close = [](const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (std::isnan(b[i]) || std::isinf(b[i])) {
+          EXPECT_TRUE(std::isnan(b[i]) ? std::isnan(a[i]) : a[i] == b[i]) << what << " " << i;
+        } else {
+          EXPECT_NEAR(a[i], b[i], 1e-4) << what << " " << i;
+        }
+      }
+    };
+    close(got[1][1], got[1][0], "chosen");
+    close(got[3][1], got[3][0], "top logprobs");
+    if (top_n >= 7) {
+      EXPECT_EQ(got[2][0][0], 9.0f);
+      EXPECT_EQ(got[2][0][1], 70000.0f);
+      EXPECT_EQ(got[2][0][2], 150000.0f);
+    }
+    EXPECT_TRUE(std::isnan(got[1][0][2]) && std::isnan(got[1][0][3])) << "refused rows";
+  }
+}
+
 // One logits row and the knobs it is sampled with.
 struct Case {
   std::string name;

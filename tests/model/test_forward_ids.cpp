@@ -3,6 +3,8 @@
 // backend over the qwen3 fixture; and forward_sample's refusal of a row count that is not one per logit row.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <span>
 #include <vector>
 
@@ -59,6 +61,52 @@ TEST(ForwardIds, GreedyAndSampledIdsMatchTheHostReference) {
     const std::span<const float> row(logits.data() + r * vocab, vocab);
     EXPECT_EQ(sampled[r], reference.sample(row, rows[r])) << "row " << r;
     EXPECT_EQ(greedy[r], backend::RowSampler::greedy(row)) << "row " << r;
+  }
+}
+
+// With StepLogprobs, the ids' log-probabilities come back from the raw logits even where the sampler's
+// penalties overwrote them: against log_softmax of Model::forward's logits.
+TEST(ForwardIds, LogprobsComeFromTheRawLogits) {
+  auto backend = backend::make_cpu_backend(2);
+  auto model = Model::load(test::fixtures_dir() / "qwen3" / "bf16", *backend);
+  auto cache = backend->alloc_kv_cache(model->kv_cache_spec(4, 16, backend::KvCacheDType::bf16));
+  const backend::ForwardBatch batch = sequence_batch(6);
+  const auto vocab = static_cast<size_t>(model->config().vocab_size);
+  std::vector<float> logits;
+  model->forward(batch, *cache, logits);
+  std::vector<backend::SamplingRow> rows(batch.logit_rows.size());
+  const std::span<const int32_t> prompt(batch.token_ids);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    rows[r].temperature = 0.8f;
+    rows[r].repetition_penalty = 2.0f;  // the prompt's tokens lose most of their logit
+    rows[r].prompt_tokens = prompt;
+    rows[r].uniform = 0.25;
+  }
+  for (const bool greedy : {false, true}) {
+    StepLogprobs lp;
+    lp.top_n = 4;
+    std::vector<int32_t> ids;
+    if (greedy) {
+      model->forward_greedy(batch, *cache, ids, &lp);
+    } else {
+      model->forward_sample(batch, *cache, rows, ids, &lp);
+    }
+    ASSERT_EQ(lp.chosen.size(), rows.size());
+    ASSERT_EQ(lp.top_ids.size(), rows.size() * 4);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const float* row = logits.data() + r * vocab;
+      double max = row[0], sum = 0.0;
+      for (size_t v = 0; v < vocab; ++v) max = std::max(max, double(row[v]));
+      for (size_t v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - max);
+      const double lse = max + std::log(sum);
+      EXPECT_NEAR(lp.chosen[r], double(row[size_t(ids[r])]) - lse, 1e-5) << (greedy ? "greedy" : "sampled") << " row " << r;
+      EXPECT_NEAR(lp.top_logprobs[r * 4], max - lse, 1e-5);
+      EXPECT_EQ(row[size_t(lp.top_ids[r * 4])], float(max));
+      for (size_t j = 1; j < 4; ++j) EXPECT_LE(lp.top_logprobs[r * 4 + j], lp.top_logprobs[r * 4 + j - 1]);
+      if (greedy) {
+        EXPECT_EQ(ids[r], lp.top_ids[r * 4]);
+      }
+    }
   }
 }
 

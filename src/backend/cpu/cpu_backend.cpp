@@ -238,6 +238,51 @@ void CpuBackend::argmax_rows(const Tensor& logits, Tensor ids) {
   }
 }
 
+void CpuBackend::copy(const Tensor& src, Tensor dst) {
+  check_copy(src, dst);
+  const size_t bytes = static_cast<size_t>(src.cols) * dtype_size(src.dtype);
+  for (int64_t r = 0; r < src.rows; ++r) {
+    std::memmove(static_cast<std::byte*>(dst.data) + r * dst.stride * static_cast<int64_t>(dtype_size(dst.dtype)),
+                 static_cast<const std::byte*>(src.data) + r * src.stride * static_cast<int64_t>(dtype_size(src.dtype)), bytes);
+  }
+}
+
+// The reference: the normalizer in double, the top entries by a partial sort of (logit desc, id asc).
+void CpuBackend::logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, Tensor chosen, Tensor top_ids,
+                               Tensor top_logprobs) {
+  check_logprobs_rows(logits, ids, top_n, chosen, top_ids, top_logprobs);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<int32_t>& order = logprob_order_;
+  order.resize(static_cast<size_t>(logits.cols));
+  for (int64_t r = 0; r < logits.rows; ++r) {
+    const std::span<const float> row(logits.row<float>(r), static_cast<size_t>(logits.cols));
+    const int32_t id = ids.row<int32_t>(r)[0];
+    if (row_fault(row) != RowFault::none) {
+      chosen.row<float>(r)[0] = nan;
+      for (int64_t j = 0; j < top_n; ++j) top_ids.row<int32_t>(r)[j] = -1, top_logprobs.row<float>(r)[j] = nan;
+      continue;
+    }
+    double max = -std::numeric_limits<double>::infinity();
+    for (float v : row) max = std::max(max, static_cast<double>(v));
+    double sum = 0.0;
+    for (float v : row) sum += std::exp(static_cast<double>(v) - max);
+    const double lse = max + std::log(sum);
+    const auto logprob = [&](int32_t i) { return static_cast<float>(static_cast<double>(row[static_cast<size_t>(i)]) - lse); };
+    chosen.row<float>(r)[0] = id >= 0 && id < logits.cols ? logprob(id) : nan;
+    if (top_n == 0) continue;
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+    const int64_t n = std::min(top_n, logits.cols);
+    std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
+      const float va = row[static_cast<size_t>(a)], vb = row[static_cast<size_t>(b)];
+      return va > vb || (va == vb && a < b);
+    });
+    for (int64_t j = 0; j < top_n; ++j) {
+      top_ids.row<int32_t>(r)[j] = j < n ? order[static_cast<size_t>(j)] : -1;
+      top_logprobs.row<float>(r)[j] = j < n ? logprob(order[static_cast<size_t>(j)]) : nan;
+    }
+  }
+}
+
 void CpuBackend::sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) {
   check_sample_rows(logits, rows, ids);
   const auto vocab_size = static_cast<size_t>(logits.cols);

@@ -130,6 +130,9 @@ class CpuBackend final : public Backend {
                    Activation act, Tensor out) override;
   void gather_logit_rows(const Tensor& x, Tensor out) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
+  void copy(const Tensor& src, Tensor dst) override;
+  void logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, Tensor chosen, Tensor top_ids,
+                     Tensor top_logprobs) override;
   void sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) override;
 
  private:
@@ -140,6 +143,7 @@ class CpuBackend final : public Backend {
   const ForwardBatch* batch_ = nullptr;
   CpuOptions options_;
   RowSampler sampler_;  // sample_rows's scratch, kept warm across steps
+  std::vector<int32_t> logprob_order_;  // logprobs_rows's scratch
 };
 
 }  // namespace adallm::backend::cpu

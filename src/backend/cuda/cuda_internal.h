@@ -164,6 +164,9 @@ class CudaBackend final : public Backend {
   void gather_logit_rows(const Tensor& x, Tensor out) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
   void sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) override;
+  void copy(const Tensor& src, Tensor dst) override;
+  void logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, Tensor chosen, Tensor top_ids,
+                     Tensor top_logprobs) override;
 
   // Waits for the stream: the tests' and benchmarks' timing points.
   void synchronize();

@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_internal.h"
 #include "backend/op_checks.h"
 #include "kernels/cuda_check.h"
+#include "kernels/sampling/logprobs.h"
 #include "kernels/sampling/sample.h"
 
 namespace adallm::backend::cuda_backend {
@@ -62,6 +63,33 @@ void CudaBackend::sample_rows(Tensor logits, std::span<const SamplingRow> rows, 
   }
   kernels::sample_rows(logits.ptr<float>(), logits.stride, logits.rows, vocab, d_params, kGreedyTemperature,
                        ids.ptr<int32_t>(), kArgmaxNonFinite, kArgmaxNoFinite, stream_);
+}
+
+void CudaBackend::copy(const Tensor& src, Tensor dst) {
+  check_copy(src, dst);
+  const OpScope scope(*this, "copy");
+  if (src.numel() == 0) return;
+  const auto elem = static_cast<size_t>(dtype_size(src.dtype));
+  ADALLM_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, static_cast<size_t>(dst.stride) * elem, src.data,
+                                      static_cast<size_t>(src.stride) * elem, static_cast<size_t>(src.cols) * elem,
+                                      static_cast<size_t>(src.rows), cudaMemcpyDeviceToDevice, stream_));
+}
+
+void CudaBackend::logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, Tensor chosen, Tensor top_ids,
+                                Tensor top_logprobs) {
+  check_logprobs_rows(logits, ids, top_n, chosen, top_ids, top_logprobs);
+  static_assert(kMaxTopLogprobs == kernels::kMaxLogprobsTopN);
+  const OpScope scope(*this, "logprobs_rows");
+  if ((ids.rows > 1 && ids.stride != 1) || (chosen.rows > 1 && chosen.stride != 1)) {
+    throw Error("logprobs_rows: ids " + ids.describe() + " and chosen " + chosen.describe() + " must be contiguous");
+  }
+  if (top_ids.stride != top_logprobs.stride) {
+    throw Error("logprobs_rows: top_ids " + top_ids.describe() + " and top_logprobs " + top_logprobs.describe() +
+                " need one row stride");
+  }
+  kernels::logprobs_rows(logits.ptr<float>(), logits.stride, logits.rows, logits.cols, ids.ptr<int32_t>(),
+                         static_cast<int>(top_n), chosen.ptr<float>(), top_ids.ptr<int32_t>(), top_logprobs.ptr<float>(),
+                         std::max<int64_t>(top_ids.stride, top_n), stream_);
 }
 
 }  // namespace adallm::backend::cuda_backend
