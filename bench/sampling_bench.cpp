@@ -1,10 +1,11 @@
-// Sampling on the GPU (Backend::sample_rows): `rows` rows of a `vocab`-sized fp32 logits row sampled
-// with a few knob sets (greedy, temperature alone, Qwen3's top_k 20 + top_p 0.95, top_p 0.9 alone, a
-// flat distribution whose top_p set is most of the vocabulary, penalties over a 1,024-token history).
-// Reports µs per call and the rate at which the kernel goes over the logits (bytes of one read of the rows per second; the kernel reads a row once per pass, up to ~12
-// passes with top_k and top_p), and the ratio of that one-read rate to the copy bandwidth measured in the
-// same run. The logits rotate through buffers of > 256 MB in all, so that a call finds its rows in DRAM,
-// as a decode step's sampling does only in part (lm_head has just written them).
+// Sampling on the GPU (Backend::sample_rows, and Backend::logprobs_rows with 0, 5 and 20 alternatives):
+// `rows` rows of a `vocab`-sized fp32 logits row sampled with a few knob sets (greedy, temperature alone,
+// Qwen3's top_k 20 + top_p 0.95, top_p 0.9 alone, a flat distribution whose top_p set is most of the
+// vocabulary, penalties over a 1,024-token history). Reports µs per call and the rate at which the kernel
+// goes over the logits (bytes of one read of the rows per second; the kernel reads a row once per pass, up
+// to ~12 passes with top_k and top_p), and the ratio of that one-read rate to the copy bandwidth measured
+// in the same run. The logits rotate through buffers of > 256 MB in all, so that a call finds its rows in
+// DRAM, as a decode step's sampling does only in part (lm_head has just written them).
 //
 //   sampling_bench [--rows 1,8,32,64] [--vocab 151936]
 #include <CLI/CLI.hpp>
@@ -88,6 +89,25 @@ int run(int argc, char** argv) {
       const double us = times.at(0).gpu_ms * 1e3 / double(calls);
       std::printf("%-26s %6lld %10.1f %10.0f %7.1f%%\n", k.name, static_cast<long long>(rows), us, bytes / us / 1e3,
                   100.0 * bytes / (us / 1e6) / copy);
+    }
+    // Backend::logprobs_rows over the same rows (two passes over each row, then the top_n selection).
+    auto chosen = b->alloc(rows, 1, DType::F32);
+    auto top_ids = b->alloc(rows, backend::kMaxTopLogprobs, DType::I32);
+    auto top_lp = b->alloc(rows, backend::kMaxTopLogprobs, DType::F32);
+    for (const int64_t top_n : {int64_t{0}, int64_t{5}, backend::kMaxTopLogprobs}) {
+      const auto call = [&](int64_t i) {
+        b->logprobs_rows(logits[static_cast<size_t>(i % buffers)]->view(), ids->view(), top_n, chosen->view(),
+                         top_ids->view().col_slice(0, top_n), top_lp->view().col_slice(0, top_n));
+      };
+      for (int64_t i = 0; i < buffers; ++i) call(i);
+      backend::set_op_profiling(*b, true);
+      for (int64_t i = 0; i < calls; ++i) call(i);
+      const std::vector<backend::OpTime> times = backend::take_op_profile(*b);
+      backend::set_op_profiling(*b, false);
+      const double us = times.at(0).gpu_ms * 1e3 / double(calls);
+      const std::string name = "logprobs, top " + std::to_string(top_n);
+      std::printf("%-26s %6lld %10.1f %10.0f %7.1f%%\n", name.c_str(), static_cast<long long>(rows), us,
+                  bytes / us / 1e3, 100.0 * bytes / (us / 1e6) / copy);
     }
   }
   return 0;
