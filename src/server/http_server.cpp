@@ -250,8 +250,8 @@ void HttpServer::routes() {
   const auto generate = [this](Endpoint endpoint) {
     return [this, endpoint](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
       try {
+        const std::string body = read_body(res, reader, options_.max_body_bytes);  // all of it: keep-alive goes on
         check_content_type(req);
-        const std::string body = read_body(res, reader, options_.max_body_bytes);
         std::unique_ptr<Generation> generation;
         bool stream = false, include_usage = false;
         if (endpoint == Endpoint::chat) {
