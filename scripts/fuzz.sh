@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target for the safetensors header parser (clang, ASan+UBSan) in build-fuzz/ and
-# runs it for a bounded budget. Exits non-zero on a finding; the crashing input is left in
-# build-fuzz/artifacts/. The committed seeds in fuzz/corpus/safetensors/ are read, never written: new
-# inputs go to build-fuzz/corpus/safetensors/.
+# Builds one libFuzzer target (clang, ASan+UBSan) in build-fuzz/ and runs it for a bounded budget:
+# ADALLM_FUZZ_TARGET=safetensors (the safetensors header parser, the default) or openai_request (the
+# server's request parsers). Exits non-zero on a finding; the crashing input is left in
+# build-fuzz/artifacts/. The committed seeds in fuzz/corpus/TARGET/ are read, never written: new inputs
+# go to build-fuzz/corpus/TARGET/.
 #
 #   scripts/fuzz.sh                      # -runs=200000 -max_total_time=120
 #   scripts/fuzz.sh 1000000 600          # RUNS [SECONDS]
 #   scripts/fuzz.sh -runs=1000000 -jobs=2 # libFuzzer flags, passed through as given
+#   ADALLM_FUZZ_TARGET=openai_request scripts/fuzz.sh -max_total_time=30
 #
 # Needs clang with libFuzzer (Debian 12: apt-get install clang-14 libclang-rt-14-dev); CC/CXX override.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ADALLM_FUZZ_BUILD:-$root/build-fuzz}
-target=safetensors_header_fuzz
+corpus=${ADALLM_FUZZ_TARGET:-safetensors}
+case "$corpus" in
+  safetensors) target=safetensors_header_fuzz ;;
+  openai_request) target=openai_request_fuzz ;;
+  *) echo "fuzz.sh: unknown ADALLM_FUZZ_TARGET '$corpus'; expected safetensors or openai_request" >&2; exit 2 ;;
+esac
 
 pick() {  # first compiler found on PATH
   for c in "$@"; do
@@ -47,8 +54,8 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
 fi
 cmake --build "$build" --target "$target" -j "${FUZZ_BUILD_JOBS:-2}"
 
-seeds="$root/fuzz/corpus/safetensors"
-work="$build/corpus/safetensors"
+seeds="$root/fuzz/corpus/$corpus"
+work="$build/corpus/$corpus"
 artifacts="$build/artifacts/"
 mkdir -p "$work" "$artifacts"
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -28,6 +29,7 @@ struct ServeArgs {
   ModelOptions model;
   server::ServerOptions http;
   std::string served_model_name;
+  double sse_keepalive_s = 15;
 };
 
 int run_serve(ServeArgs& a) {
@@ -71,6 +73,7 @@ int run_serve(ServeArgs& a) {
     }
   } join_signal_thread{finished, signal_thread};
 
+  a.http.sse_keepalive = std::chrono::milliseconds(static_cast<int64_t>(a.sse_keepalive_s * 1000));
   const text::ModelText model_text = text::load_model_text(a.model.model);
   const SamplingParams defaults = io::generation_defaults(a.model.model);
   LoadedModel m = load_model(a.model, 0, Runner::engine);
@@ -118,6 +121,13 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--http-threads", args->http.threads,
                   "HTTP worker threads: each open stream or idle keep-alive connection holds one (default 64)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--read-timeout-s", args->http.read_timeout_s,
+                  "a client silent this long while sending a request is disconnected (default 30)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--sse-keepalive-s", args->sse_keepalive_s,
+                  "a stream that sent nothing for this long (queued, or a slow step) gets an SSE comment line "
+                  "\": keep-alive\" (default 15)")
+      ->check(CLI::Range(0.05, 3600.0));
   return [args] { return run_serve(*args); };
 }
 

@@ -19,6 +19,11 @@ bool RequestStream::next(RequestOutput& out) {
   return true;
 }
 
+bool RequestStream::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return ready_.wait_for(lock, timeout, [&] { return last_taken_ || !events_.empty(); });
+}
+
 void RequestStream::cancel() {
   {
     const std::lock_guard<std::mutex> lock(mutex_);
@@ -106,6 +111,7 @@ void Engine::run() {
       std::vector<RequestOutput> failed = core_.fail_all(e.what());
       events.insert(events.end(), std::make_move_iterator(failed.begin()), std::make_move_iterator(failed.end()));
     }
+    kv_pages_used_.store(core_.pages().num_referenced());
     for (RequestOutput& event : events) {
       const auto it = streams_.find(event.request_id);
       if (it == streams_.end()) continue;

@@ -4,6 +4,8 @@
 // Dropping a stream before its last event cancels the request (a client that went away).
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -26,6 +28,8 @@ class RequestStream {
   int64_t id() const { return id_; }
   // Blocks until the next event and returns true, or returns false once the last event was taken.
   bool next(RequestOutput& out);
+  // Waits at most `timeout` for an event; true when next() would return at once.
+  bool wait_for(std::chrono::milliseconds timeout);
   // Asks the engine to stop this request; its last event then says FinishReason::cancelled (unless it
   // finished first).
   void cancel();
@@ -59,6 +63,14 @@ class Engine {
   std::shared_ptr<RequestStream> submit(const GenerateRequest& request);
   void cancel(int64_t id);
 
+  // KV pages held by sequences (cached prefix pages that no sequence holds are free) and the pool's
+  // size, as of the engine thread's last step; from any thread. Idle and nothing leaked: 0 held.
+  struct KvStats {
+    int64_t pages_used = 0;
+    int64_t num_pages = 0;
+  };
+  KvStats kv_stats() const { return {kv_pages_used_.load(), core_.pages().num_pages()}; }
+
  private:
   void run();
 
@@ -75,6 +87,7 @@ class Engine {
   bool stopping_ = false;
   int64_t next_id_ = 1;
   std::unordered_map<int64_t, std::weak_ptr<RequestStream>> streams_;  // the engine thread's
+  std::atomic<int64_t> kv_pages_used_{0};
   std::thread thread_;
 };
 

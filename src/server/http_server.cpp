@@ -2,17 +2,21 @@
 // one round of engine events into SSE chunks and blocks in the engine stream meanwhile, never spinning.
 // The content type is exactly "text/event-stream", the one text type cpp-httplib never compresses
 // (compression would hold every event back until the end). A failed write is a client that went away:
-// its Generation is dropped, which cancels its engine requests.
+// its Generation is dropped, which cancels its engine requests. While a handler waits for the engine it
+// looks at its socket (server/connection_probe.h), so that a client gone before any write cancels too.
 #include "server/http_server.h"
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <exception>
 #include <utility>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "server/connection_probe.h"
 #include "server/openai_response.h"
 
 namespace adallm::server {
@@ -36,21 +40,92 @@ bool same_secret(const std::string& given, const std::string& expected) {
   return diff == 0;
 }
 
+// Bodies are JSON: a request that says it sends something else (a form from `curl -d` without -H, a
+// multipart upload) is refused rather than parsed as JSON by accident. No Content-Type is accepted.
+void check_content_type(const httplib::Request& req) {
+  const std::string type = req.get_header_value("Content-Type");
+  std::string media = type.substr(0, type.find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (type.empty() || media == "application/json") return;
+  throw ApiError(415, "the request body must be JSON (Content-Type: application/json), got Content-Type \"" + type + "\"",
+                 "", "invalid_request_error", "unsupported_media_type");
+}
+
+// Reads a POST body through cpp-httplib's content reader, whose limit holds for chunked bodies too (the
+// library checks set_payload_max_length against Content-Length only). A refused or unreadable body leaves
+// bytes unread: the connection is closed after the error.
+std::string read_body(httplib::Response& res, const httplib::ContentReader& reader, size_t max_bytes) {
+  std::string body;
+  bool too_large = false;
+  const bool ok = reader([&](const char* data, size_t length) {
+    if (length > max_bytes - body.size()) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, length);
+    return true;
+  });
+  if (too_large || res.status == 413) {
+    res.set_header("Connection", "close");
+    throw ApiError(413, "the request body is larger than " + std::to_string(max_bytes) + " bytes (--max-body-bytes)",
+                   "", "invalid_request_error", "request_too_large");
+  }
+  if (!ok) {
+    res.set_header("Connection", "close");
+    throw ApiError(400, "the request body could not be read: malformed chunked encoding, or cut short");
+  }
+  return body;
+}
+
 std::string sse(const json& chunk) { return "data: " + dump_json(chunk) + "\n\n"; }
+
+// How often a waiting handler looks at its client and at shutdown between engine events.
+constexpr std::chrono::milliseconds kPollInterval{200};
+
+using Clock = std::chrono::steady_clock;
 
 // One streaming response's state, shared by its content provider and resource releaser.
 struct Stream {
   std::unique_ptr<Generation> generation;
+  std::unique_ptr<ConnectionProbe> probe;
   ResponseMeta meta;
   bool include_usage = false;
   bool started = false;
   bool ended = false;
+  std::chrono::milliseconds keepalive{0};
+  Clock::time_point last_write = Clock::now();
+
+  bool write(httplib::DataSink& sink, const std::string& out) {
+    if (!sink.write(out.data(), out.size())) {
+      generation->cancel();
+      return false;
+    }
+    last_write = Clock::now();
+    return true;
+  }
+
+  // Waits for the next engine event: an SSE comment whenever nothing was sent for `keepalive` (proxies
+  // and clients drop connections that stay silent while a request is queued), and the client and
+  // shutdown looked at every kPollInterval. False: the client is gone, or the server is stopping.
+  bool wait(httplib::DataSink& sink, const std::atomic<bool>& stopping) {
+    const auto interval = std::min(kPollInterval, keepalive);
+    for (;;) {
+      if (stopping.load()) return false;
+      if (probe->closed()) {  // a write would only fail one or two writes later
+        generation->cancel();
+        return false;
+      }
+      if (generation->wait(interval)) return true;
+      if (Clock::now() - last_write >= keepalive && !write(sink, ": keep-alive\n\n")) return false;
+    }
+  }
 
   // Returns false to abort the response (the client is gone).
   bool pump(httplib::DataSink& sink, const std::atomic<bool>& stopping) {
     if (ended) return false;  // not reached: done() ends the provider loop
     std::string out;
-    if (!started) {
+    if (!started) {  // the opening chunks go out at once, before any wait
       started = true;
       for (size_t i = 0; i < generation->num_choices(); ++i) {
         const auto index = static_cast<int64_t>(i);
@@ -60,10 +135,14 @@ struct Stream {
           out += sse(chunk_json(meta, index, generation->echo_text(i), "", false, include_usage));
         }
       }
+      if (!out.empty()) return write(sink, out);
     }
     if (!generation->done()) {
       try {
-        if (stopping.load()) throw ApiError(503, "the server is shutting down");
+        if (!wait(sink, stopping)) {
+          if (!stopping.load()) return false;
+          throw ApiError(503, "the server is shutting down");
+        }
         std::vector<ChoiceDelta> deltas;
         generation->next(deltas);
         for (const ChoiceDelta& d : deltas) {
@@ -81,10 +160,7 @@ struct Stream {
       ended = true;
     }
     if (ended) out += "data: [DONE]\n\n";
-    if (!out.empty() && !sink.write(out.data(), out.size())) {
-      generation->cancel();
-      return false;
-    }
+    if (!out.empty() && !write(sink, out)) return false;
     if (ended) sink.done();
     return true;
   }
@@ -110,6 +186,14 @@ HttpServer::~HttpServer() = default;
 void HttpServer::routes() {
   httplib::Server& http = *http_;
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // cpp-httplib bounds each header line (8 KiB) but not their number.
+    if (req.headers.size() > kMaxHeaders) {
+      send_error(res, ApiError(431, "the request has " + std::to_string(req.headers.size()) + " header fields; at most " +
+                                        std::to_string(kMaxHeaders) + " are accepted", "", "invalid_request_error",
+                               "request_header_fields_too_large"));
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (options_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
     if (same_secret(req.get_header_value("Authorization"), "Bearer " + options_.api_key)) {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -161,28 +245,37 @@ void HttpServer::routes() {
     send_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(serving_.metrics().render(serving_.model_name()), "text/plain; version=0.0.4");
+    res.set_content(serving_.render_metrics(), "text/plain; version=0.0.4");
   });
   const auto generate = [this](Endpoint endpoint) {
-    return [this, endpoint](const httplib::Request& req, httplib::Response& res) {
+    return [this, endpoint](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
       try {
+        const std::string body = read_body(res, reader, options_.max_body_bytes);  // all of it: keep-alive goes on
+        check_content_type(req);
         std::unique_ptr<Generation> generation;
         bool stream = false, include_usage = false;
         if (endpoint == Endpoint::chat) {
-          const ChatRequest r = parse_chat_request(req.body);
+          const ChatRequest r = parse_chat_request(body);
           generation = serving_.chat(r);
           stream = r.stream;
           include_usage = r.include_usage;
         } else {
-          const CompletionRequest r = parse_completion_request(req.body);
+          const CompletionRequest r = parse_completion_request(body);
           generation = serving_.complete(r);
           stream = r.stream;
           include_usage = r.include_usage;
         }
         ResponseMeta meta = new_response_meta(endpoint, serving_.model_name());
+        auto probe = std::make_unique<ConnectionProbe>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+        if (!probe->found()) {
+          log::warn("no socket found for ", req.remote_addr, ":", req.remote_port,
+                    ": this request is not cancelled if its client disconnects before its first write");
+        }
         if (stream) {
           auto state = std::make_shared<Stream>();
           state->generation = std::move(generation);
+          state->probe = std::move(probe);
+          state->keepalive = options_.sse_keepalive;
           state->meta = std::move(meta);
           state->include_usage = include_usage;
           res.set_header("Cache-Control", "no-cache");
@@ -207,7 +300,17 @@ void HttpServer::routes() {
         for (size_t i = 0; i < n; ++i) texts[i] = generation->echo_text(i);
         std::vector<ChoiceDelta> deltas;
         while (!generation->done()) {
-          if (stopping_.load()) throw ApiError(503, "the server is shutting down");
+          // A client that hangs up before its answer cancels the request (nothing can be written to it).
+          for (;;) {
+            if (stopping_.load()) throw ApiError(503, "the server is shutting down");
+            if (probe->closed()) {
+              generation->cancel();
+              // nginx's "client closed request": logged and counted, written to nobody.
+              send_error(res, ApiError(499, "the client closed the connection: request cancelled"));
+              return;
+            }
+            if (generation->wait(kPollInterval)) break;
+          }
           deltas.clear();
           generation->next(deltas);
           for (const ChoiceDelta& d : deltas) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,6 +18,9 @@ class Server;
 
 namespace adallm::server {
 
+// Requests with more header fields get 431.
+inline constexpr size_t kMaxHeaders = 100;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;                         // 0: any free port (bind() returns it)
@@ -25,6 +29,8 @@ struct ServerOptions {
   int threads = 64;                        // HTTP workers: each open stream or keep-alive connection holds one
   int read_timeout_s = 30;                 // a client that stops sending mid-request is dropped
   int write_timeout_s = 30;
+  // A stream that sent nothing for this long gets an SSE comment (": keep-alive") while it waits.
+  std::chrono::milliseconds sse_keepalive{15000};
 };
 
 class HttpServer {

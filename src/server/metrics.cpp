@@ -40,7 +40,7 @@ void Metrics::http_request(int status) {
   else http_2xx_.fetch_add(1);
 }
 
-std::string Metrics::render(const std::string& model_name) const {
+std::string Metrics::render(const std::string& model_name, const KvGauges& kv) const {
   std::ostringstream os;
   // Prometheus label values escape backslash, quote and newline.
   std::string label;
@@ -60,6 +60,9 @@ std::string Metrics::render(const std::string& model_name) const {
   gauge("adallm_num_requests_running", "Engine requests that have produced a token and not finished.", "gauge",
         running_.load());
   gauge("adallm_num_requests_waiting", "Engine requests submitted that have no token yet.", "gauge", waiting_.load());
+  gauge("adallm_kv_cache_pages_used", "KV cache pages held by sequences (free and evictable cached pages excluded).",
+        "gauge", kv.pages_used);
+  gauge("adallm_kv_cache_pages_total", "KV cache pages in the pool.", "gauge", kv.num_pages);
   gauge("adallm_prompt_tokens_total", "Prompt tokens submitted to the engine.", "counter", prompt_tokens_.load());
   gauge("adallm_generation_tokens_total", "Tokens generated.", "counter", generation_tokens_.load());
   os << "# HELP adallm_request_success_total Engine requests finished, by finish reason.\n"

@@ -1,7 +1,7 @@
 // The server's Prometheus metrics, counted by the serving layer from what it sees of each request (the
 // engine thread is not asked): requests running (admitted: a first token came) and waiting (submitted,
-// no token yet), prompt and generated tokens, finished requests by reason, and a time-to-first-token
-// histogram. Thread-safe; GET /metrics renders it in the Prometheus text format.
+// no token yet), prompt and generated tokens, finished requests by reason, a time-to-first-token
+// histogram, and the KV pages in use (the engine's, handed to render()). Thread-safe; GET /metrics renders it in the Prometheus text format.
 #pragma once
 
 #include <array>
@@ -24,7 +24,12 @@ class Metrics {
   void finished(const std::string& reason, bool had_token);
   void http_request(int status);
 
-  std::string render(const std::string& model_name) const;
+  // What the engine reports of its KV cache at render time (Engine::kv_stats).
+  struct KvGauges {
+    int64_t pages_used = 0;
+    int64_t num_pages = 0;
+  };
+  std::string render(const std::string& model_name, const KvGauges& kv) const;
 
  private:
   std::atomic<int64_t> waiting_{0}, running_{0};

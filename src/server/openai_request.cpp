@@ -124,7 +124,38 @@ void dispatch(const json& body, const std::map<std::string, Handler, std::less<>
   }
 }
 
+// The deepest array/object nesting in `body`, counted outside strings; stops counting past `limit`. A
+// cheap pass before parsing: nlohmann parses iteratively, but copying or walking a value (the template
+// context, dump) recurses, and a body of 100k nested arrays would overflow the worker's stack there.
+size_t nesting_depth(std::string_view body, size_t limit) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 json parse_body(std::string_view body) {
+  if (nesting_depth(body, kMaxJsonDepth) > kMaxJsonDepth) {
+    throw ApiError(400, "the request body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) +
+                            " levels");
+  }
   json j;
   try {
     j = json::parse(body.begin(), body.end());

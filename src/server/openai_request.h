@@ -23,6 +23,7 @@ inline constexpr std::string_view kIgnoredFields[] = {"user", "metadata", "servi
 inline constexpr int64_t kMaxChoices = 128;     // n times the number of prompts
 inline constexpr size_t kMaxStopStrings = 16;
 inline constexpr size_t kMaxStopStringBytes = 1024;
+inline constexpr size_t kMaxJsonDepth = 64;        // nesting of arrays and objects in a body
 
 // The sampling fields a request set; what it leaves unset comes from the model's generation_config.json.
 struct SamplingFields {

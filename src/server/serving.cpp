@@ -36,6 +36,14 @@ void Generation::finish(Choice& c, const std::string& reason) {
   c.stream.reset();
 }
 
+bool Generation::wait(std::chrono::milliseconds timeout) {
+  // Choices step together in the engine: the first unfinished one's event stands for the round.
+  for (Choice& c : choices_) {
+    if (c.finish_reason.empty()) return c.stream->wait_for(timeout);
+  }
+  return true;
+}
+
 void Generation::cancel() {
   for (Choice& c : choices_) {
     if (c.finish_reason.empty()) finish(c, "cancelled");
@@ -106,6 +114,11 @@ Serving::Serving(engine::Engine& engine, const text::ModelText& text, SamplingPa
       max_model_len_(engine.options().max_model_len), rng_(std::random_device{}()) {
   if (!text_.tokenizer) throw Error("the server needs the model's tokenizer");
   defaults_.validate();
+}
+
+std::string Serving::render_metrics() const {
+  const engine::Engine::KvStats kv = engine_.kv_stats();
+  return metrics_.render(model_name_, {kv.pages_used, kv.num_pages});
 }
 
 uint64_t Serving::random_seed() {

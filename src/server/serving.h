@@ -5,6 +5,7 @@
 // nothing of HTTP or JSON responses (server/http_server.cpp shapes those).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,9 @@ class Generation {
   // text and/or their finish reason). Throws ApiError 500 when the engine failed a request, 503 when it
   // is shutting down.
   void next(std::vector<ChoiceDelta>& out);
+  // Waits at most `timeout` for the next engine event; true when next() would not block long (an event
+  // is there, or every choice is done). Lets the caller check its client and shutdown between waits.
+  bool wait(std::chrono::milliseconds timeout);
   // Stops every unfinished choice now.
   void cancel();
   Usage usage() const;
@@ -90,6 +94,8 @@ class Serving {
   const std::string& model_name() const { return model_name_; }
   int64_t max_model_len() const { return max_model_len_; }
   Metrics& metrics() { return metrics_; }
+  // The Prometheus text of /metrics: the serving layer's counters and the engine's KV gauges.
+  std::string render_metrics() const;
 
   // Validate against the model and submit: ApiError (400 with the field, 404 for another model) when the
   // request cannot run; nothing stays queued then.

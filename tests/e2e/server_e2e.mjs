@@ -32,11 +32,15 @@ const NAME = 'demo';
 const KEY = 'sk-e2e-test';
 const MAX_MODEL_LEN = 256;
 const MAX_BODY = 1 << 20;
+const HTTP_THREADS = 16;
+const READ_TIMEOUT_S = 3;
+const MAX_NUM_SEQS = 8;
+const SSE_KEEPALIVE_S = 0.25;
 
 // ---- the server ---------------------------------------------------------------------------------------
 const server = spawn(binary, ['serve', MODEL_DIR, '--port', '0', '--api-key', KEY, '--served-model-name', NAME,
-  '--max-model-len', String(MAX_MODEL_LEN), '--max-num-seqs', '8', '--max-body-bytes', String(MAX_BODY),
-  '--threads', '2'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  '--max-model-len', String(MAX_MODEL_LEN), '--max-num-seqs', String(MAX_NUM_SEQS), '--sse-keepalive-s', String(SSE_KEEPALIVE_S), '--max-body-bytes', String(MAX_BODY),
+  '--threads', '2', '--http-threads', String(HTTP_THREADS), '--read-timeout-s', String(READ_TIMEOUT_S)], { stdio: ['ignore', 'inherit', 'pipe'] });
 let serverLog = '';
 const port = await new Promise((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error(`server did not start:\n${serverLog}`)), 60_000);
@@ -271,6 +275,181 @@ await expectError('GET on a POST endpoint', 405, null, () => request('GET', CHAT
 await expectError('DELETE /v1/models', 405, null, () => request('DELETE', '/v1/models'));
 await expectError('unknown path', 404, null, () => request('GET', '/v1/engines'));
 
+await expectError('deep nesting: 100k arrays', 400, null,
+  post(CHAT, '{"messages":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}'));
+await expectError('deep nesting: 50k objects in chat_template_kwargs', 400, null,
+  post(CHAT, `{"messages":[{"role":"user","content":"hi"}],"chat_template_kwargs":{"a":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_001)}}`));
+await expectError('JSON string body', 400, null, post(CHAT, '"hello"'));
+await expectError('JSON null body', 400, null, post(CHAT, 'null'));
+await expectError('JSON number body', 400, null, post(COMP, '42'));
+await expectError('raw NUL byte in the body', 400, null, post(CHAT, '{"messages":\0[{"role":"user","content":"hi"}]}'));
+await expectError('lone surrogate escape', 400, null, post(CHAT, '{"messages":[{"role":"user","content":"\\ud800"}]}'));
+await expectError('NaN literal', 400, null, post(CHAT, chatBody({}).slice(0, -1) + ',"temperature":NaN}'));
+await expectError('max_tokens a float', 400, 'max_tokens', post(CHAT, chatBody({ max_tokens: 4.5 })));
+await expectError('seed beyond 64 bits', 400, 'seed', post(CHAT, chatBody({}).slice(0, -1) + ',"seed":18446744073709551616}'));
+await expectError('empty messages', 400, 'messages', post(CHAT, '{"messages":[]}'));
+await expectError('tool role', 400, 'messages[0].role', post(CHAT, '{"messages":[{"role":"tool","content":"x"}]}'));
+await expectError('unknown field in a message', 400, 'messages[0].foo',
+  post(CHAT, '{"messages":[{"role":"user","content":"x","foo":1}]}'));
+await expectError('17 stop strings', 400, 'stop', post(CHAT, chatBody({ stop: Array.from({ length: 17 }, (_, i) => `s${i}`) })));
+await expectError('include_usage a number', 400, 'stream_options.include_usage',
+  post(CHAT, chatBody({ stream: true, stream_options: { include_usage: 1 } })));
+await expectError('top_k -2', 400, 'top_k', post(CHAT, chatBody({ top_k: -2 })));
+await expectError('non-empty logit_bias', 400, 'logit_bias', post(CHAT, chatBody({ logit_bias: { 5: 10 } })));
+await expectError('n times prompts over 128', 400, 'n', post(COMP, JSON.stringify({ prompt: ['a', 'b', 'c'], n: 50 })));
+await expectError('prompt an array of arrays of strings', 400, 'prompt[0][0]', post(COMP, JSON.stringify({ prompt: [['a']] })));
+await expectError('empty completion prompt', 400, 'prompt', post(COMP, JSON.stringify({ prompt: [] })));
+await expectError('invalid UTF-8 in the model name', 400, null, post(CHAT,
+  Buffer.concat([Buffer.from('{"model":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('","messages":[{"role":"user","content":"hi"}]}')])));
+await expectError('Content-Type text/plain', 415, null, post(CHAT, chatBody({}), { headers: { 'content-type': 'text/plain' } }));
+await expectError('form Content-Type (curl -d without -H)', 415, null,
+  post(CHAT, chatBody({}), { headers: { 'content-type': 'application/x-www-form-urlencoded' } }));
+await expectError('Authorization without Bearer', 401, null, post(CHAT, chatBody({}), { auth: false, headers: { authorization: KEY } }));
+await expectError('500 header fields', 431, null,
+  post(CHAT, chatBody({}), { headers: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`x-h${i}`, 'v'])) }));
+
+// ---- raw sockets: framing, headers, connection abuse ---------------------------------------------------
+// Writes `parts` (strings or Buffers; a number is a pause in ms) on a fresh connection and resolves with
+// what the server sent until it closed the connection (closed: true) or `ms` passed (closed: false).
+function raw(parts, { ms = 10_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const got = [];
+    let closed = false;
+    const started = Date.now();
+    const s = net.connect(port, '127.0.0.1', async () => {
+      for (const p of parts) {
+        if (typeof p === 'number') await new Promise((r) => setTimeout(r, p));
+        else if (!s.destroyed) s.write(p);
+      }
+    });
+    const timer = setTimeout(() => { s.destroy(); finish(); }, ms);
+    const finish = () => {
+      clearTimeout(timer);
+      resolve({ text: Buffer.concat(got).toString('latin1'), closed, seconds: (Date.now() - started) / 1000 });
+    };
+    s.on('data', (d) => got.push(d));
+    s.on('end', () => { closed = true; s.destroy(); finish(); });
+    s.on('error', (e) => { if (e.code === 'ECONNRESET' || e.code === 'EPIPE') { closed = true; finish(); } else reject(e); });
+  });
+}
+const statuses = (text) => [...text.matchAll(/^HTTP\/1\.[01] (\d{3})/gm)].map((m) => Number(m[1]));
+const head = (method, p, extra = '') => `${method} ${p} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\n${extra}`;
+const jsonHead = (p, length, extra = '') =>
+  head('POST', p, `Content-Type: application/json\r\nContent-Length: ${length}\r\n${extra}\r\n`);
+// The first response of a raw exchange, which must be an OpenAI error body with `status`.
+function expectRawError(name, status, parts, opts) {
+  battery++;
+  return check(`battery ${battery}: ${name} -> ${status}`, async () => {
+    const r = await raw(parts, opts);
+    assert.equal(statuses(r.text)[0], status, r.text.slice(0, 500));
+    const body = r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
+    const err = JSON.parse(body.slice(0, body.lastIndexOf('}') + 1)).error;
+    assert.equal(typeof err.message, 'string', body);
+  });
+}
+function rawCheck(name, fn) {
+  battery++;
+  return check(`battery ${battery}: ${name}`, fn);
+}
+const small = chatBody({ max_tokens: 2, temperature: 0 });
+const chunked = (body, size) => {
+  let out = '';
+  for (let i = 0; i < body.length; i += size) {
+    const piece = body.slice(i, i + size);
+    out += `${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`;
+  }
+  return out + '0\r\n\r\n';
+};
+
+await expectRawError('Content-Length far over the limit (no body sent)', 413, [jsonHead(CHAT, 10 ** 12)]);
+await expectRawError('Content-Length not a number', 400, [jsonHead(CHAT, 'lots') + small]);
+await expectRawError('chunked body over the limit', 413,
+  [head('POST', CHAT, 'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n') +
+   chunked('{"messages":[{"role":"user","content":"' + 'x'.repeat(MAX_BODY) + '"}]}', 65536)]);
+await rawCheck('chunked request body is read and answered', async () => {
+  const r = await raw([head('POST', CHAT, 'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n') +
+    chunked(small, 7)]);
+  assert.deepEqual(statuses(r.text), [200], r.text);
+  assert.match(r.text, /"chat\.completion"/);
+});
+await rawCheck('malformed chunk size -> 400 or closed, never answered', async () => {
+  const r = await raw([head('POST', CHAT, 'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n') +
+    'zz\r\n{}\r\n0\r\n\r\n'], { ms: 5000 });
+  const s = statuses(r.text);
+  assert.ok(s.length <= 1 && (s.length === 0 ? r.closed : s[0] === 400), r.text);
+});
+await rawCheck('a 64 KiB header line -> 4xx or closed', async () => {
+  const r = await raw([head('GET', '/v1/models', `X-Big: ${'a'.repeat(65536)}\r\n\r\n`)], { ms: 5000 });
+  const s = statuses(r.text);
+  assert.ok(s.length === 0 ? r.closed : s.length === 1 && s[0] >= 400 && s[0] < 500, r.text.slice(0, 300));
+});
+await rawCheck('a 16 KiB request target -> 414', async () => {
+  const r = await raw([`GET /v1/models?${'q'.repeat(16384)} HTTP/1.1\r\nHost: x\r\n\r\n`], { ms: 5000 });
+  assert.deepEqual(statuses(r.text), [414], r.text.slice(0, 300));
+});
+await rawCheck('unknown method -> 4xx', async () => {
+  const r = await raw([head('BREW', '/v1/models', '\r\n')], { ms: 5000 });
+  const s = statuses(r.text);
+  assert.ok(s.length === 1 && s[0] >= 400 && s[0] < 500, r.text);
+});
+await rawCheck('garbage instead of a request line -> 400 or closed', async () => {
+  const r = await raw([Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a])], { ms: 5000 });
+  const s = statuses(r.text);
+  assert.ok(s.length === 0 ? r.closed : s.length === 1 && s[0] === 400, r.text);
+});
+await rawCheck('HTTP/1.0 without Host is served and closed', async () => {
+  const r = await raw([`GET /health HTTP/1.0\r\n\r\n`]);
+  assert.deepEqual(statuses(r.text), [200]);
+  assert.ok(r.closed);
+});
+// cpp-httplib 0.11 reads each request through a fresh buffered stream: bytes it read ahead (a pipelined
+// request) are dropped. What a client sees is the first answer and then the connection closed, as HTTP
+// allows a server to do with pipelined requests; the client retries them on a new connection.
+await rawCheck('two pipelined POSTs: the first answered, then a clean close', async () => {
+  const a = chatBody({ max_tokens: 1, temperature: 0 }), b = chatBody({ max_tokens: 2, temperature: 0 });
+  const r = await raw([jsonHead(CHAT, Buffer.byteLength(a)) + a + jsonHead(CHAT, Buffer.byteLength(b), 'Connection: close\r\n') + b]);
+  const s = statuses(r.text);
+  assert.ok(r.closed, 'the connection stayed open');
+  assert.ok(s.length >= 1 && s.every((x) => x === 200), r.text);
+  const usages = [...r.text.matchAll(/"completion_tokens":(\d+)/g)].map((m) => Number(m[1]));
+  assert.deepEqual(usages, [1, 2].slice(0, s.length));
+});
+await rawCheck('keep-alive abuse: 50 pipelined requests on one connection are cut off cleanly', async () => {
+  const r = await raw([head('GET', '/health', '\r\n').repeat(50)]);
+  const s = statuses(r.text);
+  assert.ok(r.closed, 'the server kept the connection open');
+  assert.ok(s.length >= 1 && s.length < 50 && s.every((x) => x === 200), `${s.length} answers: ${s}`);
+});
+await rawCheck('slowloris: headers never finished -> dropped after the read timeout', async () => {
+  const r = await raw([`POST ${CHAT} HTTP/1.1\r\nHost: x\r\n`, 'X-Slow: '], { ms: 20_000 });
+  assert.ok(r.closed && r.seconds < 15, `closed ${r.closed} after ${r.seconds} s`);
+  assert.deepEqual(statuses(r.text).filter((x) => x < 400), []);
+});
+await rawCheck('slowloris: body stalls half way -> dropped after the read timeout', async () => {
+  const r = await raw([jsonHead(CHAT, 500), '{"messages":', 500, '[{"role":'], { ms: 20_000 });
+  assert.ok(r.closed && r.seconds < 15, `closed ${r.closed} after ${r.seconds} s`);
+  assert.deepEqual(statuses(r.text).filter((x) => x < 400), []);
+});
+await rawCheck('more idle connections than HTTP workers: still served', async () => {
+  const idle = await Promise.all(Array.from({ length: HTTP_THREADS + 8 }, () => new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  })));
+  try {
+    const started = Date.now();
+    const r = await request('GET', '/health');
+    assert.equal(r.status, 200);
+    assert.ok(Date.now() - started < 15_000, `${Date.now() - started} ms`);
+  } finally {
+    for (const s of idle) s.destroy();
+  }
+});
+await rawCheck('an escaped NUL in content is served', async () => {
+  const r = await request('POST', CHAT, { body: '{"messages":[{"role":"user","content":"a\\u0000b"}],"max_tokens":2}' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(JSON.parse(r.text).usage.completion_tokens, 2);
+});
+
 battery++;
 await check(`battery ${battery}: /health needs no key`, async () => {
   const r = await request('GET', '/health', { auth: false });
@@ -332,10 +511,69 @@ await check(`battery ${battery}: client breaks out of a stream (openai client)`,
   assert.equal(n, 3);
 });
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(what, fn, seconds = 20) {
+  for (const started = Date.now(); !(await fn());) {
+    assert.ok(Date.now() - started < seconds * 1000, `timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+const CANCELLED = 'adallm_request_success_total{model_name="demo",finished_reason="cancelled"}';
+const longChat = (extra, options) => client.chat.completions.create({ model: NAME, temperature: 0, ignore_eos: true,
+  max_tokens: MAX_MODEL_LEN - 32, messages: [{ role: 'user', content: PROMPT }], ...extra }, options);
+
+await check('a non-streaming client that disconnects is cancelled', async () => {
+  const before = await metric(CANCELLED);
+  const abort = new AbortController();
+  const pending = longChat({}, { signal: abort.signal });
+  await until('the request to run', async () => (await metric('adallm_num_requests_running')) === 1);
+  abort.abort();
+  await assert.rejects(pending);
+  await until('the cancellation', async () => (await metric(CANCELLED)) === before + 1 &&
+    (await metric('adallm_num_requests_running')) === 0 && (await metric('adallm_kv_cache_pages_used')) === 0);
+});
+
+await check('a queued stream gets keep-alive comments; the openai client reads past them', async () => {
+  // MAX_NUM_SEQS long requests hold every engine slot, so that the streams after them wait.
+  const abort = new AbortController();
+  const blockers = Array.from({ length: MAX_NUM_SEQS }, () => longChat({}, { signal: abort.signal }).catch(() => {}));
+  try {
+    await until('every slot taken', async () => (await metric('adallm_num_requests_running')) === MAX_NUM_SEQS);
+    const viaClient = collect(await chat({ temperature: 0, max_tokens: 24, stream: true }));
+    const r = await new Promise((resolve, reject) => {
+      const body = chatBody({ max_tokens: 4, stream: true });
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: CHAT, agent: false,
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => { text += d; });
+          res.on('end', () => resolve(text));
+        });
+      req.on('error', reject);
+      req.end(body);
+    });
+    const events = r.split('\n\n').filter((e) => e);
+    const keepalives = events.filter((e) => e === ': keep-alive').length;
+    assert.ok(keepalives >= 1, `no keep-alive comment in ${JSON.stringify(r.slice(0, 400))}`);
+    assert.equal(events.at(-1), 'data: [DONE]');
+    const firstContent = events.findIndex((e) => e.includes('"content":"') && !e.includes('"role"'));
+    assert.ok(events.indexOf(': keep-alive') < firstContent, 'the keep-alives came while the stream waited');
+    const chunks = await viaClient;
+    assert.equal(chunks.flatMap((c) => c.choices.map((ch) => ch.delta.content ?? '')).join(''), greedy);
+  } finally {
+    abort.abort();
+    await Promise.all(blockers);
+  }
+  await until('the blockers cancelled', async () => (await metric('adallm_num_requests_running')) === 0);
+});
+
 await check('after the battery a normal request still succeeds', async () => {
   const r = await chat({ temperature: 0, max_tokens: 24 });
   assert.equal(r.choices[0].message.content, greedy);
   assert.equal(await metric('adallm_num_requests_waiting'), 0);
+  assert.equal(await metric('adallm_num_requests_running'), 0);
+  assert.equal(await metric('adallm_http_responses_total{status="5xx"}'), 0);
+  assert.equal(await metric('adallm_kv_cache_pages_used'), 0);
 });
 
 console.log(`battery: ${battery} hostile or malformed requests`);

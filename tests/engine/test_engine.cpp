@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <utility>
 #include <span>
@@ -483,10 +484,16 @@ TEST(Engine, ConcurrentClientsGetWhatTheyGetAlone) {
     std::shared_ptr<RequestStream> s = engine.submit(endless);
     RequestOutput e;
     ASSERT_TRUE(s->next(e));
+    // The KV gauge is published before the events of a step: a running request holds pages.
+    EXPECT_GT(engine.kv_stats().pages_used, 0);
+    EXPECT_EQ(engine.kv_stats().num_pages, long_run.num_pages);
+    EXPECT_TRUE(s->wait_for(std::chrono::seconds(30)));  // a token is on its way
     s->cancel();
     FinishReason last = FinishReason::none;
     while (s->next(e)) last = e.finish_reason;
     EXPECT_EQ(last, FinishReason::cancelled);
+    EXPECT_TRUE(s->wait_for(std::chrono::milliseconds(0)));  // the last event was taken: next() returns at once
+    EXPECT_EQ(engine.kv_stats().pages_used, 0);  // its pages went back in the step that ended it
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     EXPECT_EQ(got[i], want[i].tokens) << "request " << i;

@@ -246,5 +246,34 @@ TEST(OpenAIRequest, DumpReplacesInvalidUtf8) {
   EXPECT_EQ(dump_json(nlohmann::ordered_json("a\xff")), "\"a\xEF\xBF\xBD\"");
 }
 
+// A body nested past kMaxJsonDepth is refused before nlohmann parses it (a value 100k levels deep would
+// overflow the stack wherever it is later copied or walked recursively); brackets inside strings do not
+// count, and kMaxJsonDepth levels exactly still parse.
+TEST(OpenAIRequest, DeepNestingIsRefusedBeforeParsing) {
+  const auto kwargs = [](size_t arrays) {
+    return "{" + kMsg + R"(,"chat_template_kwargs":{"x":)" + std::string(arrays, '[') + std::string(arrays, ']') + "}}";
+  };
+  // The body's object and chat_template_kwargs are two levels.
+  const ChatRequest ok = parse_chat_request(kwargs(kMaxJsonDepth - 2));
+  EXPECT_TRUE(ok.chat_template_kwargs.at("x").is_array());
+  for (const size_t arrays : {kMaxJsonDepth - 1, size_t{100000}}) {
+    try {
+      parse_chat_request(kwargs(arrays));
+      FAIL() << arrays << " nested arrays were accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400);
+      EXPECT_NE(e.message().find("deeper than 64 levels"), std::string::npos) << e.message();
+    }
+  }
+  try {
+    parse_completion_request(std::string(100000, '{'));
+    FAIL() << "100k open braces were accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+  }
+  const std::string brackets_in_text = "{" + kMsg.substr(0, kMsg.size() - 3) + std::string(1000, '[') + R"("}]})";
+  EXPECT_EQ(parse_chat_request(brackets_in_text).messages.at(0).content, "hi" + std::string(1000, '['));
+}
+
 }  // namespace
 }  // namespace adallm::server
