@@ -65,6 +65,7 @@ async function check(name, fn) {
   } catch (e) {
     failures++;
     console.log(`FAIL ${name}: ${e.stack || e}`);
+    console.log(`server log (without /metrics polls), last lines:\n${serverLog.split('\n').filter((l) => !l.includes('GET /metrics')).slice(-25).join('\n')}`);
   }
 }
 
@@ -523,14 +524,22 @@ const longChat = (extra, options) => client.chat.completions.create({ model: NAM
   max_tokens: MAX_MODEL_LEN - 32, messages: [{ role: 'user', content: PROMPT }], ...extra }, options);
 
 await check('a non-streaming client that disconnects is cancelled', async () => {
+  // The previous checks' cancellations land asynchronously (later still on a loaded machine): count from idle.
+  await until('the server to be idle', async () => (await metric('adallm_num_requests_running')) === 0);
   const before = await metric(CANCELLED);
   const abort = new AbortController();
   const pending = longChat({}, { signal: abort.signal });
   await until('the request to run', async () => (await metric('adallm_num_requests_running')) === 1);
   abort.abort();
   await assert.rejects(pending);
-  await until('the cancellation', async () => (await metric(CANCELLED)) === before + 1 &&
-    (await metric('adallm_num_requests_running')) === 0 && (await metric('adallm_kv_cache_pages_used')) === 0);
+  try {
+    await until('the cancellation', async () => (await metric(CANCELLED)) === before + 1 &&
+      (await metric('adallm_num_requests_running')) === 0 && (await metric('adallm_kv_cache_pages_used')) === 0);
+  } catch (e) {
+    console.log(`cancelled ${await metric(CANCELLED)} (before ${before}), running ${await metric('adallm_num_requests_running')}, ` +
+                `KV pages ${await metric('adallm_kv_cache_pages_used')}`);
+    throw e;
+  }
 });
 
 await check('a queued stream gets keep-alive comments; the openai client reads past them', async () => {
