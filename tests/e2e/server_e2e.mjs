@@ -350,7 +350,7 @@ await expectError('stream a string', 400, 'stream', post(CHAT, chatBody({ stream
 await expectError('stream_options without stream', 400, 'stream_options',
   post(CHAT, chatBody({ stream_options: { include_usage: true } })));
 await expectError('unknown field', 400, 'frobnicate', post(CHAT, chatBody({ frobnicate: 1 })));
-await expectError('logprobs (not yet)', 400, 'logprobs', post(CHAT, chatBody({ logprobs: true })));
+await expectError('logprobs a string', 400, 'logprobs', post(CHAT, chatBody({ logprobs: 'yes' })));
 await expectError('tools (not yet)', 400, 'tools',
   post(CHAT, chatBody({ tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] })));
 await expectError('json_schema (not yet)', 400, 'response_format.type',
