@@ -91,6 +91,7 @@ struct Stream {
   std::unique_ptr<ConnectionProbe> probe;
   ResponseMeta meta;
   bool include_usage = false;
+  bool logprobs = false;  // the request asked for them: text chunks carry their tokens' entries
   bool started = false;
   bool ended = false;
   std::chrono::milliseconds keepalive{0};
@@ -146,7 +147,9 @@ struct Stream {
         std::vector<ChoiceDelta> deltas;
         generation->next(deltas);
         for (const ChoiceDelta& d : deltas) {
-          if (!d.text.empty()) out += sse(chunk_json(meta, d.index, d.text, "", false, include_usage));
+          if (!d.text.empty() || !d.logprobs.empty()) {
+            out += sse(chunk_json(meta, d.index, d.text, "", false, include_usage, logprobs ? &d.logprobs : nullptr));
+          }
           if (!d.finish_reason.empty()) out += sse(chunk_json(meta, d.index, "", d.finish_reason, false, include_usage));
         }
       } catch (const ApiError& e) {
@@ -253,17 +256,19 @@ void HttpServer::routes() {
         const std::string body = read_body(res, reader, options_.max_body_bytes);  // all of it: keep-alive goes on
         check_content_type(req);
         std::unique_ptr<Generation> generation;
-        bool stream = false, include_usage = false;
+        bool stream = false, include_usage = false, logprobs = false;
         if (endpoint == Endpoint::chat) {
           const ChatRequest r = parse_chat_request(body);
           generation = serving_.chat(r);
           stream = r.stream;
           include_usage = r.include_usage;
+          logprobs = r.logprobs.has_value();
         } else {
           const CompletionRequest r = parse_completion_request(body);
           generation = serving_.complete(r);
           stream = r.stream;
           include_usage = r.include_usage;
+          logprobs = r.logprobs.has_value();
         }
         ResponseMeta meta = new_response_meta(endpoint, serving_.model_name());
         auto probe = std::make_unique<ConnectionProbe>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
@@ -278,6 +283,7 @@ void HttpServer::routes() {
           state->keepalive = options_.sse_keepalive;
           state->meta = std::move(meta);
           state->include_usage = include_usage;
+          state->logprobs = logprobs;
           res.set_header("Cache-Control", "no-cache");
           res.set_chunked_content_provider(
               "text/event-stream",
@@ -297,6 +303,7 @@ void HttpServer::routes() {
         }
         const size_t n = generation->num_choices();
         std::vector<std::string> texts(n), reasons(n);
+        std::vector<std::vector<LogprobEntry>> entries(n);
         for (size_t i = 0; i < n; ++i) texts[i] = generation->echo_text(i);
         std::vector<ChoiceDelta> deltas;
         while (!generation->done()) {
@@ -316,9 +323,11 @@ void HttpServer::routes() {
           for (const ChoiceDelta& d : deltas) {
             texts[static_cast<size_t>(d.index)] += d.text;
             reasons[static_cast<size_t>(d.index)] = d.finish_reason;
+            auto& choice_entries = entries[static_cast<size_t>(d.index)];
+            choice_entries.insert(choice_entries.end(), d.logprobs.begin(), d.logprobs.end());
           }
         }
-        send_json(res, 200, response_json(meta, texts, reasons, generation->usage()));
+        send_json(res, 200, response_json(meta, texts, reasons, generation->usage(), logprobs ? &entries : nullptr));
       } catch (const ApiError& e) {
         send_error(res, e);
       }

@@ -1,7 +1,7 @@
 // Parsing and validation of OpenAI request bodies (see openai_request.h). Each field has one handler that
 // checks its JSON type and range; null means "not given", as in OpenAI's API. A field outside the tables
 // is unknown (400); a field of OpenAI's API this server does not implement yet is refused by name (400)
-// unless it holds the value that asks for nothing (logprobs false, tools [], response_format text...).
+// unless it holds the value that asks for nothing (tools [], response_format text...).
 #include "server/openai_request.h"
 
 #include <algorithm>
@@ -351,10 +351,12 @@ ChatRequest parse_chat_request(std::string_view body) {
       r.chat_template_kwargs[key] = value;
     }
   };
-  h["logprobs"] = [](const json& v) {
-    if (get_bool("logprobs", v)) not_supported("logprobs");
+  bool logprobs = false;
+  std::optional<int64_t> top_logprobs;
+  h["logprobs"] = [&logprobs](const json& v) { logprobs = get_bool("logprobs", v); };
+  h["top_logprobs"] = [&top_logprobs](const json& v) {
+    top_logprobs = int_at_least("top_logprobs", v, 0, kMaxTopLogprobs);
   };
-  h["top_logprobs"] = [](const json&) { not_supported("top_logprobs"); };
   h["tools"] = [](const json& v) {
     if (!v.is_array()) wrong_type("tools", "an array", v);
     if (!v.empty()) not_supported("tools");
@@ -380,6 +382,8 @@ ChatRequest parse_chat_request(std::string_view body) {
   };
   dispatch(j, h);
   if (!has_messages) throw invalid_field("messages", "missing");
+  if (top_logprobs && !logprobs) throw invalid_field("top_logprobs", "is only allowed when logprobs is true");
+  if (logprobs) r.logprobs = static_cast<int32_t>(top_logprobs.value_or(0));
   finish_common(r, max_completion_tokens);
   check_choices(r, 1);
   return r;
@@ -398,7 +402,9 @@ CompletionRequest parse_completion_request(std::string_view body) {
     has_prompt = true;
   };
   h["echo"] = [&r](const json& v) { r.echo = get_bool("echo", v); };
-  h["logprobs"] = [](const json&) { not_supported("logprobs"); };
+  h["logprobs"] = [&r](const json& v) {
+    r.logprobs = static_cast<int32_t>(int_at_least("logprobs", v, 0, kMaxTopLogprobs));
+  };
   h["suffix"] = [](const json& v) {
     if (!get_string("suffix", v).empty()) not_supported("suffix");
   };
@@ -407,6 +413,10 @@ CompletionRequest parse_completion_request(std::string_view body) {
   dispatch(j, h);
   if (!has_prompt) throw invalid_field("prompt", "missing");
   if (best_of && *best_of != r.n) not_supported("best_of", "best_of other than n");
+  if (r.echo && r.logprobs) {
+    throw invalid_field("logprobs", "cannot be combined with echo: this server computes the logprobs of generated "
+                                    "tokens only, not of the prompt's");
+  }
   finish_common(r, max_completion_tokens);
   check_choices(r, r.prompts.size());
   return r;

@@ -24,6 +24,9 @@ inline constexpr int64_t kMaxChoices = 128;     // n times the number of prompts
 inline constexpr size_t kMaxStopStrings = 16;
 inline constexpr size_t kMaxStopStringBytes = 1024;
 inline constexpr size_t kMaxJsonDepth = 64;        // nesting of arrays and objects in a body
+// Alternatives a request may ask for with each token's logprob: chat's top_logprobs (OpenAI's limit) and
+// completions' logprobs (OpenAI's legacy limit is 5; 20 here, as vLLM accepts; the engine's own bound).
+inline constexpr int64_t kMaxTopLogprobs = 20;
 
 // The sampling fields a request set; what it leaves unset comes from the model's generation_config.json.
 struct SamplingFields {
@@ -42,6 +45,9 @@ struct CommonFields {
   bool stream = false;
   bool include_usage = false;           // stream_options.include_usage
   bool ignore_eos = false;
+  // Set: every generated token's logprob plus this many top alternatives (chat: logprobs true with
+  // top_logprobs; completions: logprobs N). Absent: no logprobs.
+  std::optional<int32_t> logprobs;
 };
 
 struct ChatMessage {

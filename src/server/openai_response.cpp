@@ -27,7 +27,54 @@ json head(const ResponseMeta& meta, bool chunk) {
   return j;
 }
 
+json bytes_json(const std::string& text) {
+  json bytes = json::array();
+  for (const char ch : text) bytes.push_back(static_cast<unsigned char>(ch));
+  return bytes;
+}
+
+json chat_token_json(const std::string& token, float logprob) {
+  json t;
+  t["token"] = token;
+  t["logprob"] = logprob;
+  t["bytes"] = bytes_json(token);
+  return t;
+}
+
 }  // namespace
+
+json logprobs_json(Endpoint endpoint, const std::vector<LogprobEntry>& entries) {
+  json j;
+  if (endpoint == Endpoint::chat) {
+    json content = json::array();
+    for (const LogprobEntry& e : entries) {
+      json t = chat_token_json(e.token, e.logprob);
+      json top = json::array();
+      for (const TokenAlternative& a : e.top) top.push_back(chat_token_json(a.token, a.logprob));
+      t["top_logprobs"] = std::move(top);
+      content.push_back(std::move(t));
+    }
+    j["content"] = std::move(content);
+    j["refusal"] = nullptr;
+    return j;
+  }
+  json tokens = json::array(), token_logprobs = json::array(), top_logprobs = json::array(), offsets = json::array();
+  for (const LogprobEntry& e : entries) {
+    tokens.push_back(e.token);
+    token_logprobs.push_back(e.logprob);
+    json top = json::object();
+    for (const TokenAlternative& a : e.top) {
+      if (!top.contains(a.token)) top[a.token] = a.logprob;
+    }
+    top_logprobs.push_back(std::move(top));
+    offsets.push_back(e.text_offset);
+  }
+  j["tokens"] = std::move(tokens);
+  j["token_logprobs"] = std::move(token_logprobs);
+  j["top_logprobs"] = std::move(top_logprobs);
+  j["text_offset"] = std::move(offsets);
+  return j;
+}
 
 ResponseMeta new_response_meta(Endpoint endpoint, std::string model) {
   thread_local std::mt19937_64 rng(std::random_device{}());
@@ -53,7 +100,8 @@ json usage_json(const Usage& usage) {
 }
 
 json response_json(const ResponseMeta& meta, const std::vector<std::string>& texts,
-                   const std::vector<std::string>& finish_reasons, const Usage& usage) {
+                   const std::vector<std::string>& finish_reasons, const Usage& usage,
+                   const std::vector<std::vector<LogprobEntry>>* logprobs) {
   json j = head(meta, false);
   json choices = json::array();
   for (size_t i = 0; i < texts.size(); ++i) {
@@ -61,11 +109,10 @@ json response_json(const ResponseMeta& meta, const std::vector<std::string>& tex
     c["index"] = i;
     if (meta.endpoint == Endpoint::chat) {
       c["message"] = {{"role", "assistant"}, {"content", texts[i]}};
-      c["logprobs"] = nullptr;
     } else {
       c["text"] = texts[i];
-      c["logprobs"] = nullptr;
     }
+    c["logprobs"] = logprobs != nullptr ? logprobs_json(meta.endpoint, logprobs->at(i)) : json(nullptr);
     c["finish_reason"] = finish_json(finish_reasons[i]);
     choices.push_back(std::move(c));
   }
@@ -75,7 +122,7 @@ json response_json(const ResponseMeta& meta, const std::vector<std::string>& tex
 }
 
 json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text, const std::string& finish_reason,
-                bool role, bool with_usage_null) {
+                bool role, bool with_usage_null, const std::vector<LogprobEntry>* logprobs) {
   json j = head(meta, true);
   json c;
   c["index"] = index;
@@ -87,7 +134,7 @@ json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text
   } else {
     c["text"] = text;
   }
-  c["logprobs"] = nullptr;
+  c["logprobs"] = logprobs != nullptr ? logprobs_json(meta.endpoint, *logprobs) : json(nullptr);
   c["finish_reason"] = finish_json(finish_reason);
   j["choices"] = json::array({std::move(c)});
   if (with_usage_null) j["usage"] = nullptr;

@@ -27,15 +27,25 @@ ResponseMeta new_response_meta(Endpoint endpoint, std::string model);
 
 nlohmann::ordered_json usage_json(const Usage& usage);
 
-// The whole answer: texts[i] and finish_reasons[i] are choice i's.
+// A choice's "logprobs" object for `entries`. Chat: {"content": [{"token", "logprob", "bytes" (the token's
+// UTF-8 bytes), "top_logprobs": [{"token", "logprob", "bytes"}...]}...], "refusal": null}. Completions
+// (OpenAI's legacy shape): {"tokens", "token_logprobs", "top_logprobs": [{text: logprob}...], "text_offset"};
+// alternatives whose text repeats an earlier one's keep the first (the more likely).
+nlohmann::ordered_json logprobs_json(Endpoint endpoint, const std::vector<LogprobEntry>& entries);
+
+// The whole answer: texts[i] and finish_reasons[i] are choice i's. `logprobs` (null: "logprobs": null on
+// every choice) holds choice i's entries at i.
 nlohmann::ordered_json response_json(const ResponseMeta& meta, const std::vector<std::string>& texts,
-                                     const std::vector<std::string>& finish_reasons, const Usage& usage);
+                                     const std::vector<std::string>& finish_reasons, const Usage& usage,
+                                     const std::vector<std::vector<LogprobEntry>>* logprobs = nullptr);
 
 // One stream chunk of one choice. Chat: `role` adds "role": "assistant" (the first chunk of a choice),
 // the delta holds content when `text` is non-empty or `role` is set, and is {} on the finishing chunk.
 // with_usage_null: "usage": null, as OpenAI writes on every chunk when include_usage is on.
+// `logprobs` (null: "logprobs": null) are the entries of the tokens this chunk's text releases.
 nlohmann::ordered_json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text,
-                                  const std::string& finish_reason, bool role, bool with_usage_null);
+                                  const std::string& finish_reason, bool role, bool with_usage_null,
+                                  const std::vector<LogprobEntry>* logprobs = nullptr);
 
 // The last chunk when include_usage is on: "choices": [] and the usage.
 nlohmann::ordered_json usage_chunk_json(const ResponseMeta& meta, const Usage& usage);

@@ -2,6 +2,9 @@
 // request per choice, and the token-to-text path of every choice.
 #include "server/serving.h"
 
+#include <cmath>
+#include <span>
+#include <string_view>
 #include <utility>
 
 #include "core/error.h"
@@ -17,6 +20,14 @@ std::string finish_name(FinishReason reason) {
     default: return "";
   }
 }
+
+int64_t code_points(std::string_view text) {
+  int64_t n = 0;
+  for (const char ch : text) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+  return n;
+}
+
+float finite_logprob(float x) { return std::isfinite(x) ? x : kLogprobFloor; }
 
 }  // namespace
 
@@ -63,10 +74,20 @@ void Generation::next(std::vector<ChoiceDelta>& out) {
       c.had_token = true;
       serving_.metrics_.first_token(event.time_to_first_token);
     }
-    for (int32_t id : event.tokens) {
+    if (c.logprobs && event.logprobs.size() != event.tokens.size()) {
+      throw ApiError(500, "the engine returned " + std::to_string(event.logprobs.size()) + " logprobs for " +
+                              std::to_string(event.tokens.size()) + " tokens");
+    }
+    for (size_t k = 0; k < event.tokens.size(); ++k) {
+      const int32_t id = event.tokens[k];
       ++c.completion_tokens;
       serving_.metrics_.generated(1);
-      delta.text += c.stop->push(c.detokenizer->push(id));
+      if (c.logprobs) {
+        Choice::PendingLogprob p{logprob_entry(event.logprobs[k], id), c.detokenized_bytes, -1};
+        p.entry.text_offset = c.detokenized_code_points;
+        c.pending_logprobs.push_back(std::move(p));
+      }
+      release(c, c.detokenizer->push(id), delta, false);
       if (c.stop->stopped()) break;
     }
     if (c.stop->stopped()) {
@@ -83,17 +104,64 @@ void Generation::next(std::vector<ChoiceDelta>& out) {
         cancel();
         throw ApiError(503, "the request was cancelled: the server is shutting down");
       }
-      delta.text += c.stop->push(c.detokenizer->flush());
+      release(c, c.detokenizer->flush(), delta, false);
       if (c.stop->stopped()) {
         finish(c, "stop");
       } else {
-        delta.text += c.stop->flush();
+        release(c, "", delta, true);
         finish(c, finish_name(event.finish_reason));
       }
     }
     delta.finish_reason = c.finish_reason;
-    if (!delta.text.empty() || !delta.finish_reason.empty()) out.push_back(std::move(delta));
+    if (!delta.text.empty() || !delta.finish_reason.empty() || !delta.logprobs.empty()) {
+      out.push_back(std::move(delta));
+    }
   }
+}
+
+void Generation::release(Choice& c, const std::string& piece, ChoiceDelta& delta, bool flush_stop) {
+  if (!piece.empty()) {
+    c.detokenized_bytes += static_cast<int64_t>(piece.size());
+    c.detokenized_code_points += code_points(piece);
+    // The detokenizer releases text at clean boundaries: every token it held ends here.
+    for (Choice::PendingLogprob& p : c.pending_logprobs) {
+      if (p.end < 0) p.end = c.detokenized_bytes;
+    }
+  }
+  std::string text = c.stop->push(piece);
+  if (flush_stop) {
+    text += c.stop->flush();
+    for (Choice::PendingLogprob& p : c.pending_logprobs) {  // tokens of no text (special tokens) end here
+      if (p.end < 0) p.end = c.detokenized_bytes;
+    }
+  }
+  c.released_bytes += static_cast<int64_t>(text.size());
+  delta.text += text;
+  if (c.pending_logprobs.empty()) return;
+  // Tokens are in order, so are their ends; a stop string keeps the tokens whose text begins before it.
+  const bool stopped = c.stop->stopped();
+  size_t n = 0;
+  while (n < c.pending_logprobs.size()) {
+    const Choice::PendingLogprob& p = c.pending_logprobs[n];
+    const bool ready = stopped ? p.start < c.released_bytes : p.end >= 0 && p.end <= c.released_bytes;
+    if (!ready) break;
+    delta.logprobs.push_back(p.entry);
+    ++n;
+  }
+  c.pending_logprobs.erase(c.pending_logprobs.begin(), c.pending_logprobs.begin() + static_cast<ptrdiff_t>(n));
+  if (stopped) c.pending_logprobs.clear();
+}
+
+LogprobEntry Generation::logprob_entry(const TokenLogprobs& lp, int32_t id) const {
+  const text::Tokenizer& tokenizer = *serving_.text_.tokenizer;
+  LogprobEntry e;
+  e.token = tokenizer.decode(std::span<const int32_t>(&id, 1), true);
+  e.logprob = finite_logprob(lp.logprob);
+  e.top.reserve(lp.top.size());
+  for (const auto& [top_id, top_logprob] : lp.top) {
+    e.top.push_back({tokenizer.decode(std::span<const int32_t>(&top_id, 1), true), finite_logprob(top_logprob)});
+  }
+  return e;
 }
 
 Usage Generation::usage() const {
@@ -234,6 +302,7 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
       // Choice i of a seeded request samples with seed + i: reproducible, and distinct across choices.
       engine_request.sampling.seed = s.seed ? static_cast<uint64_t>(*s.seed) + index : random_seed();
       engine_request.max_tokens = max_tokens[p];
+      engine_request.logprobs = request.logprobs;
       if (!request.ignore_eos) engine_request.stop_token_ids = text_.eos_token_ids;
       Generation::Choice c;
       try {
@@ -244,6 +313,8 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
       c.detokenizer.emplace(*text_.tokenizer, true);
       c.stop.emplace(request.stop);
       c.echo = prompts[p].echo;
+      c.logprobs = request.logprobs.has_value();
+      c.detokenized_code_points = code_points(c.echo);
       c.prompt_tokens = static_cast<int64_t>(prompts[p].tokens.size());
       c.first_of_prompt = j == 0;
       metrics_.submitted(c.prompt_tokens);

@@ -28,10 +28,30 @@ namespace adallm::server {
 // context has left. A chat request without max_tokens may fill the context.
 inline constexpr int64_t kDefaultCompletionMaxTokens = 16;
 
+// One generated token's logprobs, as text. `token` is the tokenizer's decode of that id alone (special
+// tokens skipped, so they read ""): exact for a whole token; a token that is only part of a multi-byte
+// character decodes to U+FFFD, because the decoder pipeline repairs invalid UTF-8 as the Rust crate does and
+// the Tokenizer exposes no raw bytes per id. Non-finite logprobs are written as kLogprobFloor.
+struct TokenAlternative {
+  std::string token;
+  float logprob = 0.0f;
+};
+struct LogprobEntry {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<TokenAlternative> top;  // the requested number of alternatives, most likely first
+  int64_t text_offset = 0;            // code points before this token's text in the choice's text (echo included)
+};
+inline constexpr float kLogprobFloor = -9999.0f;  // as vLLM writes -inf: JSON has no infinity
+
 struct ChoiceDelta {
   int64_t index = 0;
   std::string text;
   std::string finish_reason;  // "" until the choice's last delta: "stop" or "length"
+  // With logprobs: the entries of the tokens whose text's last byte `text` releases (a token whose text is
+  // held back, by the detokenizer or a possible stop string, comes out with the delta that releases it).
+  // A stop string drops the entries of tokens whose text lies wholly at or past it.
+  std::vector<LogprobEntry> logprobs;
 };
 
 struct Usage {
@@ -78,9 +98,24 @@ class Generation {
     int64_t cached_tokens = 0;
     bool had_token = false;
     std::string finish_reason;
+    // Logprobs (requested when `logprobs`): tokens whose text is not yet released, each with its start and
+    // end in the detokenized stream (bytes; end unknown, -1, while the detokenizer holds its bytes).
+    bool logprobs = false;
+    struct PendingLogprob {
+      LogprobEntry entry;
+      int64_t start = 0, end = -1;
+    };
+    std::vector<PendingLogprob> pending_logprobs;
+    int64_t detokenized_bytes = 0;        // of the detokenizer's output so far
+    int64_t detokenized_code_points = 0;  // of the echo and that output: the next token's text_offset
+    int64_t released_bytes = 0;           // of the detokenizer's output the stop matcher has released
   };
   explicit Generation(Serving& serving) : serving_(serving) {}
   void finish(Choice& c, const std::string& reason);
+  // Feeds detokenized text (`piece`, pushed for a token, or flushed) through the stop matcher into `delta`,
+  // keeping the logprobs entries in step. `flush_stop` also releases what the matcher holds (the end).
+  void release(Choice& c, const std::string& piece, ChoiceDelta& delta, bool flush_stop);
+  LogprobEntry logprob_entry(const TokenLogprobs& lp, int32_t id) const;
 
   Serving& serving_;
   std::vector<Choice> choices_;

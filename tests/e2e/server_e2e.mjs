@@ -180,6 +180,101 @@ await check('completions: text, streaming, echo, token-id prompts', async () => 
   assert.deepEqual(two.choices.map((c) => c.index), [0, 1, 2, 3]);
 });
 
+// Logprobs: each entry is a log-probability (<= 0), the alternatives come most likely first, and under
+// greedy decoding the chosen token is the first alternative. A token that is a piece of a multi-byte
+// character reads U+FFFD (docs/http-api.md), so the texts are compared where none is.
+function checkChatLogprobs(content, topN) {
+  assert.ok(Array.isArray(content) && content.length > 0, 'no logprobs content');
+  for (const e of content) {
+    assert.ok(e.logprob <= 0, `logprob ${e.logprob} > 0`);
+    assert.deepEqual(e.bytes, [...Buffer.from(e.token, 'utf8')]);
+    assert.equal(e.top_logprobs.length, topN);
+    for (let i = 1; i < e.top_logprobs.length; i++) {
+      assert.ok(e.top_logprobs[i - 1].logprob >= e.top_logprobs[i].logprob, 'top_logprobs not sorted descending');
+    }
+    for (const a of e.top_logprobs) assert.ok(a.logprob <= 0);
+    assert.equal(e.token, e.top_logprobs[0].token, 'greedy chose another token than the most likely');
+    assert.ok(Math.abs(e.logprob - e.top_logprobs[0].logprob) < 1e-4, `${e.logprob} vs ${e.top_logprobs[0].logprob}`);
+  }
+}
+const joinable = (tokens) => !tokens.some((t) => t.includes('\uFFFD'));
+
+await check('chat logprobs with top_logprobs 3: non-streamed and streamed agree with the text', async () => {
+  const r = await chat({ temperature: 0, max_tokens: 24, logprobs: true, top_logprobs: 3 });
+  const text = r.choices[0].message.content;
+  assert.equal(text, greedy);
+  const content = r.choices[0].logprobs.content;
+  checkChatLogprobs(content, 3);
+  assert.equal(r.choices[0].logprobs.refusal, null);
+  assert.ok(content.length <= r.usage.completion_tokens && content.length >= r.usage.completion_tokens - 1);
+  if (joinable(content.map((e) => e.token))) assert.equal(content.map((e) => e.token).join(''), text);
+  const chunks = await collect(await chat({ temperature: 0, max_tokens: 24, logprobs: true, top_logprobs: 3,
+    stream: true }));
+  const streamed = chunks.flatMap((c) => c.choices.flatMap((ch) => ch.logprobs?.content ?? []));
+  checkChatLogprobs(streamed, 3);
+  assert.deepEqual(streamed, content);
+  // Every chunk's entries belong to text released by then: the tokens so far never outrun the text so far.
+  let soFar = '', tokensSoFar = '';
+  for (const c of chunks) {
+    for (const ch of c.choices) {
+      soFar += ch.delta.content ?? '';
+      tokensSoFar += (ch.logprobs?.content ?? []).map((e) => e.token).join('');
+    }
+    if (joinable([tokensSoFar])) assert.ok(soFar.startsWith(tokensSoFar), `${JSON.stringify(tokensSoFar)} past ${JSON.stringify(soFar)}`);
+  }
+  const plain = await chat({ temperature: 0, max_tokens: 4 });
+  assert.equal(plain.choices[0].logprobs, null);
+});
+
+await check('chat logprobs with a stop string: no entries past it, streamed the same', async () => {
+  const stop = greedy.slice(8, 11);
+  const at = greedy.indexOf(stop);
+  const r = await chat({ temperature: 0, max_tokens: 24, stop, logprobs: true });
+  assert.equal(r.choices[0].message.content, greedy.slice(0, at));
+  const tokens = r.choices[0].logprobs.content.map((e) => e.token);
+  for (const e of r.choices[0].logprobs.content) assert.equal(e.top_logprobs.length, 0);
+  // The entries cover the text and end with the token in which the stop string begins.
+  const joined = tokens.join('');
+  if (joinable(tokens)) {
+    assert.ok(joined.startsWith(greedy.slice(0, at)), `${JSON.stringify(joined)} vs ${JSON.stringify(greedy.slice(0, at))}`);
+    assert.ok(tokens.slice(0, -1).join('').length < at || at === 0);
+  }
+  const chunks = await collect(await chat({ temperature: 0, max_tokens: 24, stop, logprobs: true, stream: true }));
+  assert.deepEqual(chunks.flatMap((c) => c.choices.flatMap((ch) => ch.logprobs?.content ?? [])), r.choices[0].logprobs.content);
+});
+
+await check('completions logprobs 2: tokens, token_logprobs, top_logprobs, text_offset', async () => {
+  const prompt = 'def read_config(path):';
+  const r = await client.completions.create({ model: NAME, prompt, max_tokens: 12, temperature: 0, logprobs: 2 });
+  const lp = r.choices[0].logprobs;
+  const text = r.choices[0].text;
+  assert.equal(lp.tokens.length, lp.token_logprobs.length);
+  assert.equal(lp.tokens.length, lp.top_logprobs.length);
+  assert.equal(lp.tokens.length, lp.text_offset.length);
+  assert.ok(lp.tokens.length > 0);
+  for (let i = 0; i < lp.tokens.length; i++) {
+    assert.ok(lp.token_logprobs[i] <= 0);
+    // An object's integer-like keys come first in JS whatever the JSON order: find the most likely.
+    const top = Object.entries(lp.top_logprobs[i]).sort((a, b) => b[1] - a[1]);
+    assert.ok(top.length >= 1 && top.length <= 2);
+    for (const [, v] of top) assert.ok(v <= 0);
+    assert.equal(top[0][0], lp.tokens[i]);
+    assert.ok(Math.abs(top[0][1] - lp.token_logprobs[i]) < 1e-4);
+    if (i > 0) assert.ok(lp.text_offset[i] >= lp.text_offset[i - 1]);
+  }
+  assert.equal(lp.text_offset[0], 0);
+  if (joinable(lp.tokens)) {
+    assert.equal(lp.tokens.join(''), text);
+    lp.tokens.forEach((t, i) => assert.equal([...text].slice(lp.text_offset[i]).join('').startsWith(t), true));
+  }
+  const chunks = await collect(await client.completions.create({ model: NAME, prompt, max_tokens: 12, temperature: 0,
+    logprobs: 2, stream: true }));
+  const streamed = chunks.flatMap((c) => c.choices.flatMap((ch) => ch.logprobs?.tokens ?? []));
+  assert.deepEqual(streamed, lp.tokens);
+  const offsets = chunks.flatMap((c) => c.choices.flatMap((ch) => ch.logprobs?.text_offset ?? []));
+  assert.deepEqual(offsets, lp.text_offset);
+});
+
 await check('api key: a wrong key is refused with 401', async () => {
   const wrong = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'sk-wrong', timeout: 10_000, maxRetries: 0 });
   await assert.rejects(wrong.models.list(), (e) => e.status === 401 && e.code === 'invalid_api_key');
@@ -241,6 +336,10 @@ await expectError('negative max_tokens', 400, 'max_tokens', post(CHAT, chatBody(
 await expectError('huge max_tokens', 400, 'max_tokens', post(CHAT, chatBody({ max_tokens: 1e12 })));
 await expectError('max_tokens past the context', 400, 'max_tokens', post(CHAT, chatBody({ max_tokens: MAX_MODEL_LEN })));
 await expectError('temperature a string', 400, 'temperature', post(CHAT, chatBody({ temperature: 'hot' })));
+await expectError('top_logprobs without logprobs', 400, 'top_logprobs', post(CHAT, chatBody({ top_logprobs: 2 })));
+await expectError('top_logprobs 21', 400, 'top_logprobs', post(CHAT, chatBody({ logprobs: true, top_logprobs: 21 })));
+await expectError('completions logprobs with echo', 400, 'logprobs',
+  post('/v1/completions', JSON.stringify({ model: NAME, prompt: 'x', echo: true, logprobs: 1 })));
 await expectError('temperature 5', 400, 'temperature', post(CHAT, chatBody({ temperature: 5 })));
 await expectError('top_p 0', 400, 'top_p', post(CHAT, chatBody({ top_p: 0 })));
 await expectError('n 0', 400, 'n', post(CHAT, chatBody({ n: 0 })));
@@ -251,7 +350,7 @@ await expectError('stream a string', 400, 'stream', post(CHAT, chatBody({ stream
 await expectError('stream_options without stream', 400, 'stream_options',
   post(CHAT, chatBody({ stream_options: { include_usage: true } })));
 await expectError('unknown field', 400, 'frobnicate', post(CHAT, chatBody({ frobnicate: 1 })));
-await expectError('logprobs (not yet)', 400, 'logprobs', post(CHAT, chatBody({ logprobs: true })));
+await expectError('logprobs a string', 400, 'logprobs', post(CHAT, chatBody({ logprobs: 'yes' })));
 await expectError('tools (not yet)', 400, 'tools',
   post(CHAT, chatBody({ tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] })));
 await expectError('json_schema (not yet)', 400, 'response_format.type',

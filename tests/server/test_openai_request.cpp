@@ -85,6 +85,31 @@ TEST(OpenAIRequest, CompletionPromptForms) {
   EXPECT_EQ(r.n, 2);
 }
 
+TEST(OpenAIRequest, ChatLogprobs) {
+  EXPECT_FALSE(parse_chat_request("{" + kMsg + "}").logprobs);
+  EXPECT_FALSE(parse_chat_request("{" + kMsg + R"(,"logprobs":false})").logprobs);
+  EXPECT_FALSE(parse_chat_request("{" + kMsg + R"(,"logprobs":null,"top_logprobs":null})").logprobs);
+  EXPECT_EQ(parse_chat_request("{" + kMsg + R"(,"logprobs":true})").logprobs, 0);
+  EXPECT_EQ(parse_chat_request("{" + kMsg + R"(,"logprobs":true,"top_logprobs":0})").logprobs, 0);
+  EXPECT_EQ(parse_chat_request("{" + kMsg + R"(,"top_logprobs":3,"logprobs":true})").logprobs, 3);
+  EXPECT_EQ(parse_chat_request("{" + kMsg + R"(,"logprobs":true,"top_logprobs":20,"stream":true})").logprobs, 20);
+}
+
+TEST(OpenAIRequest, CompletionLogprobs) {
+  EXPECT_FALSE(parse_completion_request(R"({"prompt":"x"})").logprobs);
+  EXPECT_FALSE(parse_completion_request(R"({"prompt":"x","logprobs":null,"echo":true})").logprobs);
+  EXPECT_EQ(parse_completion_request(R"({"prompt":"x","logprobs":0})").logprobs, 0);
+  EXPECT_EQ(parse_completion_request(R"({"prompt":"x","logprobs":5,"echo":false})").logprobs, 5);
+  EXPECT_EQ(parse_completion_request(R"({"prompt":"x","logprobs":20})").logprobs, 20);  // past OpenAI's 5, as vLLM
+  try {
+    parse_completion_request(R"({"prompt":"x","echo":true,"logprobs":1})");
+    ADD_FAILURE() << "accepted";
+  } catch (const ApiError& e) {
+    EXPECT_NE(e.message().find("echo"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("prompt"), std::string::npos) << e.message();
+  }
+}
+
 struct Bad {
   const char* body;
   const char* param;  // expected param ("" = null) and a substring of the message
@@ -179,9 +204,13 @@ TEST(OpenAIRequest, BadChatRequestsNameTheField) {
        "chat_template_kwargs.messages"},
       {R"({"messages":[{"role":"user","content":"hi"}],"temprature":0.5})", "temprature"},
       {R"({"messages":[{"role":"user","content":"hi"}],"echo":true})", "echo"},
-      {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true})", "logprobs"},
       {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":"yes"})", "logprobs"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":1})", "logprobs"},
       {R"({"messages":[{"role":"user","content":"hi"}],"top_logprobs":2})", "top_logprobs"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":false,"top_logprobs":0})", "top_logprobs"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":21})", "top_logprobs"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":-1})", "top_logprobs"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":2.5})", "top_logprobs"},
       {R"({"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]})",
        "tools"},
       {R"({"messages":[{"role":"user","content":"hi"}],"tool_choice":"auto"})", "tool_choice"},
@@ -214,7 +243,12 @@ TEST(OpenAIRequest, BadCompletionRequestsNameTheField) {
       {R"({"prompt":"x","max_tokens":-1})", "max_tokens"},
       {R"({"prompt":"x","max_completion_tokens":5})", "max_completion_tokens"},
       {R"({"prompt":"x","echo":"true"})", "echo"},
-      {R"({"prompt":"x","logprobs":1})", "logprobs"},
+      {R"({"prompt":"x","logprobs":21})", "logprobs"},
+      {R"({"prompt":"x","logprobs":-1})", "logprobs"},
+      {R"({"prompt":"x","logprobs":true})", "logprobs"},
+      {R"({"prompt":"x","logprobs":2,"echo":true})", "logprobs"},
+      {R"({"prompt":"x","echo":true,"logprobs":0})", "logprobs"},
+      {R"({"prompt":"x","logprobs":2,"top_logprobs":2})", "top_logprobs"},
       {R"({"prompt":"x","suffix":"end"})", "suffix"},
       {R"({"prompt":"x","best_of":3})", "best_of"},
       {R"({"prompt":"x","messages":[]})", "messages"},
