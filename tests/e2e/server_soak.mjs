@@ -8,25 +8,11 @@
 //   node tests/e2e/server_soak.mjs build/adallm REPO_ROOT
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { e2eSetup } from './common.mjs';
 
-const [binary, root] = process.argv.slice(2).map((p) => p && path.resolve(p));
-if (!binary || !root) {
-  console.error('usage: node server_soak.mjs ADALLM_BINARY REPO_ROOT');
-  process.exit(2);
-}
-const oracles = path.join(root, 'tests', 'oracles');
-let OpenAI;
-try {
-  const require = createRequire(path.join(oracles, 'package.json'));
-  OpenAI = (await import(pathToFileURL(require.resolve('openai')).href)).default;
-} catch (e) {
-  console.error(`cannot load the openai client from ${oracles}/node_modules (run scripts/oracles.sh): ${e.message}`);
-  process.exit(1);
-}
+const { binary, root, OpenAI } = await e2eSetup('server_soak.mjs');
 
 const CLIENTS = 64;
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 150);
