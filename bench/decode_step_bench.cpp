@@ -1,4 +1,5 @@
-// One decode step of a whole model on the GPU, eager (no CUDA graph), split by op: `batch` sequences of
+// One decode step of a whole model on the GPU, eager and replayed as a CUDA graph (Model::enable_graphs),
+// the eager one split by op: `batch` sequences of
 // `context` tokens each decode one token per step through Model::forward on the CUDA backend. Prints
 // the step's wall time, tokens/s, the GPU time of each kind of op (CUDA events around every op), the
 // share of the step spent in the linear layers, and the weight-read roofline against the device-to-device
@@ -33,7 +34,7 @@ namespace {
 
 
 int run(int argc, char** argv) {
-  CLI::App app{"one eager decode step of a model on the GPU, split by op"};
+  CLI::App app{"one decode step of a model on the GPU, eager (split by op) and as a CUDA graph"};
   std::string model_dir, synthetic, kv = "fp8";
   int64_t batch = 1, context = 1024, steps = 50;
   app.add_option("model", model_dir, "model directory");
@@ -68,7 +69,8 @@ int run(int argc, char** argv) {
   auto m = model::Model::load(dir, *backend);
   const int64_t page_size = 16;
   const int64_t pages = batch * ((context + page_size - 1) / page_size);
-  auto cache = backend->alloc_kv_cache(m->kv_cache_spec(pages, page_size, backend::parse_kv_cache_dtype(kv)));
+  // One page more for the graph's padding rows (unused at a batch size the graph holds exactly).
+  auto cache = backend->alloc_kv_cache(m->kv_cache_spec(pages + 1, page_size, backend::parse_kv_cache_dtype(kv)));
   const backend::ForwardBatch b = bench::decode_batch(batch, context, page_size);
   m->reserve(batch, batch);
   std::vector<float> logits;
@@ -78,6 +80,18 @@ int run(int argc, char** argv) {
   const auto start = Clock::now();
   for (int64_t i = 0; i < steps; ++i) m->forward(b, *cache, logits);  // each step ends reading the logits back
   const double step_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count() / double(steps);
+
+  model::GraphPlan plan;
+  plan.batch_sizes = {batch};
+  plan.max_pages_per_seq = b.max_pages_per_seq;
+  plan.pad_page = static_cast<int32_t>(pages);
+  plan.max_keys = static_cast<int32_t>(context);
+  m->enable_graphs(plan, *cache);
+  for (int i = 0; i < 5; ++i) m->forward(b, *cache, logits);
+  const auto graph_start = Clock::now();
+  for (int64_t i = 0; i < steps; ++i) m->forward(b, *cache, logits);
+  const double graph_ms = std::chrono::duration<double, std::milli>(Clock::now() - graph_start).count() / double(steps);
+  m->disable_graphs();
 
   backend::set_op_profiling(*backend, true);
   const auto profiled_start = Clock::now();
@@ -95,6 +109,8 @@ int run(int argc, char** argv) {
               copy / 1e9);
   std::printf("step %.3f ms eager (%.1f tok/s); weights + KV read per step %.3f GB -> roofline %.3f ms, %.1f %% of it\n",
               step_ms, double(batch) * 1e3 / step_ms, bytes / 1e9, bytes / copy * 1e3, 100.0 * bytes / copy * 1e3 / step_ms);
+  std::printf("step %.3f ms as a CUDA graph (%.1f tok/s, %.1f %% of the roofline)\n", graph_ms,
+              double(batch) * 1e3 / graph_ms, 100.0 * bytes / copy * 1e3 / graph_ms);
   // An op's GPU time runs from the event before it to the event after it, so the events' own cost and any
   // wait for the host to issue the op count too: shares are of the profiled step (events on), whose
   // ops cover it end to end; the host column is the host's time issuing each op.

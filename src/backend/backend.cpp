@@ -10,6 +10,10 @@
 
 namespace adallm::backend {
 
+void Backend::begin_graph() { throw Error("the " + name() + " backend does not record step graphs"); }
+std::unique_ptr<Graph> Backend::end_graph() { throw Error("the " + name() + " backend does not record step graphs"); }
+void Backend::replay_graph(const Graph&) { throw Error("the " + name() + " backend does not record step graphs"); }
+
 Tensor Tensor::row_slice(int64_t first, int64_t count) const {
   if (first < 0 || count < 0 || first + count > rows) {
     throw Error("row slice [" + std::to_string(first) + ", " + std::to_string(first + count) + ") of " +
@@ -81,6 +85,7 @@ void KvCacheSpec::validate(int64_t head_dim_multiple) const {
 void ForwardBatch::validate(int64_t num_pages, int64_t page_size) const {
   const auto n = static_cast<size_t>(num_tokens());
   const auto fail = [](const std::string& what) { throw Error("malformed forward batch: " + what); };
+  if (plan_keys < 0) fail("plan_keys is " + std::to_string(plan_keys));
   if (positions.size() != n || seq_index.size() != n || slot_mapping.size() != n) {
     fail("token_ids, positions, seq_index and slot_mapping differ in length");
   }

@@ -137,6 +137,12 @@ struct DeviceMemoryInfo {
   int64_t total = 0;
 };
 
+// A recorded forward pass (Backend::begin_graph / end_graph), replayed by Backend::replay_graph.
+class Graph {
+ public:
+  virtual ~Graph() = default;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -169,6 +175,23 @@ class Backend {
   // Makes `batch` the one the following ops work on (the CUDA backend uploads it once here). The batch
   // must stay alive and unchanged until the next set_batch.
   virtual void set_batch(const ForwardBatch& batch) = 0;
+
+  // ---- step graphs ----------------------------------------------------------------------------------
+  // A backend that supports them records the ops issued between begin_graph() and end_graph() instead of
+  // running them (CUDA graphs), and replay_graph() runs them again with one launch. A replay reads what
+  // its recording read, at the same addresses: the caller keeps every tensor of the recording alive and
+  // unmoved, and sets batches of the recording's shape (arrays of the same sizes, the same
+  // max_pages_per_seq and plan_keys), whose contents set_batch uploads to the same device arrays. An op
+  // that cannot be recorded (one that waits for the device or reads results back) throws; abort_graph()
+  // then ends the recording. A graph goes stale when the backend moves its own device memory (a workspace
+  // growing, a larger batch): memory_epoch() changes, and replay_graph throws for a graph recorded in an
+  // earlier epoch. Backends without graphs throw from all but supports_graphs() and memory_epoch().
+  virtual bool supports_graphs() const { return false; }
+  virtual void begin_graph();
+  virtual std::unique_ptr<Graph> end_graph();
+  virtual void abort_graph() {}
+  virtual void replay_graph(const Graph& graph);
+  virtual int64_t memory_epoch() const { return 0; }
 
   // out[t] = table[token_ids[t]] * scale. table [vocab_size, hidden_size]; out [num_tokens, hidden_size].
   virtual void embed(const Tensor& table, float scale, Tensor out) = 0;

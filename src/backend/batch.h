@@ -26,6 +26,10 @@ struct ForwardBatch {
   // for `adallm logits` and perplexity).
   std::vector<int32_t> logit_rows;  // [num_logits]
 
+  // 0, or the keys attention plans its work for when that is more than any token of the step sees (a step
+  // graph recorded once for contexts up to this length; each token still reads only its own keys).
+  int32_t plan_keys = 0;
+
   int64_t num_tokens() const { return static_cast<int64_t>(token_ids.size()); }
   int64_t num_seqs() const { return static_cast<int64_t>(context_lens.size()); }
   // Throws adallm::Error when the arrays disagree in size or point outside the cache (num_pages pages

@@ -120,6 +120,7 @@ BatchResult run_batch(LoadedModel& m, const BenchArgs& a, int64_t batch, const m
   o.max_num_seqs = batch;
   o.max_num_batched_tokens = std::max(a.max_num_batched_tokens, batch);  // every decode fits one step
   o.prefix_caching = !a.model.no_prefix_caching;
+  o.enforce_eager = a.model.enforce_eager;
   o.num_pages = batch * ((o.max_model_len + o.page_size - 1) / o.page_size);
   o.kv_cache_dtype = backend::parse_kv_cache_dtype(a.model.kv_cache_dtype);
   engine::EngineCore core(*m.model, *m.backend, o);

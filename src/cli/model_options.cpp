@@ -34,6 +34,9 @@ void add_model_options(CLI::App& command, ModelOptions& o, bool model_required) 
 void add_engine_options(CLI::App& command, ModelOptions& o) {
   command.add_flag("--no-prefix-caching", o.no_prefix_caching,
                    "compute every prompt in full instead of reusing the KV pages of earlier identical prefixes");
+  command.add_flag("--enforce-eager", o.enforce_eager,
+                   "with --device cuda: issue every step's kernels one by one instead of replaying the decode steps' "
+                   "CUDA graphs recorded at start");
   command.add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
                      "with --device cuda: the share of device memory the engine may fill; the KV pool gets what is "
                      "left after the weights and a full-size step (default 0.9)")
@@ -85,6 +88,7 @@ LoadedModel load_model(const ModelOptions& o, uint64_t seed, Runner runner) {
     e.kv_cache_dtype = kv_cache_dtype;
     e.seed = seed;
     e.prefix_caching = !o.no_prefix_caching;
+    e.enforce_eager = o.enforce_eager;
     e.gpu_memory_utilization = o.gpu_memory_utilization;
     loaded.engine = std::make_unique<engine::Engine>(*loaded.model, *loaded.backend, e);
     return loaded;

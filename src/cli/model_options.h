@@ -30,6 +30,7 @@ struct ModelOptions {
   // FP8 e4m3 first (on the CPU an emulation, for measuring its accuracy).
   std::string linear_path = "auto";
   bool no_prefix_caching = false;  // engine commands (run, bench): --no-prefix-caching
+  bool enforce_eager = false;      // engine commands: --enforce-eager
   double gpu_memory_utilization = 0.9;  // engine commands on a GPU: the KV pool's share of device memory
   int64_t max_num_seqs = 1;  // engine: sequences in one batch (run: 1; serve: --max-num-seqs)
 };

@@ -34,6 +34,33 @@ void fail_refused_rows(const std::vector<ScheduledChunk>& chunks, std::vector<in
 
 int64_t pages_for(int64_t tokens, int64_t page_size) { return (tokens + page_size - 1) / page_size; }
 
+bool use_graphs(const backend::Backend& backend, const EngineOptions& o) {
+  return !o.enforce_eager && backend.supports_graphs();
+}
+
+model::GraphPlan graph_plan(const EngineOptions& o, int64_t pad_page) {
+  model::GraphPlan plan;
+  plan.batch_sizes = graph_batch_sizes(o.max_num_seqs);
+  plan.max_pages_per_seq = static_cast<int32_t>(pages_for(o.max_model_len, o.page_size));
+  plan.pad_page = static_cast<int32_t>(pad_page);
+  plan.max_keys = static_cast<int32_t>(o.max_model_len);
+  return plan;
+}
+
+// Device memory the step graphs take: those of the largest batch size recorded over a one-page cache, times
+// the number of sizes (every size's graph has the same nodes).
+int64_t graph_memory(model::Model& model, backend::Backend& backend, const EngineOptions& o) {
+  auto cache = backend.alloc_kv_cache(model.kv_cache_spec(1, o.page_size, o.kv_cache_dtype));
+  model::GraphPlan plan = graph_plan(o, 0);
+  const auto sizes = static_cast<int64_t>(plan.batch_sizes.size());
+  plan.batch_sizes = {plan.batch_sizes.back()};
+  const int64_t before = backend.device_memory()->free;
+  model.enable_graphs(plan, *cache);
+  const int64_t taken = before - backend.device_memory()->free;
+  model.disable_graphs();
+  return std::max<int64_t>(taken, 0) * sizes;
+}
+
 EngineOptions resolve(const model::Model& model, EngineOptions o) {
   if (o.page_size <= 0) throw Error("KV page size must be positive, got " + std::to_string(o.page_size));
   const int64_t limit = model.config().max_position_embeddings > 0 ? model.config().max_position_embeddings : 8192;
@@ -109,8 +136,9 @@ EngineOptions size_kv_pool(model::Model& model, backend::Backend& backend, Engin
   }
   model.reserve(o.max_num_batched_tokens, std::min(o.max_num_seqs, o.max_num_batched_tokens));
   profile_step(model, backend, o);
+  const int64_t graphs = use_graphs(backend, o) ? graph_memory(model, backend, o) : 0;
   const backend::DeviceMemoryInfo now = *backend.device_memory();
-  const int64_t used = now.total - now.free;
+  const int64_t used = now.total - now.free + graphs;
   const auto budget = static_cast<int64_t>(o.gpu_memory_utilization * static_cast<double>(now.total)) - used;
   const int64_t page_bytes = model.kv_cache_spec(1, o.page_size, o.kv_cache_dtype).bytes();
   o.num_pages = budget > 0 ? budget / page_bytes : 0;
@@ -124,7 +152,8 @@ EngineOptions size_kv_pool(model::Model& model, backend::Backend& backend, Engin
         .hint("raise --gpu-memory-utilization, or lower --max-model-len or --max-num-batched-tokens");
   }
   log::info("device memory: " + std::to_string(used >> 20) + " MiB in use after loading and a " +
-            std::to_string(o.max_num_batched_tokens) + "-token profile step; KV pool gets " +
+            std::to_string(o.max_num_batched_tokens) + "-token profile step (step graphs " +
+            std::to_string(graphs >> 20) + " MiB); KV pool gets " +
             std::to_string(o.num_pages * page_bytes >> 20) + " MiB (gpu_memory_utilization " +
             std::to_string(o.gpu_memory_utilization) + " of " + std::to_string(now.total >> 20) + " MiB)");
   return o;
@@ -137,10 +166,14 @@ EngineCore::EngineCore(model::Model& model, backend::Backend& backend, const Eng
       options_(size_kv_pool(model, backend, resolve(model, options))),
       pool_(options_.num_pages, options_.page_size, options_.prefix_caching),
       scheduler_({options_.max_num_seqs, options_.max_num_batched_tokens, options_.max_model_len}, pool_) {
-  const backend::KvCacheSpec spec = model_.kv_cache_spec(options_.num_pages, options_.page_size, options_.kv_cache_dtype);
+  // With step graphs the cache holds one page past the pool's: the padding rows of a graphed step use it.
+  const bool graphs = use_graphs(backend, options_);
+  const backend::KvCacheSpec spec =
+      model_.kv_cache_spec(options_.num_pages + (graphs ? 1 : 0), options_.page_size, options_.kv_cache_dtype);
   cache_ = backend.alloc_kv_cache(spec);
   // A step holds at most the token budget and logits for at most max_num_seqs rows: allocate it now.
   model_.reserve(options_.max_num_batched_tokens, std::min(options_.max_num_seqs, options_.max_num_batched_tokens));
+  if (graphs) model_.enable_graphs(graph_plan(options_, options_.num_pages), *cache_);
   const int64_t tokens = options_.num_pages * options_.page_size;
   log::info("KV cache: " + std::to_string(options_.num_pages) + " pages of " + std::to_string(options_.page_size) +
             " tokens (" + std::to_string(tokens) + " tokens, " + std::to_string(spec.bytes() >> 20) + " MiB " +
@@ -149,6 +182,14 @@ EngineCore::EngineCore(model::Model& model, backend::Backend& backend, const Eng
             std::to_string(options_.num_pages / pages_for(options_.max_model_len, options_.page_size)) +
             "; prefix caching " + (options_.prefix_caching ? "on" : "off"));
 }
+
+std::vector<int64_t> graph_batch_sizes(int64_t max_num_seqs) {
+  std::vector<int64_t> sizes = {1};
+  while (sizes.back() < max_num_seqs) sizes.push_back(sizes.back() < 8 ? 2 * sizes.back() : sizes.back() + 8);
+  return sizes;
+}
+
+EngineCore::~EngineCore() { model_.disable_graphs(); }
 
 int64_t EngineCore::add(const GenerateRequest& request) {
   const int64_t id = next_id_;

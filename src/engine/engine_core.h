@@ -32,12 +32,22 @@ struct EngineOptions {
   bool prefix_caching = true;
   backend::KvCacheDType kv_cache_dtype = backend::KvCacheDType::fp8_e4m3;
   uint64_t seed = 0;  // for requests whose SamplingParams have none
+  // Decode steps of up to max_num_seqs sequences replay step graphs recorded at start (padded to 1, 2, 4,
+  // 8, then multiples of 8) on a backend that records them; true runs every step eagerly.
+  bool enforce_eager = false;
 };
+
+// The padded decode batch sizes step graphs are recorded for: 1, 2, 4, 8, then multiples of 8, up to the
+// first that holds max_num_seqs sequences.
+std::vector<int64_t> graph_batch_sizes(int64_t max_num_seqs);
 
 class EngineCore {
  public:
   // Sizes and allocates the KV cache. Throws adallm::Error for inconsistent options.
   EngineCore(model::Model& model, backend::Backend& backend, const EngineOptions& options);
+  ~EngineCore();  // the model's step graphs (which read this engine's cache) go with it
+  EngineCore(const EngineCore&) = delete;
+  EngineCore& operator=(const EngineCore&) = delete;
 
   const EngineOptions& options() const { return options_; }  // with the defaults resolved
   const kv::PagePool& pages() const { return pool_; }

@@ -17,6 +17,7 @@
 #include "model/arch/arch.h"
 #include "model/ledger.h"
 #include "model/rope.h"
+#include "model/step_state.h"
 
 namespace adallm::model {
 namespace {
@@ -100,17 +101,6 @@ LayerWeights load_layer(backend::Backend& b, const LayerTensors& t) {
 
 }  // namespace
 
-// Activations of the layers, then of the output head for the logit rows (the final norm's input gathered
-// from the residual and the last layer's delta, its output, and the logits).
-struct Model::StepBuffers {
-  arch::ActivationBuffers layers;
-  int64_t head_capacity = 0;
-  std::unique_ptr<backend::Buffer> residual, delta, normed, logits, ids;
-  // logprobs, at first use (grown to the most rows asked): the raw logits kept from the sampler's
-  // penalties, and the results.
-  std::unique_ptr<backend::Buffer> raw_logits, chosen, top_ids, top_logprobs;
-};
-
 Model::Model(std::filesystem::path dir, backend::Backend& backend)
     : dir_(std::move(dir)), backend_(backend), step_(std::make_unique<StepBuffers>()) {}
 
@@ -119,8 +109,10 @@ Model::~Model() = default;
 void Model::reserve(int64_t num_tokens, int64_t num_logit_rows) {
   backend::Backend& b = backend_;
   const io::ModelConfig& c = config_;
+  if (num_tokens > step_->layers.capacity()) ++step_->epoch;
   step_->layers.reserve(b, c, num_tokens);
   if (num_logit_rows > step_->head_capacity) {
+    ++step_->epoch;
     const DType dt = b.activation_dtype();
     step_->residual = b.alloc(num_logit_rows, c.hidden_size, DType::F32);
     step_->delta = b.alloc(num_logit_rows, c.hidden_size, dt);
@@ -194,15 +186,19 @@ backend::KvCacheSpec Model::kv_cache_spec(int64_t num_pages, int64_t page_size, 
 }
 
 backend::Tensor Model::run(const backend::ForwardBatch& batch, backend::KvCache& cache) {
-  const io::ModelConfig& c = config_;
   const int64_t n = batch.num_tokens();
   if (n == 0) throw Error("forward: the batch has no tokens");
   batch.validate(cache.spec().num_pages, cache.spec().page_size);
-  backend::Backend& b = backend_;
-  b.set_batch(batch);
-
+  if (std::optional<backend::Tensor> logits = run_graphed(batch, cache)) return *logits;
+  backend_.set_batch(batch);
   const auto rows = static_cast<int64_t>(batch.logit_rows.size());
   reserve(n, rows);
+  return issue_step(n, rows, cache);
+}
+
+backend::Tensor Model::issue_step(int64_t n, int64_t rows, backend::KvCache& cache) {
+  const io::ModelConfig& c = config_;
+  backend::Backend& b = backend_;
   arch::Activations act = step_->layers.rows(n);
   b.embed(weights_.embed_tokens->view(), weights_.embed_scale, act.residual);
   arch::LayerContext ctx{b, c, weights_, cache, act};

@@ -51,6 +51,15 @@ struct StepLogprobs {
   std::vector<float> top_logprobs;  // out: [num_logits * top_n]
 };
 
+// Step graphs for decode steps (Model::enable_graphs): a step whose sequences each bring one token and
+// want its logits is padded to the next recorded batch size and replayed as one graph.
+struct GraphPlan {
+  std::vector<int64_t> batch_sizes;  // ascending, > 0
+  int32_t max_pages_per_seq = 0;     // every graphed step's page-table width (pages of max_model_len)
+  int32_t pad_page = -1;             // a page of the cache no sequence uses: the padding tokens' K/V go there
+  int32_t max_keys = 0;              // the longest context a graphed step may see (max_model_len)
+};
+
 class Model {
  public:
   // Opens the checkpoint directory, checks and binds every tensor (model/ledger.h), and loads the
@@ -85,14 +94,33 @@ class Model {
   // front (forward grows it on demand otherwise, allocating mid-run).
   void reserve(int64_t num_tokens, int64_t num_logit_rows);
 
+  // Records the step graphs of `plan` over `cache` (the backend must support_graphs()): for each batch
+  // size, a graph for contexts up to kShortGraphKeys and one up to plan.max_keys (attention splits long
+  // contexts more), each after one eager step over padding only. From then on a decode step of at most the
+  // largest size on `cache` replays the graph of the smallest size that holds it; a graph made stale by
+  // moved memory is recorded again at its next use. A size the backend cannot record (an op that needs the
+  // host mid-step, e.g. MoE past its device-routed size) ends the list: the sizes before it are kept and
+  // the reason is logged. Returns the sizes recorded. Other steps run eagerly.
+  std::vector<int64_t> enable_graphs(const GraphPlan& plan, backend::KvCache& cache);
+  void disable_graphs();
+  // Contexts up to this many keys replay the graphs planned for them (attention's splits as an eager
+  // step of such contexts would choose); longer ones the graphs planned for GraphPlan::max_keys.
+  static constexpr int32_t kShortGraphKeys = 2048;
+
   ~Model();
 
  private:
   struct StepBuffers;
+  struct StepGraphs;
   Model(std::filesystem::path dir, backend::Backend& backend);
   // Runs the layers and the head; returns the logits [num_logits, vocab_size] in backend memory (no rows
   // when the batch asks for none).
   backend::Tensor run(const backend::ForwardBatch& batch, backend::KvCache& cache);
+  // The ops of a step of `n` tokens whose first `rows` rows want logits, over the batch already set.
+  backend::Tensor issue_step(int64_t n, int64_t rows, backend::KvCache& cache);
+  // A decode step through its graph (recorded first if it has none or a stale one); null when `batch`
+  // is not one the graphs serve.
+  std::optional<backend::Tensor> run_graphed(const backend::ForwardBatch& batch, backend::KvCache& cache);
   // run(), then `pick` turns the logits [num_logits, vocab_size] (which it overwrites when
   // `pick_overwrites`) into ids [num_logits, 1] I32 in backend memory, which come back into `ids` (and
   // their log-probabilities into `logprobs`). `op` names the caller in errors.
@@ -108,6 +136,7 @@ class Model {
   io::QuantConfig quant_;
   ModelWeights weights_;
   std::unique_ptr<StepBuffers> step_;
+  std::unique_ptr<StepGraphs> graphs_;
 };
 
 }  // namespace adallm::model

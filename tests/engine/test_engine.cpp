@@ -277,6 +277,17 @@ TEST(EngineCore, SizesTheKvPoolFromMemory) {
   EXPECT_EQ(EngineCore(*m.model, *m.backend, o).options().num_pages, 4 * 16);  // four sequences of 64
 }
 
+TEST(EngineCore, RecordsStepGraphsForPowersOfTwoThenMultiplesOfEight) {
+  using Sizes = std::vector<int64_t>;
+  EXPECT_EQ(graph_batch_sizes(1), Sizes({1}));
+  EXPECT_EQ(graph_batch_sizes(3), Sizes({1, 2, 4}));
+  EXPECT_EQ(graph_batch_sizes(8), Sizes({1, 2, 4, 8}));
+  EXPECT_EQ(graph_batch_sizes(20), Sizes({1, 2, 4, 8, 16, 24}));
+  const Sizes all = graph_batch_sizes(256);
+  EXPECT_EQ(all.size(), 35u);
+  EXPECT_EQ(all.back(), 256);
+}
+
 TEST(EngineCore, FinishesWithoutRunningWhenThereIsNothingToGenerate) {
   Loaded& m = qwen3();
   EngineCore core(*m.model, *m.backend, small_options());

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/sampling.h"
+#include "core/error.h"
 #include "model/model.h"
 #include "test_util.h"
 
@@ -118,6 +120,35 @@ TEST(ForwardIds, SampleNeedsOneRowPerLogitRow) {
   std::vector<int32_t> ids;
   test::expect_error([&] { model->forward_sample(sequence_batch(3), *cache, rows, ids); },
                      "forward_sample: 2 sampling rows for 3 logit rows");
+}
+
+}  // namespace
+}  // namespace adallm::model
+
+namespace adallm::model {
+namespace {
+
+// Step graphs need a backend that records them: the CPU backend refuses with its name, and a batch whose
+// plan_keys is negative is malformed. (Graph replay itself is tested on the GPU: tests/gpu/test_cuda_graphs.cpp.)
+TEST(StepGraphs, TheCpuBackendRecordsNoneAndSaysSo) {
+  auto backend = backend::make_cpu_backend(2);
+  auto model = Model::load(test::fixtures_dir() / "qwen3" / "bf16", *backend);
+  auto cache = backend->alloc_kv_cache(model->kv_cache_spec(4, 16, backend::KvCacheDType::bf16));
+  EXPECT_FALSE(backend->supports_graphs());
+  GraphPlan plan;
+  plan.batch_sizes = {1, 2};
+  plan.max_pages_per_seq = 3;
+  plan.pad_page = 3;
+  plan.max_keys = 48;
+  try {
+    model->enable_graphs(plan, *cache);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cpu backend does not record"), std::string::npos) << e.what();
+  }
+  backend::ForwardBatch batch = sequence_batch(3);
+  batch.plan_keys = -1;
+  EXPECT_THROW(batch.validate(4, 16), Error);
 }
 
 }  // namespace

@@ -93,7 +93,8 @@ void CudaBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer
     throw Error(std::string(op) + ": head_dim " + std::to_string(d) + " is above the kernel's limit of " +
                 std::to_string(kernels::kAttentionMaxHeadDim));
   }
-  int64_t max_keys = 0;
+  // A plan for longer contexts than this step's is correct too (see ForwardBatch::plan_keys).
+  int64_t max_keys = sliding_window ? std::min<int64_t>(b.plan_keys, *sliding_window) : b.plan_keys;
   for (int32_t position : b.positions) {
     const int64_t keys = position + 1;
     max_keys = std::max(max_keys, sliding_window ? std::min(keys, *sliding_window) : keys);

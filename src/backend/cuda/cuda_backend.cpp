@@ -60,6 +60,7 @@ void* Scratch::get(size_t bytes, cudaStream_t stream) {
     ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream));  // the old scratch may still be in use
     memory_ = DeviceMemory();
     memory_ = DeviceMemory(bytes + bytes / 4);  // some headroom so that slowly growing sizes settle
+    if (epoch_ != nullptr) ++*epoch_;
   }
   return memory_.get();
 }
@@ -88,6 +89,12 @@ CudaBackend::CudaBackend(const CudaOptions& options) {
   ADALLM_CUDA_CHECK(cudaStreamCreate(&stream_));
   if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS) throw Error("CUDA backend: cublasCreate failed");
   cublasSetStream(cublas_, stream_);
+  // A workspace of our own, so that cuBLAS allocates nothing while a step graph is recorded (32 MiB: what
+  // NVIDIA recommends for Hopper).
+  cublas_workspace_ = DeviceMemory(size_t{32} << 20);
+  if (cublasSetWorkspace(cublas_, cublas_workspace_.get(), cublas_workspace_.bytes()) != CUBLAS_STATUS_SUCCESS) {
+    throw Error("CUDA backend: cublasSetWorkspace failed");
+  }
   plan_ = kernels::plan_nvfp4_linear(kernels::current_nvfp4_device(), options.linear_path);
   fold_norms_ = options.fold_norms;
   name_ = "cuda:" + std::to_string(options.device) + " (" + info_.name + ")";
@@ -95,6 +102,7 @@ CudaBackend::CudaBackend(const CudaOptions& options) {
 }
 
 CudaBackend::~CudaBackend() {
+  abort_graph();
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
   for (cudaEvent_t e : events_) cudaEventDestroy(e);
   if (cublas_ != nullptr) cublasDestroy(cublas_);
@@ -235,7 +243,60 @@ void CudaBackend::to_host(const Tensor& src, std::span<float> dst) {
   }
 }
 
+CudaGraph::~CudaGraph() {
+  if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
+}
+
+void CudaBackend::begin_graph() {
+  if (recording_) throw Error("begin_graph: a graph is being recorded already");
+  if (profiling_) throw Error("begin_graph: op profiling is on (its events cannot be recorded into a graph)");
+  // Thread-local: another thread's CUDA calls (a server's) are not part of, and do not break, the recording.
+  ADALLM_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  recording_ = true;
+}
+
+std::unique_ptr<Graph> CudaBackend::end_graph() {
+  if (!recording_) throw Error("end_graph: no graph is being recorded");
+  recording_ = false;
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+  if (ended != cudaSuccess) {
+    cudaGetLastError();  // an invalidated capture is not sticky
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    throw Error(std::string("end_graph: the recording failed: ") + cudaGetErrorString(ended));
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  ADALLM_CUDA_CHECK(made);
+  auto recorded = std::make_unique<CudaGraph>(exec, memory_epoch_);
+  ADALLM_CUDA_CHECK(cudaGraphUpload(exec, stream_));  // the first replay pays no upload
+  return recorded;
+}
+
+void CudaBackend::abort_graph() {
+  if (!recording_) return;
+  recording_ = false;
+  cudaGraph_t graph = nullptr;
+  cudaStreamEndCapture(stream_, &graph);
+  if (graph != nullptr) cudaGraphDestroy(graph);
+  cudaGetLastError();
+}
+
+void CudaBackend::replay_graph(const Graph& graph) {
+  const auto* g = dynamic_cast<const CudaGraph*>(&graph);
+  if (g == nullptr) throw Error("replay_graph: the graph was not recorded by the CUDA backend");
+  if (recording_) throw Error("replay_graph: a graph is being recorded");
+  if (g->epoch() != memory_epoch_) {
+    throw Error("replay_graph: the graph is stale (recorded in memory epoch " + std::to_string(g->epoch()) +
+                ", the backend's device memory has moved since: epoch " + std::to_string(memory_epoch_) + ")");
+  }
+  ADALLM_CUDA_CHECK(cudaGraphLaunch(g->exec(), stream_));
+}
+
 void CudaBackend::set_batch(const ForwardBatch& batch) {
+  // Its upload is not part of a graph: a replay reads what the set_batch before it uploaded.
+  if (recording_) throw Error("set_batch: called while a graph is being recorded; set the batch first");
   // One upload of every array, each at a 16-byte aligned offset of one device buffer.
   size_t offset = 0;
   struct Part {
@@ -274,6 +335,7 @@ void CudaBackend::set_batch(const ForwardBatch& batch) {
     ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
     batch_memory_ = DeviceMemory();
     batch_memory_ = DeviceMemory(offset * 2);
+    ++memory_epoch_;
   }
   if (offset > 0) {
     ADALLM_CUDA_CHECK(cudaMemcpyAsync(batch_memory_.get(), batch_staging_.data(), offset, cudaMemcpyHostToDevice, stream_));

@@ -112,14 +112,33 @@ static_assert(sizeof(TokenRun) == sizeof(kernels::AttentionQueryBlock) &&
               offsetof(TokenRun, first) == offsetof(kernels::AttentionQueryBlock, first) &&
               offsetof(TokenRun, count) == offsetof(kernels::AttentionQueryBlock, count));
 
+// `epoch` (null for scratch no step graph reads) counts the reallocations: a graph recorded before one
+// holds the old address.
 class Scratch {
  public:
+  explicit Scratch(int64_t* epoch) : epoch_(epoch) {}
   void* get(size_t bytes, cudaStream_t stream);
   // The same, zero-filled when (re)allocated: for state the kernels leave zero after use.
   void* get_zeroed(size_t bytes, cudaStream_t stream);
 
  private:
   DeviceMemory memory_;
+  int64_t* epoch_ = nullptr;
+};
+
+// A recorded step (CUDA graph), with the backend's memory epoch it was recorded in.
+class CudaGraph final : public Graph {
+ public:
+  CudaGraph(cudaGraphExec_t exec, int64_t epoch) : exec_(exec), epoch_(epoch) {}
+  ~CudaGraph() override;
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  cudaGraphExec_t exec() const { return exec_; }
+  int64_t epoch() const { return epoch_; }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+  int64_t epoch_ = 0;
 };
 
 class CudaBackend final : public Backend {
@@ -140,6 +159,12 @@ class CudaBackend final : public Backend {
   void to_host(const Tensor& src, std::span<float> dst) override;
 
   void set_batch(const ForwardBatch& batch) override;
+  bool supports_graphs() const override { return true; }
+  void begin_graph() override;
+  std::unique_ptr<Graph> end_graph() override;
+  void abort_graph() override;
+  void replay_graph(const Graph& graph) override;
+  int64_t memory_epoch() const override { return memory_epoch_; }
   void embed(const Tensor& table, float scale, Tensor out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) override;
   void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
@@ -237,16 +262,19 @@ class CudaBackend final : public Backend {
   kernels::Nvfp4LinearPlan plan_;
   bool fold_norms_ = true;
   const ForwardBatch* batch_ = nullptr;
+  bool recording_ = false;  // between begin_graph and end_graph
+  // Bumped whenever device memory a step graph may have recorded moves (batch arrays, workspaces).
+  int64_t memory_epoch_ = 0;
   DeviceBatch device_batch_;
-  DeviceMemory batch_memory_;
+  DeviceMemory batch_memory_, cublas_workspace_;
   std::vector<std::byte> batch_staging_;
   // Uploaded as the kernels' AttentionQueryBlock lists (the same layout).
   std::vector<TokenRun> decode_blocks_, prefill_blocks_[DeviceBatch::kPrefillBlockSizes];
-  Scratch linear_workspace_, attention_workspace_, attention_counters_, moe_workspace_, gate_up_workspace_,
-      normalize_workspace_;
+  Scratch linear_workspace_{&memory_epoch_}, attention_workspace_{&memory_epoch_}, attention_counters_{&memory_epoch_},
+      moe_workspace_{&memory_epoch_}, gate_up_workspace_{&memory_epoch_}, normalize_workspace_{&memory_epoch_};
   // sample_rows: the rows' parameters and penalty tokens (uploaded each call), and the penalty counts
-  // ([rows, vocab_size] int32, zero between calls).
-  Scratch sampling_upload_, sampling_counts_;
+  // ([rows, vocab_size] int32, zero between calls). Sampling runs after a step's graph, never in one.
+  Scratch sampling_upload_{nullptr}, sampling_counts_{nullptr};
   std::vector<kernels::SampleRowParams> sampling_params_;
   std::vector<std::byte> sampling_staging_;
   std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;

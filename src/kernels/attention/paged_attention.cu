@@ -45,12 +45,26 @@ int64_t decode_blocks(const PagedAttentionParams& p) {
 // 128, 8 KV heads, 528 slots), every split count from 1 to 64: 64 sequences want 1 (8K keys: 380 µs,
 // 94 % of copy), 32 want 2 (8K: 208 µs, 86 %; 1 or 3 splits: 261, 245 µs), 8 want 6–8, one sequence
 // of 8K keys 16 (34 µs; 64 splits 54 µs), of 32K 32 (61 µs; 64: 73 µs), of 256–1K keys 4.
+// Each token then takes as many of them as its own keys want (token_splits), so that a launch planned for
+// more keys than a step holds (a CUDA graph replayed over growing contexts) cuts short contexts as an
+// exact plan would; the blocks of the other splits return at once.
+__host__ __device__ __forceinline__ int wanted_splits(int keys) {
+  return max((keys + 511) / 512, min(4, (keys + 63) / 64));
+}
+__device__ __forceinline__ int token_splits(int keys, int max_splits) {
+  return max(1, min(wanted_splits(keys), max_splits));
+}
+
 int choose_splits(const PagedAttentionParams& p, int64_t slots) {
   const int64_t groups = decode_blocks(p) * p.kv_heads;
   if (groups <= 0) return 1;
-  const int64_t keys = p.max_keys;
-  const int64_t wanted = std::max<int64_t>((keys + 511) / 512, std::min<int64_t>(4, (keys + 63) / 64));
+  const int64_t wanted = wanted_splits(p.max_keys);
   return static_cast<int>(std::clamp<int64_t>(slots / groups, 1, std::min<int64_t>(wanted, kMaxSplits)));
+}
+
+// The keys [lo, hi) a token at `position` sees.
+__device__ __forceinline__ int2 token_keys(const PagedAttentionParams& p, int position) {
+  return make_int2(p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0, position + 1);
 }
 
 // Shared memory: the queries' B fragments, then each warp's ring of kStages (K, V) chunks of 16 rows. So
@@ -117,10 +131,12 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   const int64_t qb = bk / p.kv_heads;
   const int64_t first_token = p.decode_blocks != nullptr ? p.decode_blocks[qb].first : qb;
   const int ncols = group;  // column j: query head kvh · group + j of the token
-  // The token's keys, cut into `splits` parts of whole block steps.
-  const int position = p.positions[first_token];
-  const int lo = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0, hi = position + 1;
-  const int per_split = ((hi - lo + splits - 1) / splits + kTileKeys - 1) / kTileKeys * kTileKeys;
+  // The token's keys, cut into its own number of splits (at most the launch's), of whole block steps.
+  const int2 range = token_keys(p, p.positions[first_token]);
+  const int lo = range.x, hi = range.y;
+  const int my_splits = token_splits(hi - lo, splits);
+  if (s >= my_splits) return;
+  const int per_split = ((hi - lo + my_splits - 1) / my_splits + kTileKeys - 1) / kTileKeys * kTileKeys;
   const int begin = lo + s * per_split;
   const int end = min(hi, begin + per_split);
 
@@ -392,7 +408,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     }
     const int64_t t = first_token;
     const int h = kvh * group + col;
-    if (splits == 1) {
+    if (my_splits == 1) {
       p.out[t * p.out_stride + static_cast<int64_t>(h) * d + dim] = __float2bfloat16_rn(o * v_scale / l);
     } else {
       float* part = partial + ((t * p.heads + h) * splits + s) * (d + 2);
@@ -403,7 +419,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       part[2 + dim] = o * v_scale;
     }
   }
-  if (splits == 1 || counters == nullptr) return;
+  if (my_splits == 1 || counters == nullptr) return;
   // Few splits: the last block of this (token, KV head) to finish merges them (no second kernel).
   // Its scratch in shared memory reuses the rings (every warp is past its ring).
   int* last = reinterpret_cast<int*>(smem + layout.ring);
@@ -413,7 +429,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   __threadfence();  // this block's partials are visible device-wide before it is counted
   __syncthreads();
   if (tid == 0) {
-    *last = atomicAdd(counters + bk, 1) == splits - 1;
+    *last = atomicAdd(counters + bk, 1) == my_splits - 1;
     if (*last) counters[bk] = 0;  // left zero for the next call
   }
   __syncthreads();
@@ -422,22 +438,23 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   // Partials are read through L2 (other blocks wrote them): first every (column, split)'s m and l at
   // once, then the weights, then each output from all splits' values, the loads independent.
   const auto parts_of = [&](int col) { return partial + (first_token * p.heads + kvh * group + col) * splits * (d + 2); };
-  for (int i = tid; i < ncols * splits; i += kThreads) {
-    const float* part = parts_of(i / splits) + (i % splits) * (d + 2);
+  const int n = my_splits;
+  for (int i = tid; i < ncols * n; i += kThreads) {
+    const float* part = parts_of(i / n) + (i % n) * (d + 2);
     split_m[i] = __ldcg(part);
     split_w[i] = __ldcg(part + 1);
   }
   __syncthreads();
   if (tid < ncols) {
     float m = -INFINITY, l = 0.0f;
-    for (int j = 0; j < splits; ++j) m = fmaxf(m, split_m[tid * splits + j]);
-    for (int j = 0; j < splits; ++j) {
-      const float ls = split_w[tid * splits + j];
-      const float w = ls == 0.0f ? 0.0f : exp2f(split_m[tid * splits + j] - m);  // a split without keys: 0
-      split_w[tid * splits + j] = w;
+    for (int j = 0; j < n; ++j) m = fmaxf(m, split_m[tid * n + j]);
+    for (int j = 0; j < n; ++j) {
+      const float ls = split_w[tid * n + j];
+      const float w = ls == 0.0f ? 0.0f : exp2f(split_m[tid * n + j] - m);  // a split without keys: 0
+      split_w[tid * n + j] = w;
       l += ls * w;
     }
-    for (int j = 0; j < splits; ++j) split_w[tid * splits + j] /= l;
+    for (int j = 0; j < n; ++j) split_w[tid * n + j] /= l;
   }
   __syncthreads();
   for (int i = tid; i < ncols * d; i += kThreads) {
@@ -446,7 +463,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     float o = 0.0f;
 #pragma unroll
     for (int j = 0; j < kMaxBlockMergeSplits; ++j) {
-      if (j < splits) o += split_w[col * splits + j] * __ldcg(parts + j * (d + 2));
+      if (j < n) o += split_w[col * n + j] * __ldcg(parts + j * (d + 2));
     }
     p.out[first_token * p.out_stride + static_cast<int64_t>(kvh * group + col) * d + dim] = __float2bfloat16_rn(o);
   }
@@ -462,9 +479,12 @@ __global__ void combine_kernel(PagedAttentionParams p, int64_t decode_count, int
   const int64_t t = p.decode_blocks != nullptr ? p.decode_blocks[bh / p.heads].first : bh / p.heads;
   const int h = static_cast<int>(bh % p.heads);
   const int d = p.head_dim;
+  const int2 range = token_keys(p, p.positions[t]);
+  const int n = token_splits(range.y - range.x, splits);
+  if (n == 1) return;  // the attention kernel wrote this token's output
   const float* parts = partial + (t * p.heads + h) * splits * (d + 2);
   float m = -INFINITY, l = 0.0f;
-  if (lane < splits) {
+  if (lane < n) {
     m = parts[lane * (d + 2)];
     l = parts[lane * (d + 2) + 1];
   }
@@ -474,7 +494,7 @@ __global__ void combine_kernel(PagedAttentionParams p, int64_t decode_count, int
   __nv_bfloat16* out = p.out + t * p.out_stride + static_cast<int64_t>(h) * d;
   for (int i = lane; i < d; i += 32) {
     float o = 0.0f;
-    for (int j = 0; j < splits; ++j) o += __shfl_sync(0xffffffffu, w, j) * parts[j * (d + 2) + 2 + i];
+    for (int j = 0; j < n; ++j) o += __shfl_sync(0xffffffffu, w, j) * parts[j * (d + 2) + 2 + i];
     out[i] = __float2bfloat16_rn(o);
   }
 }

@@ -51,7 +51,10 @@ struct PagedAttentionParams {
   int max_pages_per_seq = 0;
   float scale = 1.0f;       // softmax(scale · q·k)
   int sliding_window = 0;   // 0: none; else keys at positions > position - sliding_window
-  int max_keys = 0;         // the most keys any token of the step sees (chooses the number of splits)
+  // At least the most keys any token of the step sees: chooses the launch's number of splits, of which each
+  // token takes what its own keys want. Larger than needed is correct (a CUDA graph planned for longer
+  // contexts), at the cost of blocks that return at once.
+  int max_keys = 0;
   // The step's tokens in two lists that together hold each token once. Decode blocks (one token each;
   // null: every token of the step, one block each) run the split-K decode kernel; prefill blocks (up to
   // paged_attention_prefill_tokens() consecutive tokens of one sequence) run the flash-attention kernel.
