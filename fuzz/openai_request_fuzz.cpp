@@ -65,8 +65,17 @@ void run_both(std::string_view body) {
   run(body, parse_chat_request, [](const ChatRequest& r) {
     if (r.messages.empty()) finding("chat request without messages");
     for (const ChatMessage& m : r.messages) {
-      if (m.role != "system" && m.role != "user" && m.role != "assistant") finding("unexpected role", m.role);
+      if (m.role != "system" && m.role != "user" && m.role != "assistant" && m.role != "tool") {
+        finding("unexpected role", m.role);
+      }
+      if (!m.tool_calls.empty() && m.role != "assistant") finding("tool calls on a non-assistant message", m.role);
+      if (m.tool_call_id.empty() && m.role == "tool") finding("tool message without tool_call_id");
+      for (const MessageToolCall& c : m.tool_calls) {
+        if (c.name.empty()) finding("tool call without a name");
+      }
     }
+    if (!r.tools.is_array() || r.tools.size() > kMaxTools) finding("tools not an array of at most kMaxTools");
+    if (r.tool_choice == ToolChoice::automatic && r.tools.empty()) finding("tool_choice auto without tools");
     check_common(r, 1);
   });
   run(body, parse_completion_request, [](const CompletionRequest& r) {

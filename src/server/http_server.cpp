@@ -150,6 +150,9 @@ struct Stream {
           if (!d.text.empty() || !d.logprobs.empty()) {
             out += sse(chunk_json(meta, d.index, d.text, "", false, include_usage, logprobs ? &d.logprobs : nullptr));
           }
+          for (const ToolCallDelta& call : d.tool_calls) {
+            out += sse(tool_call_chunk_json(meta, d.index, call, include_usage));
+          }
           if (!d.finish_reason.empty()) out += sse(chunk_json(meta, d.index, "", d.finish_reason, false, include_usage));
         }
       } catch (const ApiError& e) {
@@ -304,6 +307,7 @@ void HttpServer::routes() {
         const size_t n = generation->num_choices();
         std::vector<std::string> texts(n), reasons(n);
         std::vector<std::vector<LogprobEntry>> entries(n);
+        std::vector<std::vector<ToolCallDelta>> tool_calls(n);
         for (size_t i = 0; i < n; ++i) texts[i] = generation->echo_text(i);
         std::vector<ChoiceDelta> deltas;
         while (!generation->done()) {
@@ -325,9 +329,12 @@ void HttpServer::routes() {
             reasons[static_cast<size_t>(d.index)] = d.finish_reason;
             auto& choice_entries = entries[static_cast<size_t>(d.index)];
             choice_entries.insert(choice_entries.end(), d.logprobs.begin(), d.logprobs.end());
+            auto& choice_calls = tool_calls[static_cast<size_t>(d.index)];
+            choice_calls.insert(choice_calls.end(), d.tool_calls.begin(), d.tool_calls.end());
           }
         }
-        send_json(res, 200, response_json(meta, texts, reasons, generation->usage(), logprobs ? &entries : nullptr));
+        send_json(res, 200, response_json(meta, texts, reasons, generation->usage(), logprobs ? &entries : nullptr,
+                                          endpoint == Endpoint::chat ? &tool_calls : nullptr));
       } catch (const ApiError& e) {
         send_error(res, e);
       }

@@ -1,89 +1,24 @@
 // Parsing and validation of OpenAI request bodies (see openai_request.h). Each field has one handler that
-// checks its JSON type and range; null means "not given", as in OpenAI's API. A field outside the tables
-// is unknown (400); a field of OpenAI's API this server does not implement yet is refused by name (400)
-// unless it holds the value that asks for nothing (tools [], response_format text...).
+// checks its JSON type and range (server/request_fields.h; messages and tools: server/chat_fields.h); null
+// means "not given", as in OpenAI's API. A field outside the tables is unknown (400); a field of OpenAI's
+// API this server does not implement yet is refused by name (400) unless it holds the value that asks for
+// nothing (response_format text, logit_bias {}...).
 #include "server/openai_request.h"
 
 #include <algorithm>
-#include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
-#include <sstream>
 #include <string>
+
+#include "server/chat_fields.h"
+#include "server/request_fields.h"
+#include "text/json_depth.h"
 
 namespace adallm::server {
 namespace {
 
-using json = nlohmann::ordered_json;
-
-std::string type_name(const json& v) {
-  if (v.is_number_integer()) return "an integer";
-  if (v.is_number_float()) return "a number";
-  if (v.is_string()) return "a string";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_array()) return "an array";
-  if (v.is_object()) return "an object";
-  return "null";
-}
-
-std::string number_text(double x) {
-  std::ostringstream os;
-  os << x;
-  return os.str();
-}
-
-[[noreturn]] void wrong_type(const std::string& field, const char* expected, const json& v) {
-  throw invalid_field(field, std::string("expected ") + expected + ", got " + type_name(v));
-}
-
-double get_number(const std::string& field, const json& v) {
-  if (!v.is_number()) wrong_type(field, "a number", v);
-  return v.get<double>();
-}
-
-// A number in [lo, hi] (open at lo when lo_open); written as negated tests so that inf fails too.
-float ranged(const std::string& field, const json& v, double lo, double hi, bool lo_open = false) {
-  const double x = get_number(field, v);
-  const bool ok = (lo_open ? x > lo : x >= lo) && x <= hi && std::isfinite(x);
-  if (!ok) {
-    throw invalid_field(field, "expected a number in " + std::string(lo_open ? "(" : "[") + number_text(lo) + ", " +
-                                   number_text(hi) + "], got " + number_text(x));
-  }
-  return static_cast<float>(x);
-}
-
-int64_t get_int(const std::string& field, const json& v) {
-  if (!v.is_number_integer()) wrong_type(field, "an integer", v);
-  if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())) {
-    throw invalid_field(field, "the integer " + v.dump() + " is too large");
-  }
-  return v.get<int64_t>();
-}
-
-int64_t int_at_least(const std::string& field, const json& v, int64_t lo, int64_t hi) {
-  const int64_t x = get_int(field, v);
-  if (x < lo || x > hi) {
-    throw invalid_field(field, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                                   std::to_string(x));
-  }
-  return x;
-}
-
-bool get_bool(const std::string& field, const json& v) {
-  if (!v.is_boolean()) wrong_type(field, "true or false", v);
-  return v.get<bool>();
-}
-
-std::string get_string(const std::string& field, const json& v) {
-  if (!v.is_string()) wrong_type(field, "a string", v);
-  return v.get<std::string>();
-}
-
-[[noreturn]] void not_supported(const std::string& field, const std::string& what = "") {
-  throw invalid_field(field, (what.empty() ? std::string("this field") : what) +
-                                 " is not supported by this server yet (see docs/http-api.md)");
-}
+using namespace fields;
 
 std::vector<std::string> parse_stop(const json& v) {
   std::vector<std::string> stops;
@@ -124,35 +59,8 @@ void dispatch(const json& body, const std::map<std::string, Handler, std::less<>
   }
 }
 
-// The deepest array/object nesting in `body`, counted outside strings; stops counting past `limit`. A
-// cheap pass before parsing: nlohmann parses iteratively, but copying or walking a value (the template
-// context, dump) recurses, and a body of 100k nested arrays would overflow the worker's stack there.
-size_t nesting_depth(std::string_view body, size_t limit) {
-  size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : body) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) return deepest;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 json parse_body(std::string_view body) {
-  if (nesting_depth(body, kMaxJsonDepth) > kMaxJsonDepth) {
+  if (text::json_nesting_depth(body, kMaxJsonDepth) > kMaxJsonDepth) {
     throw ApiError(400, "the request body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) +
                             " levels");
   }
@@ -221,70 +129,6 @@ void finish_common(CommonFields& r, const std::optional<int64_t>& max_completion
   }
 }
 
-std::string parse_content(const std::string& field, const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (!v.is_array()) wrong_type(field, "a string or an array of content parts", v);
-  std::string text;
-  for (size_t i = 0; i < v.size(); ++i) {
-    const std::string part_field = field + "[" + std::to_string(i) + "]";
-    const json& part = v[i];
-    if (!part.is_object()) wrong_type(part_field, "a content part object", part);
-    const auto type = part.find("type");
-    if (type == part.end()) throw invalid_field(part_field + ".type", "missing");
-    const std::string kind = get_string(part_field + ".type", *type);
-    if (kind != "text") not_supported(part_field + ".type", "content part type \"" + kind + "\"");
-    std::optional<std::string> part_text;
-    for (const auto& [key, value] : part.items()) {
-      if (key == "type") continue;
-      if (key != "text") throw invalid_field(part_field + "." + key, "unknown field");
-      part_text = get_string(part_field + ".text", value);
-    }
-    if (!part_text) throw invalid_field(part_field + ".text", "missing");
-    if (i > 0) text += "\n";
-    text += *part_text;
-  }
-  return text;
-}
-
-std::vector<ChatMessage> parse_messages(const json& v) {
-  if (!v.is_array()) wrong_type("messages", "an array of messages", v);
-  if (v.empty()) throw invalid_field("messages", "must hold at least one message");
-  std::vector<ChatMessage> messages;
-  messages.reserve(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const std::string field = "messages[" + std::to_string(i) + "]";
-    const json& m = v[i];
-    if (!m.is_object()) wrong_type(field, "a message object", m);
-    ChatMessage message;
-    bool has_role = false, has_content = false;
-    for (const auto& [key, value] : m.items()) {
-      const std::string f = field + "." + key;
-      if (key == "role") {
-        message.role = get_string(f, value);
-        has_role = true;
-        if (message.role == "tool" || message.role == "function") not_supported(f, "role \"" + message.role + "\"");
-        if (message.role != "system" && message.role != "user" && message.role != "assistant") {
-          throw invalid_field(f, "expected \"system\", \"user\" or \"assistant\", got \"" + message.role + "\"");
-        }
-      } else if (key == "content") {
-        if (value.is_null()) throw invalid_field(f, "must not be null (tool calls are not supported yet)");
-        message.content = parse_content(f, value);
-        has_content = true;
-      } else if (key == "name") {
-        get_string(f, value);  // accepted, as OpenAI does, and not passed to the template
-      } else if (key == "tool_calls" || key == "function_call" || key == "tool_call_id") {
-        if (!value.is_null() && !(value.is_array() && value.empty())) not_supported(f);
-      } else {
-        throw invalid_field(f, "unknown field");
-      }
-    }
-    if (!has_role) throw invalid_field(field + ".role", "missing");
-    if (!has_content) throw invalid_field(field + ".content", "missing");
-    messages.push_back(std::move(message));
-  }
-  return messages;
-}
-
 std::vector<int32_t> parse_token_ids(const std::string& field, const json& v) {
   std::vector<int32_t> ids;
   ids.reserve(v.size());
@@ -345,8 +189,8 @@ ChatRequest parse_chat_request(std::string_view body) {
   h["chat_template_kwargs"] = [&r](const json& v) {
     if (!v.is_object()) wrong_type("chat_template_kwargs", "an object", v);
     for (const auto& [key, value] : v.items()) {
-      if (key == "messages" || key == "add_generation_prompt") {
-        throw invalid_field("chat_template_kwargs." + key, "is set by the server");
+      if (key == "messages" || key == "add_generation_prompt" || key == "tools") {
+        throw invalid_field("chat_template_kwargs." + key, "is set by the server (from the request's own fields)");
       }
       r.chat_template_kwargs[key] = value;
     }
@@ -357,13 +201,11 @@ ChatRequest parse_chat_request(std::string_view body) {
   h["top_logprobs"] = [&top_logprobs](const json& v) {
     top_logprobs = int_at_least("top_logprobs", v, 0, kMaxTopLogprobs);
   };
-  h["tools"] = [](const json& v) {
-    if (!v.is_array()) wrong_type("tools", "an array", v);
-    if (!v.empty()) not_supported("tools");
-  };
-  h["tool_choice"] = [](const json& v) {
-    if (!(v.is_string() && v.get<std::string>() == "none")) not_supported("tool_choice", "tool_choice other than \"none\"");
-  };
+  h["tools"] = [&r](const json& v) { r.tools = parse_tools(v); };
+  std::optional<std::string> tool_choice;
+  std::string tool_choice_name;
+  h["tool_choice"] = [&](const json& v) { tool_choice_name = parse_tool_choice(v, tool_choice.emplace()); };
+  h["parallel_tool_calls"] = [](const json& v) { get_bool("parallel_tool_calls", v); };  // accepted (see the docs)
   h["functions"] = [](const json&) { not_supported("functions"); };
   h["function_call"] = [](const json&) { not_supported("function_call"); };
   h["response_format"] = [](const json& v) {
@@ -382,6 +224,7 @@ ChatRequest parse_chat_request(std::string_view body) {
   };
   dispatch(j, h);
   if (!has_messages) throw invalid_field("messages", "missing");
+  r.tool_choice = resolve_tool_choice(r.tools, tool_choice, tool_choice_name);
   if (top_logprobs && !logprobs) throw invalid_field("top_logprobs", "is only allowed when logprobs is true");
   if (logprobs) r.logprobs = static_cast<int32_t>(top_logprobs.value_or(0));
   finish_common(r, max_completion_tokens);

@@ -2,7 +2,8 @@
 // requests. Every field is checked for type and range here, before anything touches the model; a wrong
 // type, an out-of-range value, an unknown field or a field this server does not implement yet is an
 // ApiError 400 whose message and param name the field. A few fields are accepted and ignored
-// (kIgnoredFields). Model-dependent checks (the model name, prompt length) are the serving layer's.
+// (kIgnoredFields). Model-dependent checks (the model name, prompt length, whether the model can take
+// tools) are the serving layer's.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,7 @@
 namespace adallm::server {
 
 // Accepted, and ignored: they change nothing a local server does.
-inline constexpr std::string_view kIgnoredFields[] = {"user", "metadata", "service_tier", "parallel_tool_calls", "store"};
+inline constexpr std::string_view kIgnoredFields[] = {"user", "metadata", "service_tier", "store"};
 
 inline constexpr int64_t kMaxChoices = 128;     // n times the number of prompts
 inline constexpr size_t kMaxStopStrings = 16;
@@ -27,6 +28,8 @@ inline constexpr size_t kMaxJsonDepth = 64;        // nesting of arrays and obje
 // Alternatives a request may ask for with each token's logprob: chat's top_logprobs (OpenAI's limit) and
 // completions' logprobs (OpenAI's legacy limit is 5; 20 here, as vLLM accepts; the engine's own bound).
 inline constexpr int64_t kMaxTopLogprobs = 20;
+inline constexpr size_t kMaxTools = 128;           // OpenAI's limit
+inline constexpr size_t kMaxToolNameBytes = 64;    // OpenAI's: [a-zA-Z0-9_-]{1,64}
 
 // The sampling fields a request set; what it leaves unset comes from the model's generation_config.json.
 struct SamplingFields {
@@ -50,14 +53,36 @@ struct CommonFields {
   std::optional<int32_t> logprobs;
 };
 
-struct ChatMessage {
-  std::string role;     // system, user or assistant
-  std::string content;  // content-part arrays joined with "\n", as vLLM does for text-only templates
+// A call an assistant message made (a tool call the server returned earlier, sent back by the client).
+struct MessageToolCall {
+  std::string id;
+  std::string name;
+  // The client's arguments string, JSON-decoded (key order kept): chat templates write it with tojson, as
+  // vLLM hands it to transformers.
+  nlohmann::ordered_json arguments;
 };
+
+struct ChatMessage {
+  std::string role;  // system, user, assistant or tool
+  // Content-part arrays joined with "\n", as vLLM does for text-only templates; "" for an assistant
+  // message with tool calls and no content (null or absent), as vLLM passes it.
+  std::string content;
+  std::vector<MessageToolCall> tool_calls;  // assistant messages only
+  std::string tool_call_id;                 // tool messages only (required there)
+};
+
+// "none": the tools are given to the template, and generated text is not parsed for calls. "auto" (the
+// default when there are tools): calls in the model's format are parsed out of the answer. "required"
+// and a named function are refused: forcing a call needs constrained decoding.
+enum class ToolChoice { none, automatic };
 
 struct ChatRequest : CommonFields {
   std::vector<ChatMessage> messages;
   nlohmann::ordered_json chat_template_kwargs = nlohmann::ordered_json::object();  // extra template variables
+  // The request's tools as the client wrote them ({"type": "function", "function": {...}}), validated:
+  // the chat template's `tools`. Empty: none (an empty array is none).
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();
+  ToolChoice tool_choice = ToolChoice::none;
 };
 
 struct Prompt {

@@ -41,6 +41,15 @@ json chat_token_json(const std::string& token, float logprob) {
   return t;
 }
 
+json tool_call_json(const ToolCallDelta& call, bool with_index) {
+  json j;
+  if (with_index) j["index"] = call.index;
+  j["id"] = call.id;
+  j["type"] = "function";
+  j["function"] = {{"name", call.call.name}, {"arguments", call.call.arguments}};
+  return j;
+}
+
 }  // namespace
 
 json logprobs_json(Endpoint endpoint, const std::vector<LogprobEntry>& entries) {
@@ -101,14 +110,21 @@ json usage_json(const Usage& usage) {
 
 json response_json(const ResponseMeta& meta, const std::vector<std::string>& texts,
                    const std::vector<std::string>& finish_reasons, const Usage& usage,
-                   const std::vector<std::vector<LogprobEntry>>* logprobs) {
+                   const std::vector<std::vector<LogprobEntry>>* logprobs,
+                   const std::vector<std::vector<ToolCallDelta>>* tool_calls) {
   json j = head(meta, false);
   json choices = json::array();
   for (size_t i = 0; i < texts.size(); ++i) {
     json c;
     c["index"] = i;
     if (meta.endpoint == Endpoint::chat) {
-      c["message"] = {{"role", "assistant"}, {"content", texts[i]}};
+      const bool called = tool_calls != nullptr && !tool_calls->at(i).empty();
+      c["message"] = {{"role", "assistant"}, {"content", called && texts[i].empty() ? json(nullptr) : json(texts[i])}};
+      if (called) {
+        json calls = json::array();
+        for (const ToolCallDelta& call : tool_calls->at(i)) calls.push_back(tool_call_json(call, false));
+        c["message"]["tool_calls"] = std::move(calls);
+      }
     } else {
       c["text"] = texts[i];
     }
@@ -136,6 +152,18 @@ json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text
   }
   c["logprobs"] = logprobs != nullptr ? logprobs_json(meta.endpoint, *logprobs) : json(nullptr);
   c["finish_reason"] = finish_json(finish_reason);
+  j["choices"] = json::array({std::move(c)});
+  if (with_usage_null) j["usage"] = nullptr;
+  return j;
+}
+
+json tool_call_chunk_json(const ResponseMeta& meta, int64_t index, const ToolCallDelta& call, bool with_usage_null) {
+  json j = head(meta, true);
+  json c;
+  c["index"] = index;
+  c["delta"] = {{"tool_calls", json::array({tool_call_json(call, true)})}};
+  c["logprobs"] = nullptr;
+  c["finish_reason"] = nullptr;
   j["choices"] = json::array({std::move(c)});
   if (with_usage_null) j["usage"] = nullptr;
   return j;

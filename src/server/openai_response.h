@@ -34,10 +34,13 @@ nlohmann::ordered_json usage_json(const Usage& usage);
 nlohmann::ordered_json logprobs_json(Endpoint endpoint, const std::vector<LogprobEntry>& entries);
 
 // The whole answer: texts[i] and finish_reasons[i] are choice i's. `logprobs` (null: "logprobs": null on
-// every choice) holds choice i's entries at i.
+// every choice) holds choice i's entries at i. `tool_calls` (chat) holds choice i's calls at i: a choice
+// with calls has "tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}...] in its
+// message, and its content is null when empty (as OpenAI writes it).
 nlohmann::ordered_json response_json(const ResponseMeta& meta, const std::vector<std::string>& texts,
                                      const std::vector<std::string>& finish_reasons, const Usage& usage,
-                                     const std::vector<std::vector<LogprobEntry>>* logprobs = nullptr);
+                                     const std::vector<std::vector<LogprobEntry>>* logprobs = nullptr,
+                                     const std::vector<std::vector<ToolCallDelta>>* tool_calls = nullptr);
 
 // One stream chunk of one choice. Chat: `role` adds "role": "assistant" (the first chunk of a choice),
 // the delta holds content when `text` is non-empty or `role` is set, and is {} on the finishing chunk.
@@ -46,6 +49,11 @@ nlohmann::ordered_json response_json(const ResponseMeta& meta, const std::vector
 nlohmann::ordered_json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text,
                                   const std::string& finish_reason, bool role, bool with_usage_null,
                                   const std::vector<LogprobEntry>* logprobs = nullptr);
+
+// A chat chunk of one tool call, whole: "delta": {"tool_calls": [{"index", "id", "type": "function",
+// "function": {"name", "arguments"}}]}, "logprobs": null, "finish_reason": null.
+nlohmann::ordered_json tool_call_chunk_json(const ResponseMeta& meta, int64_t index, const ToolCallDelta& call,
+                                            bool with_usage_null);
 
 // The last chunk when include_usage is on: "choices": [] and the usage.
 nlohmann::ordered_json usage_chunk_json(const ResponseMeta& meta, const Usage& usage);

@@ -1,13 +1,12 @@
-// The serving layer (see serving.h): request checks against the model, prompt preparation, one engine
-// request per choice, and the token-to-text path of every choice.
+// The serving layer (see serving.h): request checks against the model, prompt preparation (the chat
+// template's variables included), one engine request per choice, and the loop that hands each choice's
+// tokens to its ChoiceText.
 #include "server/serving.h"
 
-#include <cmath>
-#include <span>
-#include <string_view>
 #include <utility>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace adallm::server {
 
@@ -21,14 +20,6 @@ std::string finish_name(FinishReason reason) {
   }
 }
 
-int64_t code_points(std::string_view text) {
-  int64_t n = 0;
-  for (const char ch : text) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
-  return n;
-}
-
-float finite_logprob(float x) { return std::isfinite(x) ? x : kLogprobFloor; }
-
 }  // namespace
 
 Generation::~Generation() { cancel(); }
@@ -41,7 +32,7 @@ bool Generation::done() const {
 }
 
 void Generation::finish(Choice& c, const std::string& reason) {
-  c.finish_reason = reason;
+  c.finish_reason = c.text->finish_reason(reason);
   serving_.metrics_.finished(reason, c.had_token);
   if (c.stream) c.stream->cancel();  // a stop string: the engine may be a token or more ahead
   c.stream.reset();
@@ -79,18 +70,12 @@ void Generation::next(std::vector<ChoiceDelta>& out) {
                               std::to_string(event.tokens.size()) + " tokens");
     }
     for (size_t k = 0; k < event.tokens.size(); ++k) {
-      const int32_t id = event.tokens[k];
       ++c.completion_tokens;
       serving_.metrics_.generated(1);
-      if (c.logprobs) {
-        Choice::PendingLogprob p{logprob_entry(event.logprobs[k], id), c.detokenized_bytes, -1};
-        p.entry.text_offset = c.detokenized_code_points;
-        c.pending_logprobs.push_back(std::move(p));
-      }
-      release(c, c.detokenizer->push(id), delta, false);
-      if (c.stop->stopped()) break;
+      c.text->push(event.tokens[k], c.logprobs ? &event.logprobs[k] : nullptr, delta);
+      if (c.text->stopped()) break;
     }
-    if (c.stop->stopped()) {
+    if (c.text->stopped()) {
       finish(c, "stop");
     } else if (event.finished()) {
       if (event.finish_reason == FinishReason::error) {
@@ -104,64 +89,14 @@ void Generation::next(std::vector<ChoiceDelta>& out) {
         cancel();
         throw ApiError(503, "the request was cancelled: the server is shutting down");
       }
-      release(c, c.detokenizer->flush(), delta, false);
-      if (c.stop->stopped()) {
-        finish(c, "stop");
-      } else {
-        release(c, "", delta, true);
-        finish(c, finish_name(event.finish_reason));
-      }
+      c.text->finish(delta);
+      finish(c, c.text->stopped() ? "stop" : finish_name(event.finish_reason));
     }
     delta.finish_reason = c.finish_reason;
-    if (!delta.text.empty() || !delta.finish_reason.empty() || !delta.logprobs.empty()) {
+    if (!delta.text.empty() || !delta.tool_calls.empty() || !delta.finish_reason.empty() || !delta.logprobs.empty()) {
       out.push_back(std::move(delta));
     }
   }
-}
-
-void Generation::release(Choice& c, const std::string& piece, ChoiceDelta& delta, bool flush_stop) {
-  if (!piece.empty()) {
-    c.detokenized_bytes += static_cast<int64_t>(piece.size());
-    c.detokenized_code_points += code_points(piece);
-    // The detokenizer releases text at clean boundaries: every token it held ends here.
-    for (Choice::PendingLogprob& p : c.pending_logprobs) {
-      if (p.end < 0) p.end = c.detokenized_bytes;
-    }
-  }
-  std::string text = c.stop->push(piece);
-  if (flush_stop) {
-    text += c.stop->flush();
-    for (Choice::PendingLogprob& p : c.pending_logprobs) {  // tokens of no text (special tokens) end here
-      if (p.end < 0) p.end = c.detokenized_bytes;
-    }
-  }
-  c.released_bytes += static_cast<int64_t>(text.size());
-  delta.text += text;
-  if (c.pending_logprobs.empty()) return;
-  // Tokens are in order, so are their ends; a stop string keeps the tokens whose text begins before it.
-  const bool stopped = c.stop->stopped();
-  size_t n = 0;
-  while (n < c.pending_logprobs.size()) {
-    const Choice::PendingLogprob& p = c.pending_logprobs[n];
-    const bool ready = stopped ? p.start < c.released_bytes : p.end >= 0 && p.end <= c.released_bytes;
-    if (!ready) break;
-    delta.logprobs.push_back(p.entry);
-    ++n;
-  }
-  c.pending_logprobs.erase(c.pending_logprobs.begin(), c.pending_logprobs.begin() + static_cast<ptrdiff_t>(n));
-  if (stopped) c.pending_logprobs.clear();
-}
-
-LogprobEntry Generation::logprob_entry(const TokenLogprobs& lp, int32_t id) const {
-  const text::Tokenizer& tokenizer = *serving_.text_.tokenizer;
-  LogprobEntry e;
-  e.token = tokenizer.decode(std::span<const int32_t>(&id, 1), true);
-  e.logprob = finite_logprob(lp.logprob);
-  e.top.reserve(lp.top.size());
-  for (const auto& [top_id, top_logprob] : lp.top) {
-    e.top.push_back({tokenizer.decode(std::span<const int32_t>(&top_id, 1), true), finite_logprob(top_logprob)});
-  }
-  return e;
 }
 
 Usage Generation::usage() const {
@@ -176,12 +111,43 @@ Usage Generation::usage() const {
   return u;
 }
 
+nlohmann::ordered_json chat_template_context(const ChatRequest& request, const text::ModelText& text) {
+  using json = nlohmann::ordered_json;
+  json messages = json::array();
+  for (const ChatMessage& m : request.messages) {
+    json message = {{"role", m.role}, {"content", m.content}};
+    if (!m.tool_calls.empty()) {
+      json calls = json::array();
+      for (const MessageToolCall& call : m.tool_calls) {
+        calls.push_back({{"id", call.id},
+                         {"type", "function"},
+                         {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+      }
+      message["tool_calls"] = std::move(calls);
+    }
+    if (m.role == "tool") message["tool_call_id"] = m.tool_call_id;
+    messages.push_back(std::move(message));
+  }
+  json context = text.template_context(std::move(messages), true);
+  context["tools"] = request.tools.empty() ? json(nullptr) : request.tools;
+  for (const auto& [key, value] : request.chat_template_kwargs.items()) context[key] = value;
+  return context;
+}
+
 Serving::Serving(engine::Engine& engine, const text::ModelText& text, SamplingParams defaults,
                  std::string served_model_name)
-    : engine_(engine), text_(text), defaults_(defaults), model_name_(std::move(served_model_name)),
-      max_model_len_(engine.options().max_model_len), rng_(std::random_device{}()) {
+    : engine_(engine), text_(text), tool_calls_(text::detect_tool_calls(text)), defaults_(defaults),
+      model_name_(std::move(served_model_name)), max_model_len_(engine.options().max_model_len),
+      rng_(std::random_device{}()) {
   if (!text_.tokenizer) throw Error("the server needs the model's tokenizer");
   defaults_.validate();
+  if (!tool_calls_.template_renders_tools) {
+    log::info("tools: the chat template does not use them; requests with tools are refused");
+  } else if (tool_calls_.format == text::ToolCallFormat::none) {
+    log::warn("tools: only with tool_choice \"none\": ", tool_calls_.problem);
+  } else {
+    log::info("tools: calls are parsed in the ", text::tool_call_format_name(tool_calls_.format), " format");
+  }
 }
 
 std::string Serving::render_metrics() const {
@@ -201,14 +167,23 @@ void Serving::check_model(const CommonFields& request) const {
   }
 }
 
+void Serving::check_tools(const ChatRequest& request) const {
+  if (request.tools.empty() || !text_.chat_template) return;  // no template: render_chat says so
+  if (!tool_calls_.template_renders_tools) {
+    throw invalid_field("tools", "this model's chat template does not write tools into the prompt, so the model "
+                                 "cannot be given any");
+  }
+  if (request.tool_choice == ToolChoice::automatic && tool_calls_.format == text::ToolCallFormat::none) {
+    throw invalid_field("tools", "this model's tool calls cannot be read: " + tool_calls_.problem +
+                                     "; tool_choice \"none\" gives it the tools without reading calls");
+  }
+}
+
 std::string Serving::render_chat(const ChatRequest& request) const {
   if (!text_.chat_template) {
     throw ApiError(400, "the model has no chat template: use /v1/completions", "messages");
   }
-  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  for (const ChatMessage& m : request.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
-  nlohmann::ordered_json context = text_.template_context(std::move(messages), true);
-  for (const auto& [key, value] : request.chat_template_kwargs.items()) context[key] = value;
+  const nlohmann::ordered_json context = chat_template_context(request, text_);
   try {
     return text_.chat_template->render(context);
   } catch (const Error& e) {
@@ -218,9 +193,12 @@ std::string Serving::render_chat(const ChatRequest& request) const {
 
 std::unique_ptr<Generation> Serving::chat(const ChatRequest& request) {
   check_model(request);
+  check_tools(request);
   PreparedPrompt prompt;
   prompt.tokens = text_.tokenizer->encode(render_chat(request), false);  // the template writes any BOS itself
-  return submit(request, {prompt}, "messages", std::nullopt);
+  const bool parse_calls = request.tool_choice == ToolChoice::automatic;
+  return submit(request, {prompt}, "messages", std::nullopt,
+                parse_calls ? tool_calls_.format : text::ToolCallFormat::none);
 }
 
 std::unique_ptr<Generation> Serving::complete(const CompletionRequest& request) {
@@ -251,7 +229,8 @@ std::unique_ptr<Generation> Serving::complete(const CompletionRequest& request) 
 }
 
 std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
-                                            const char* prompt_field, std::optional<int64_t> default_max_tokens) {
+                                            const char* prompt_field, std::optional<int64_t> default_max_tokens,
+                                            text::ToolCallFormat tool_calls) {
   SamplingParams sampling = defaults_;
   const SamplingFields& s = request.sampling;
   if (s.temperature) sampling.temperature = *s.temperature;
@@ -310,11 +289,10 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
       } catch (const Error& e) {  // the engine's own checks; the ones above should have caught it
         throw ApiError(400, e.what(), prompt_field);  // the Generation drops the choices queued so far
       }
-      c.detokenizer.emplace(*text_.tokenizer, true);
-      c.stop.emplace(request.stop);
+      c.text.emplace(*text_.tokenizer, ChoiceText::Options{request.stop, request.logprobs.has_value(),
+                                                           prompts[p].echo, tool_calls});
       c.echo = prompts[p].echo;
       c.logprobs = request.logprobs.has_value();
-      c.detokenized_code_points = code_points(c.echo);
       c.prompt_tokens = static_cast<int64_t>(prompts[p].tokens.size());
       c.first_of_prompt = j == 0;
       metrics_.submitted(c.prompt_tokens);

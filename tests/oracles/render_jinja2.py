@@ -2,6 +2,8 @@
 """Second chat-template oracle: renders every conversation of OUT/templates/<family>.jsonl (written by
 generate.mjs) with Python Jinja2 configured as transformers' _compile_jinja_template does, and adds
 `expected_python` (or `expected_python_error`) to each line. This is the truth the C++ must match.
+The lines of OUT/templates/<family>.requests.jsonl hold OpenAI chat requests instead: their `context` is
+built here the way vLLM hands a request to transformers (request_context), then rendered the same way.
 Run with Debian's /usr/bin/python3 (python3-jinja2); usage: render_jinja2.py OUT_DIR."""
 import json
 import os
@@ -35,6 +37,34 @@ def make_environment():
     return env
 
 
+def request_context(request, base_context):
+    """The template variables of an OpenAI chat request as vLLM's server builds them for transformers'
+    apply_chat_template (vllm/entrypoints/chat_utils.py): text content parts joined with "\n", a null
+    content as "", tool-call arguments decoded with json.loads (_postprocess_messages), tool_call_id kept;
+    `name`, `refusal` and the like left out. tools go as the request wrote them (vLLM's pydantic round
+    trip would add null description/parameters; transformers itself takes the dicts as given), None when
+    there are none, as transformers passes it; then chat_template_kwargs."""
+    messages = []
+    for m in request["messages"]:
+        content = m.get("content")
+        if content is None:
+            content = ""
+        elif isinstance(content, list):
+            content = "\n".join(part["text"] for part in content)
+        message = {"role": m["role"], "content": content}
+        if m.get("tool_calls"):
+            message["tool_calls"] = [
+                {"id": c["id"], "type": "function",
+                 "function": {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}}
+                for c in m["tool_calls"]]
+        if m["role"] == "tool":
+            message["tool_call_id"] = m["tool_call_id"]
+        messages.append(message)
+    context = {"messages": messages, **base_context, "tools": request.get("tools") or None}
+    context.update(request.get("chat_template_kwargs", {}))
+    return context
+
+
 def chat_template_of(config, name="default"):
     template = config["chat_template"]
     if isinstance(template, str):
@@ -53,13 +83,15 @@ def render_file(env, path, compiled):
         if config_path not in compiled:
             with open(config_path, encoding="utf-8") as f:
                 compiled[config_path] = env.from_string(chat_template_of(json.load(f)))
+        if "request" in row:
+            row["context"] = request_context(row["request"], row["base_context"])
         try:
             row["expected_python"] = compiled[config_path].render(**row["context"])
         except jinja2.exceptions.TemplateError as e:
             row["expected_python"] = None
             row["expected_python_error"] = str(e)
             stats["python_errors"] += 1
-        if row["expected_python"] != row.get("expected"):
+        if "request" not in row and row["expected_python"] != row.get("expected"):
             stats["js_differs"] += 1
             stats["differing_ids"].append(row["id"])
     tmp = path + ".partial"

@@ -148,7 +148,7 @@ TEST(OpenAIRequest, BadChatRequestsNameTheField) {
       {R"({"messages":[{"content":"hi"}]})", "messages[0].role"},
       {R"({"messages":[{"role":"user"}]})", "messages[0].content"},
       {R"({"messages":[{"role":"wizard","content":"hi"}]})", "messages[0].role"},
-      {R"({"messages":[{"role":"tool","content":"hi"}]})", "messages[0].role"},
+      {R"({"messages":[{"role":"function","content":"hi"}]})", "messages[0].role"},
       {R"({"messages":[{"role":"user","content":null}]})", "messages[0].content"},
       {R"({"messages":[{"role":"user","content":5}]})", "messages[0].content"},
       {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})",
@@ -158,7 +158,6 @@ TEST(OpenAIRequest, BadChatRequestsNameTheField) {
       {R"({"messages":[{"role":"user","content":[{"type":"text","text":"a","x":1}]}]})",
        "messages[0].content[0].x"},
       {R"({"messages":[{"role":"user","content":"hi","mood":"happy"}]})", "messages[0].mood"},
-      {R"({"messages":[{"role":"assistant","content":"","tool_calls":[{"id":"1"}]}]})", "messages[0].tool_calls"},
       {R"({"messages":[{"role":"user","content":"hi"}],"model":3})", "model"},
       {R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":-1})", "max_tokens"},
       {R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":0})", "max_tokens"},
@@ -211,9 +210,6 @@ TEST(OpenAIRequest, BadChatRequestsNameTheField) {
       {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":21})", "top_logprobs"},
       {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":-1})", "top_logprobs"},
       {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":2.5})", "top_logprobs"},
-      {R"({"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]})",
-       "tools"},
-      {R"({"messages":[{"role":"user","content":"hi"}],"tool_choice":"auto"})", "tool_choice"},
       {R"({"messages":[{"role":"user","content":"hi"}],"functions":[]})", "functions"},
       {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}})",
        "response_format.type"},
@@ -278,6 +274,134 @@ TEST(OpenAIRequest, ErrorBodyShape) {
 
 TEST(OpenAIRequest, DumpReplacesInvalidUtf8) {
   EXPECT_EQ(dump_json(nlohmann::ordered_json("a\xff")), "\"a\xEF\xBF\xBD\"");
+}
+
+const std::string kTool = R"({"type":"function","function":{"name":"get_weather","description":"Weather.",)"
+                          R"("parameters":{"type":"object","properties":{"city":{"type":"string"}}},"strict":false}})";
+
+TEST(OpenAIRequest, ToolsAndToolMessagesParse) {
+  const ChatRequest r = parse_chat_request(
+      R"({"messages":[{"role":"user","content":"Weather in Paris?"},)"
+      R"({"role":"assistant","content":null,"refusal":null,"tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\",\"days\":2.0,\"a\":[1]}"}},)"
+      R"({"index":1,"id":"call_2","type":"function","function":{"name":"get_weather","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":[{"type":"text","text":"21 C"}]},)"
+      R"({"role":"tool","tool_call_id":"call_2","content":"18 C"},)"
+      R"({"role":"assistant","content":"Sunny.","tool_calls":[],"annotations":[]}],)"
+      R"("tools":[)" + kTool + R"(,{"type":"function","function":{"name":"f-2_x"}}],"parallel_tool_calls":false})");
+  ASSERT_EQ(r.messages.size(), 5u);
+  EXPECT_EQ(r.messages[1].role, "assistant");
+  EXPECT_EQ(r.messages[1].content, "");
+  ASSERT_EQ(r.messages[1].tool_calls.size(), 2u);
+  EXPECT_EQ(r.messages[1].tool_calls[0].id, "call_1");
+  EXPECT_EQ(r.messages[1].tool_calls[0].name, "get_weather");
+  // Decoded, key order kept; 2.0 stays a float (a template writes it back as Python does: 2.0).
+  EXPECT_EQ(r.messages[1].tool_calls[0].arguments.dump(), R"({"city":"Paris","days":2.0,"a":[1]})");
+  EXPECT_TRUE(r.messages[1].tool_calls[1].arguments.empty());
+  EXPECT_EQ(r.messages[2].role, "tool");
+  EXPECT_EQ(r.messages[2].tool_call_id, "call_1");
+  EXPECT_EQ(r.messages[2].content, "21 C");
+  EXPECT_TRUE(r.messages[4].tool_calls.empty());
+  ASSERT_EQ(r.tools.size(), 2u);
+  EXPECT_EQ(r.tools[0].dump(), nlohmann::ordered_json::parse(kTool).dump());  // as written, in order
+  EXPECT_EQ(r.tool_choice, ToolChoice::automatic);  // the default with tools
+}
+
+TEST(OpenAIRequest, ToolChoice) {
+  const auto choice = [](const std::string& fields) { return parse_chat_request("{" + kMsg + "," + fields + "}").tool_choice; };
+  EXPECT_EQ(parse_chat_request("{" + kMsg + "}").tool_choice, ToolChoice::none);
+  EXPECT_EQ(choice(R"("tools":[)" + kTool + "]"), ToolChoice::automatic);
+  EXPECT_EQ(choice(R"("tools":[)" + kTool + R"(],"tool_choice":"auto")"), ToolChoice::automatic);
+  EXPECT_EQ(choice(R"("tools":[)" + kTool + R"(],"tool_choice":"none")"), ToolChoice::none);
+  EXPECT_EQ(choice(R"("tools":[)" + kTool + R"(],"tool_choice":null)"), ToolChoice::automatic);
+  EXPECT_EQ(choice(R"("tools":[],"tool_choice":"auto")"), ToolChoice::none);  // nothing to call
+  EXPECT_EQ(choice(R"("tool_choice":"none")"), ToolChoice::none);
+  EXPECT_TRUE(parse_chat_request("{" + kMsg + R"(,"tools":null})").tools.empty());
+}
+
+TEST(OpenAIRequest, BadToolRequestsNameTheField) {
+  const std::string m = "{" + kMsg + ",";
+  const std::string tools = m + R"("tools":[)" + kTool + "],";
+  const std::string name64(64, 'a');
+  std::string many = m + R"("tools":[)";
+  for (size_t i = 0; i <= kMaxTools; ++i) many += (i ? "," : "") + std::string(R"({"type":"function","function":{"name":"f)") + std::to_string(i) + "\"}}";
+  many += "]}";
+  const auto call = [](const std::string& c) {
+    return R"({"messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[)" + c + "]}]}";
+  };
+  const std::string ok_call = R"({"id":"c","type":"function","function":{"name":"f","arguments":"{}"}})";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {m + R"("tools":{"type":"function"}})", "tools"},
+      {m + R"("tools":[1]})", "tools[0]"},
+      {m + R"("tools":[{"function":{"name":"f"}}]})", "tools[0].type"},
+      {m + R"("tools":[{"type":"retrieval","function":{"name":"f"}}]})", "tools[0].type"},
+      {m + R"("tools":[{"type":"function"}]})", "tools[0].function"},
+      {m + R"("tools":[{"type":"function","function":"f"}]})", "tools[0].function"},
+      {m + R"("tools":[{"type":"function","function":{"description":"d"}}]})", "tools[0].function.name"},
+      {m + R"("tools":[{"type":"function","function":{"name":""}}]})", "tools[0].function.name"},
+      {m + R"("tools":[{"type":"function","function":{"name":"get weather"}}]})", "tools[0].function.name"},
+      {m + R"("tools":[{"type":"function","function":{"name":"a.b"}}]})", "tools[0].function.name"},
+      {m + R"("tools":[{"type":"function","function":{"name":")" + name64 + R"(a"}}]})", "tools[0].function.name"},
+      {m + R"("tools":[{"type":"function","function":{"name":5}}]})", "tools[0].function.name"},
+      {m + R"("tools":[{"type":"function","function":{"name":"f","description":5}}]})", "tools[0].function.description"},
+      {m + R"("tools":[{"type":"function","function":{"name":"f","parameters":"{}"}}]})", "tools[0].function.parameters"},
+      {m + R"("tools":[{"type":"function","function":{"name":"f","parameters":[]}}]})", "tools[0].function.parameters"},
+      {m + R"("tools":[{"type":"function","function":{"name":"f","strict":"yes"}}]})", "tools[0].function.strict"},
+      {m + R"("tools":[{"type":"function","function":{"name":"f","args":{}}}]})", "tools[0].function.args"},
+      {m + R"("tools":[{"type":"function","name":"f","function":{"name":"f"}}]})", "tools[0].name"},
+      {m + R"("tools":[)" + kTool + "," + kTool + "]}", "tools[1].function.name"},
+      {many, "tools"},
+      {tools + R"("tool_choice":"sometimes"})", "tool_choice"},
+      {tools + R"("tool_choice":5})", "tool_choice"},
+      {tools + R"("tool_choice":"required"})", "tool_choice"},
+      {m + R"("tool_choice":"required"})", "tool_choice"},
+      {tools + R"("tool_choice":{"type":"function","function":{"name":"get_time"}}})", "tool_choice.function.name"},
+      {m + R"("tool_choice":{"type":"function","function":{"name":"get_time"}}})", "tool_choice.function.name"},
+      {tools + R"("tool_choice":{"type":"function","function":{"name":"get_weather"}}})", "tool_choice"},
+      {tools + R"("tool_choice":{"function":{"name":"get_weather"}}})", "tool_choice.type"},
+      {tools + R"("tool_choice":{"type":"tool","function":{"name":"get_weather"}}})", "tool_choice.type"},
+      {tools + R"("tool_choice":{"type":"function","function":{}}})", "tool_choice.function.name"},
+      {tools + R"("tool_choice":{"type":"function","name":"get_weather"}})", "tool_choice.name"},
+      {m + R"("parallel_tool_calls":"yes"})", "parallel_tool_calls"},
+      {m + R"("chat_template_kwargs":{"tools":[]}})", "chat_template_kwargs.tools"},
+      {m + R"("functions":[{"name":"f"}]})", "functions"},
+      {m + R"("function_call":"auto"})", "function_call"},
+      // Messages: tool results and the calls they answer.
+      {R"({"messages":[{"role":"user","content":"hi"},{"role":"tool","content":"21"}]})", "messages[1].tool_call_id"},
+      {R"({"messages":[{"role":"tool","tool_call_id":7,"content":"21"}]})", "messages[0].tool_call_id"},
+      {R"({"messages":[{"role":"tool","tool_call_id":"c"}]})", "messages[0].content"},
+      {R"({"messages":[{"role":"user","tool_call_id":"c","content":"hi"}]})", "messages[0].tool_call_id"},
+      {R"({"messages":[{"role":"user","content":"hi","tool_calls":[)" + ok_call + "]}]}", "messages[0].tool_calls"},
+      {R"({"messages":[{"role":"assistant","content":null}]})", "messages[0].content"},
+      {R"({"messages":[{"role":"assistant","tool_calls":[]}]})", "messages[0].content"},
+      {R"({"messages":[{"role":"assistant","tool_calls":{"id":"c"}}]})", "messages[0].tool_calls"},
+      {call("5"), "messages[1].tool_calls[0]"},
+      {call(R"({"type":"function","function":{"name":"f","arguments":"{}"}})"), "messages[1].tool_calls[0].id"},
+      {call(R"({"id":"c","function":{"name":"f","arguments":"{}"}})"), "messages[1].tool_calls[0].type"},
+      {call(R"({"id":"c","type":"code","function":{"name":"f","arguments":"{}"}})"), "messages[1].tool_calls[0].type"},
+      {call(R"({"id":"c","type":"function"})"), "messages[1].tool_calls[0].function"},
+      {call(R"({"id":"c","type":"function","function":{"arguments":"{}"}})"), "messages[1].tool_calls[0].function.name"},
+      {call(R"({"id":"c","type":"function","function":{"name":"","arguments":"{}"}})"),
+       "messages[1].tool_calls[0].function.name"},
+      {call(R"({"id":"c","type":"function","function":{"name":"f"}})"), "messages[1].tool_calls[0].function.arguments"},
+      {call(R"({"id":"c","type":"function","function":{"name":"f","arguments":{"a":1}}})"),
+       "messages[1].tool_calls[0].function.arguments"},
+      {call(R"({"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\": 1"}})"),
+       "messages[1].tool_calls[0].function.arguments"},
+      {call(R"({"id":"c","type":"function","function":{"name":"f","arguments":")" + std::string(100, '[') +
+            std::string(100, ']') + R"("}})"),
+       "messages[1].tool_calls[0].function.arguments"},
+      {call(R"({"id":"c","type":"function","function":{"name":"f","arguments":"{}","strict":true}})"),
+       "messages[1].tool_calls[0].function.strict"},
+      {call(R"({"id":"c","index":"0","type":"function","function":{"name":"f","arguments":"{}"}})"),
+       "messages[1].tool_calls[0].index"},
+      {call(ok_call + R"(,{"id":"d","type":"function","function":{"name":"f","arguments":"{}"},"extra":1})"),
+       "messages[1].tool_calls[1].extra"},
+      {R"({"messages":[{"role":"assistant","content":"x","refusal":5}]})", "messages[0].refusal"},
+      {R"({"messages":[{"role":"assistant","content":"x","function_call":{"name":"f","arguments":"{}"}}]})",
+       "messages[0].function_call"},
+  };
+  for (const auto& [body, param] : cases) expect_bad(true, {body.c_str(), param.c_str()});
 }
 
 // A body nested past kMaxJsonDepth is refused before nlohmann parses it (a value 100k levels deep would

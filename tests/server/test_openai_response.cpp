@@ -1,6 +1,6 @@
 // The logprobs JSON of the OpenAI responses: chat's content entries with bytes and top_logprobs, the legacy
 // completions arrays, and where they sit in a whole answer and in a stream chunk ("logprobs": null when a
-// request did not ask for them).
+// request did not ask for them); tool calls in a whole answer and in their stream chunks.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -71,6 +71,31 @@ TEST(OpenAIResponse, ChunkCarriesItsTokensLogprobs) {
   const json text = chunk_json(meta(Endpoint::completions), 0, "Hi", "", false, true, &entries);
   EXPECT_EQ(text["choices"][0]["logprobs"]["token_logprobs"], json::array({-0.25, -2.0}));
   EXPECT_TRUE(text["usage"].is_null());
+}
+
+TEST(OpenAIResponse, ToolCallsInTheWholeAnswer) {
+  const std::vector<std::vector<ToolCallDelta>> calls = {
+      {{0, "call_a", {"get_weather", R"({"city": "Paris"})"}}, {1, "call_b", {"get_time", "{}"}}},
+      {{0, "call_c", {"get_time", "{}"}}},
+      {}};
+  const json j = response_json(meta(Endpoint::chat), {"", "Let me check.", "Hi"}, {"tool_calls", "tool_calls", "stop"},
+                               {}, nullptr, &calls);
+  EXPECT_EQ(j["choices"][0]["message"].dump(),
+            R"({"role":"assistant","content":null,"tool_calls":[)"
+            R"({"id":"call_a","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}},)"
+            R"({"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{}"}}]})");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(j["choices"][1]["message"]["content"], "Let me check.");  // content before the calls is kept
+  EXPECT_EQ(j["choices"][1]["message"]["tool_calls"][0]["id"], "call_c");
+  EXPECT_EQ(j["choices"][2]["message"].dump(), R"({"role":"assistant","content":"Hi"})");
+}
+
+TEST(OpenAIResponse, ToolCallChunk) {
+  const ToolCallDelta call{1, "call_b", {"get_time", R"({"tz": "UTC"})"}};
+  EXPECT_EQ(tool_call_chunk_json(meta(Endpoint::chat), 2, call, true).dump(),
+            R"({"id":"id-1","object":"chat.completion.chunk","created":123,"model":"demo","choices":[{"index":2,)"
+            R"("delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"get_time",)"
+            R"("arguments":"{\"tz\": \"UTC\"}"}}]},"logprobs":null,"finish_reason":null}],"usage":null})");
 }
 
 }  // namespace
