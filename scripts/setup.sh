@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev  # the server: Debian's compiled cpp-httplib and what its .pc requires
+  libcurl4-openssl-dev  # Hugging Face hub downloads
   python3-jinja2  # chat-template oracle (with the npm packages of tests/oracles)
   clang libclang-rt-dev  # libFuzzer for the safetensors header fuzz target
 )

@@ -1,5 +1,5 @@
-// Helpers every test folder shares: a temporary directory per test that cleans up after itself, and the
-// committed model fixtures' location.
+// Helpers every test folder shares: a temporary directory per test that cleans up after itself, scoped
+// environment variables, error expectations, and the committed model fixtures' location.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,7 +8,13 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -38,6 +44,31 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// Sets (or, with nullopt, unsets) environment variables for the life of the object, then restores them.
+// Child processes (the adallm binary run by a test) inherit them.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::initializer_list<std::pair<const char*, std::optional<std::string>>> vars) {
+    for (const auto& [name, value] : vars) {
+      const char* old = std::getenv(name);
+      saved_.emplace_back(name, old != nullptr ? std::optional<std::string>(old) : std::nullopt);
+      if (value) ::setenv(name, value->c_str(), 1);
+      else ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+      if (it->second) ::setenv(it->first.c_str(), it->second->c_str(), 1);
+      else ::unsetenv(it->first.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
 // Runs `fn` and expects an adallm::Error whose message contains `substring`.
@@ -71,6 +102,12 @@ std::string expect_error_in(Fn&& fn, const std::string& substring, const std::st
   }
   ADD_FAILURE() << "no adallm::Error thrown; expected one containing: " << substring;
   return "";
+}
+
+// A whole file as a string ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // tests/fixtures: tiny transformers checkpoints of every architecture (see tests/fixtures/README.md).

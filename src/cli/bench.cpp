@@ -196,7 +196,9 @@ int run_bench(BenchArgs a) {
     if (b < 1) throw Error("--batch sizes must be at least 1, got " + std::to_string(b));
   }
   std::unique_ptr<fs::path> temp_dir;
-  if (!a.synthetic.empty()) {
+  if (a.synthetic.empty()) {
+    a.model.model = model_directory(a.model.model, a.model.revision);
+  } else {
     // The real shape in a temporary checkpoint: random NVFP4 linear layers (codes and block scales),
     // embeddings, lm_head and routers, so that tokens and expert choices vary as in a real model and no
     // kernel runs on zeros.

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/model_config.h"
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct InspectArgs {
-  std::string model;
+  std::string model, revision;
   bool as_json = false;
 };
 
@@ -210,7 +211,7 @@ void print_text(const json& j) {
 }
 
 int run_inspect(const InspectArgs& args) {
-  const fs::path dir(args.model);
+  const fs::path dir(model_directory(args.model, args.revision));
   if (!fs::is_directory(dir)) {
     throw Error("model directory not found").file(args.model).hint("give a directory holding config.json and *.safetensors");
   }
@@ -246,7 +247,8 @@ int run_inspect(const InspectArgs& args) {
 Command add_inspect(CLI::App& app) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* sub = app.add_subcommand("inspect", "Describe a checkpoint: architecture, quantization, sizes, bytes per token");
-  sub->add_option("model", args->model, "model directory (config.json + safetensors)")->required();
+  sub->add_option("model", args->model, kModelHelp)->required();
+  add_revision_option(*sub, args->revision);
   sub->add_flag("--json", args->as_json, "print JSON instead of text");
   return [args] { return run_inspect(*args); };
 }

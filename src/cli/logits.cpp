@@ -46,7 +46,8 @@ std::vector<int32_t> parse_token_ids(const std::string& text, int64_t vocab_size
   return ids;
 }
 
-int run_logits(const LogitsArgs& a) {
+int run_logits(LogitsArgs& a) {
+  a.model.model = model_directory(a.model.model, a.model.revision);
   LoadedModel m = load_model(a.model);
   const std::vector<int32_t> ids = parse_token_ids(a.token_ids, m.model->config().vocab_size);
   const std::vector<float> logits = m.generator->score(ids);

@@ -6,6 +6,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "io/hf_hub.h"
 
 #ifdef ADALLM_WITH_CUDA
 #include "backend/cuda/cuda_backend.h"
@@ -14,8 +15,17 @@
 
 namespace adallm::cli {
 
+std::string model_directory(const std::string& model, const std::string& revision) {
+  return io::resolve_model(model, revision, io::HubSettings::from_environment()).string();
+}
+
+void add_revision_option(CLI::App& command, std::string& revision) {
+  command.add_option("--revision", revision, "branch, tag or commit of a Hugging Face repo id MODEL (default main)");
+}
+
 void add_model_options(CLI::App& command, ModelOptions& o, bool model_required) {
-  command.add_option("model", o.model, "model directory (config.json, *.safetensors)")->required(model_required);
+  command.add_option("model", o.model, kModelHelp)->required(model_required);
+  add_revision_option(command, o.revision);
   command.add_option("--device", o.device, "cpu or cuda (default cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
   command.add_option("--kv-cache-dtype", o.kv_cache_dtype, "fp8 (e4m3, per-layer scales) or bf16 (default fp8)")
       ->check(CLI::IsMember({"fp8", "bf16"}));

@@ -1,6 +1,7 @@
-// The options every command that runs a model shares (--device, --kv-cache-dtype, --threads,
-// --max-context, --prefill-chunk, --linear-path) and the one place that turns them into a backend, a
-// loaded model and a generator or engine.
+// The options every command that runs a model shares (MODEL and --revision, --device, --kv-cache-dtype,
+// --threads, --max-context, --prefill-chunk, --linear-path) and the one place that turns them into a
+// backend, a loaded model and a generator or engine. MODEL, for every command, is a local directory or a
+// Hugging Face repo id; model_directory() turns it into the directory to load.
 // A device that cannot run is an error, never a quiet switch to another.
 #pragma once
 
@@ -20,7 +21,8 @@ class App;
 namespace adallm::cli {
 
 struct ModelOptions {
-  std::string model;  // a model directory
+  std::string model;     // a model directory (a repo id until model_directory() resolves it)
+  std::string revision;  // --revision of a repo id; "" for the default (main)
   std::string device = "cpu";
   std::string kv_cache_dtype = "fp8";
   int threads = 0;  // 0: every core
@@ -35,7 +37,17 @@ struct ModelOptions {
   int64_t max_num_seqs = 1;  // engine: sequences in one batch (run: 1; serve: --max-num-seqs)
 };
 
-// Registers MODEL (required unless `model_required` is false) and the shared options on a subcommand.
+// MODEL -> the directory to load: a local path as it is, a Hugging Face repo id (org/name[@revision],
+// or --revision) its snapshot in the Hugging Face cache, downloaded when missing (io/hf_hub.h; the
+// environment says where the cache is, the endpoint, the token and whether to stay offline).
+std::string model_directory(const std::string& model, const std::string& revision);
+// --revision (a branch, tag or commit of a repo id MODEL), for commands that register MODEL themselves.
+void add_revision_option(CLI::App& command, std::string& revision);
+// The help text of a MODEL argument.
+inline constexpr const char* kModelHelp = "model directory, or Hugging Face repo id org/name[@revision]";
+
+// Registers MODEL (required unless `model_required` is false), --revision and the shared options on a
+// subcommand.
 void add_model_options(CLI::App& command, ModelOptions& options, bool model_required = true);
 // The options of the commands that run the serving engine (run, bench): --no-prefix-caching.
 void add_engine_options(CLI::App& command, ModelOptions& options);

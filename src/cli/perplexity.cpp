@@ -40,7 +40,7 @@ double negative_log_likelihood(const float* row, int64_t vocab_size, int32_t tar
   return std::log(sum) + max - double(row[target]);
 }
 
-int run_perplexity(const PerplexityArgs& a) {
+int run_perplexity(PerplexityArgs& a) {
   std::ifstream in(a.file, std::ios::binary);
   if (!in) throw Error("cannot open the text file").file(a.file);
   std::stringstream text;
@@ -49,6 +49,7 @@ int run_perplexity(const PerplexityArgs& a) {
   const int64_t stride = a.stride > 0 ? a.stride : std::max<int64_t>(1, a.context / 2);
   if (stride > a.context) throw Error("--stride must not exceed --context");
 
+  a.model.model = model_directory(a.model.model, a.model.revision);
   // Text first: a missing tokenizer or a too-short file is reported before the weights load.
   const text::ModelText model_text = text::load_model_text(a.model.model);
   const std::vector<int32_t> tokens = model_text.tokenizer->encode(text.str(), true);

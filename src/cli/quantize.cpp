@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "core/error.h"
 #include "model/quantize_checkpoint.h"
 
@@ -14,7 +15,7 @@ namespace adallm::cli {
 namespace {
 
 struct QuantizeArgs {
-  std::string source;
+  std::string source, revision;
   std::string destination;
   std::string format = "modelopt";
   std::vector<std::string> exclude;
@@ -59,7 +60,8 @@ int run_quantize(const QuantizeArgs& args) {
   options.lm_head = args.lm_head;
   options.max_shard_bytes = parse_size(args.max_shard_size);
   if (args.quiet) options.progress = Progress::Mode::silent;
-  const model::QuantizeReport report = model::quantize_checkpoint(args.source, args.destination, options);
+  const model::QuantizeReport report =
+      model::quantize_checkpoint(model_directory(args.source, args.revision), args.destination, options);
   std::printf("quantized %lld linears to NVFP4 (%s), kept %lld dense; %.3f GB -> %.3f GB in %zu file(s) at %s\n",
               static_cast<long long>(report.quantized_linears), args.format.c_str(),
               static_cast<long long>(report.dense_linears), static_cast<double>(report.bytes_in) / 1e9,
@@ -72,7 +74,9 @@ int run_quantize(const QuantizeArgs& args) {
 Command add_quantize(CLI::App& app) {
   auto args = std::make_shared<QuantizeArgs>();
   CLI::App* sub = app.add_subcommand("quantize", "Quantize a BF16/FP16 checkpoint to NVFP4");
-  sub->add_option("source", args->source, "BF16/FP16 model directory")->required();
+  sub->add_option("source", args->source, "BF16/FP16 model directory, or Hugging Face repo id org/name[@revision]")
+      ->required();
+  add_revision_option(*sub, args->revision);
   sub->add_option("destination", args->destination, "new directory for the NVFP4 checkpoint")->required();
   sub->add_option("--format", args->format, "modelopt (default) or compressed-tensors");
   sub->add_option("--exclude", args->exclude, "keep modules matching this wildcard BF16 (repeatable)");

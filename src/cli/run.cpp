@@ -182,7 +182,10 @@ Command add_run(CLI::App& app) {
   cmd->add_flag("--chat", args->chat, "use the chat template (the default when the model has one)");
   cmd->add_flag("--no-chat", args->no_chat, "continue the raw text instead of chatting");
   cmd->add_option("--system", args->system, "a system message (chat mode)");
-  return [args] { return run_run(*args); };
+  return [args] {
+    args->model.model = model_directory(args->model.model, args->model.revision);
+    return run_run(*args);
+  };
 }
 
 }  // namespace adallm::cli

@@ -74,10 +74,12 @@ int run_serve(ServeArgs& a) {
   } join_signal_thread{finished, signal_thread};
 
   a.http.sse_keepalive = std::chrono::milliseconds(static_cast<int64_t>(a.sse_keepalive_s * 1000));
+  const std::string given = a.model.model;
+  a.model.model = model_directory(a.model.model, a.model.revision);
   const text::ModelText model_text = text::load_model_text(a.model.model);
   const SamplingParams defaults = io::generation_defaults(a.model.model);
   LoadedModel m = load_model(a.model, 0, Runner::engine);
-  const std::string name = a.served_model_name.empty() ? a.model.model : a.served_model_name;
+  const std::string name = a.served_model_name.empty() ? given : a.served_model_name;
   server::Serving serving(*m.engine, model_text, defaults, name);
   server::HttpServer http(serving, a.http);
   const int port = http.bind();

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "core/error.h"
 #include "text/model_text.h"
 
@@ -37,14 +38,14 @@ ordered_json read_json_file(const std::string& path) {
 }
 
 struct TokenizeArgs {
-  std::string model, text, file;
+  std::string model, revision, text, file;
   bool no_special = false;
   bool as_json = false;
 };
 
 int run_tokenize(const TokenizeArgs& a) {
   if (a.text.empty() == a.file.empty()) throw Error("give exactly one of --text and --file");
-  const text::ModelText model = text::load_model_text(a.model);
+  const text::ModelText model = text::load_model_text(model_directory(a.model, a.revision));
   const std::string input = a.file.empty() ? a.text : read_file(a.file);
   const std::vector<int32_t> ids = model.tokenizer->encode(input, !a.no_special);
   if (a.as_json) {
@@ -61,7 +62,7 @@ int run_tokenize(const TokenizeArgs& a) {
 }
 
 struct DetokenizeArgs {
-  std::string model, ids;
+  std::string model, revision, ids;
   bool skip_special = false;
 };
 
@@ -86,8 +87,8 @@ std::vector<int32_t> parse_ids(const std::string& text) {
 }
 
 int run_detokenize(const DetokenizeArgs& a) {
-  const text::ModelText model = text::load_model_text(a.model);
   const std::vector<int32_t> ids = parse_ids(a.ids);
+  const text::ModelText model = text::load_model_text(model_directory(a.model, a.revision));
   for (int32_t id : ids) {
     if (id >= model.tokenizer->vocab_size()) {
       throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " +
@@ -99,12 +100,13 @@ int run_detokenize(const DetokenizeArgs& a) {
 }
 
 struct ChatTemplateArgs {
-  std::string model, messages, tools, enable_thinking, template_name = "default";
+  std::string model, revision, messages, tools, enable_thinking, template_name = "default";
   bool no_generation_prompt = false;
 };
 
 int run_chat_template(const ChatTemplateArgs& a) {
-  const text::ModelText model = text::load_model_text(a.model, a.template_name, /*with_tokenizer=*/false);
+  const text::ModelText model =
+      text::load_model_text(model_directory(a.model, a.revision), a.template_name, /*with_tokenizer=*/false);
   if (!model.chat_template) throw Error("the model has no chat template").file(a.model);
   ordered_json messages = read_json_file(a.messages);
   if (!messages.is_array()) throw Error("--messages must hold a JSON list of messages").file(a.messages);
@@ -126,7 +128,8 @@ int run_chat_template(const ChatTemplateArgs& a) {
 Command add_tokenize(CLI::App& app) {
   auto a = std::make_shared<TokenizeArgs>();
   CLI::App* sub = app.add_subcommand("tokenize", "Encode text with a model's tokenizer");
-  sub->add_option("model", a->model, "model directory (tokenizer.json)")->required();
+  sub->add_option("model", a->model, kModelHelp)->required();
+  add_revision_option(*sub, a->revision);
   sub->add_option("--text", a->text, "text to encode");
   sub->add_option("--file", a->file, "file whose contents to encode");
   sub->add_flag("--no-special", a->no_special, "no special tokens from the post-processor (BOS...)");
@@ -137,7 +140,8 @@ Command add_tokenize(CLI::App& app) {
 Command add_detokenize(CLI::App& app) {
   auto a = std::make_shared<DetokenizeArgs>();
   CLI::App* sub = app.add_subcommand("detokenize", "Decode token ids with a model's tokenizer");
-  sub->add_option("model", a->model, "model directory (tokenizer.json)")->required();
+  sub->add_option("model", a->model, kModelHelp)->required();
+  add_revision_option(*sub, a->revision);
   sub->add_option("--ids", a->ids, "comma-separated ids, e.g. 9707,11,1879")->required();
   sub->add_flag("--skip-special", a->skip_special, "drop special tokens");
   return [a] { return run_detokenize(*a); };
@@ -146,7 +150,8 @@ Command add_detokenize(CLI::App& app) {
 Command add_chat_template(CLI::App& app) {
   auto a = std::make_shared<ChatTemplateArgs>();
   CLI::App* sub = app.add_subcommand("chat-template", "Render a conversation with a model's chat template");
-  sub->add_option("model", a->model, "model directory (tokenizer_config.json or chat_template.jinja)")->required();
+  sub->add_option("model", a->model, kModelHelp)->required();
+  add_revision_option(*sub, a->revision);
   sub->add_option("--messages", a->messages, "JSON file with the list of messages")->required();
   sub->add_option("--tools", a->tools, "JSON file with the list of tools");
   sub->add_flag("--no-generation-prompt", a->no_generation_prompt, "add_generation_prompt = false");

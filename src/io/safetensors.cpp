@@ -349,7 +349,7 @@ void Checkpoint::add_file(std::unique_ptr<SafetensorsFile> file) {
   files_.push_back(std::move(file));
 }
 
-void Checkpoint::open_indexed(const std::filesystem::path& index_path) {
+std::map<std::string, std::string> read_safetensors_index(const std::filesystem::path& index_path) {
   const std::string label = index_path.string();
   const std::string text = read_text_file(index_path);
   const auto* begin = reinterpret_cast<const uint8_t*>(text.data());
@@ -359,8 +359,7 @@ void Checkpoint::open_indexed(const std::filesystem::path& index_path) {
     throw Error("expected an object with a \"weight_map\" object of tensor name -> shard file").file(label);
   }
   if (weight_map->empty()) throw Error("\"weight_map\" is empty").file(label);
-  std::map<std::string, std::string> shard_of;  // tensor name -> shard path as opened
-  std::set<std::string> shards;
+  std::map<std::string, std::string> shard_of;
   for (const auto& [name, shard] : weight_map->items()) {
     if (!shard.is_string()) {
       throw Error("weight_map value is a JSON " + std::string(shard.type_name()) + ", expected a shard file name")
@@ -368,8 +367,18 @@ void Checkpoint::open_indexed(const std::filesystem::path& index_path) {
           .file(label);
     }
     check_shard_name(shard.get<std::string>(), name, label);
-    shards.insert(shard.get<std::string>());
-    shard_of.emplace(name, (directory_ / shard.get<std::string>()).string());
+    shard_of.emplace(name, shard.get<std::string>());
+  }
+  return shard_of;
+}
+
+void Checkpoint::open_indexed(const std::filesystem::path& index_path) {
+  const std::string label = index_path.string();
+  std::map<std::string, std::string> shard_of;  // tensor name -> shard path as opened
+  std::set<std::string> shards;
+  for (const auto& [name, shard] : read_safetensors_index(index_path)) {
+    shards.insert(shard);
+    shard_of.emplace(name, (directory_ / shard).string());
   }
   for (const std::string& shard : shards) {
     const fs::path shard_path = directory_ / shard;

@@ -67,6 +67,10 @@ class SafetensorsFile {
   std::map<std::string, size_t, std::less<>> index_;  // name -> position in header_.tensors
 };
 
+// model.safetensors.index.json's weight_map: tensor name -> shard file (a relative path that stays inside
+// the checkpoint directory), validated; throws adallm::Error naming the index on anything else.
+std::map<std::string, std::string> read_safetensors_index(const std::filesystem::path& index_path);
+
 // All tensors of a checkpoint: a directory with model.safetensors, or with model.safetensors.index.json
 // and its shards, or a path to one .safetensors file. Every name in the index must be in the shard it
 // names; a tensor in a shard but absent from the index, or present in two shards, is an error.

@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace adallm {
@@ -85,8 +87,40 @@ TEST(Progress, LinesModeCountsBytesAndClampsAtTotal) {
   }
   const std::vector<std::string> lines = out.lines();
   ASSERT_EQ(lines.size(), 2u);
+  // Bytes carry the rate at the end (and, after the first second, with the time left before it).
   expect_line(lines[0], R"(load:  50% 1\.5 MB/3\.0 MB \d+\.\ds)");
-  expect_line(lines[1], R"(load: 100% 3\.0 MB/3\.0 MB \d+\.\ds done)");
+  expect_line(lines[1], R"(load: 100% 3\.0 MB/3\.0 MB \d+\.\ds [\d.]+ [kMG]?B/s done)");
+}
+
+TEST(Progress, BytesShowTheRateAndTimeLeftAfterTheFirstSecond) {
+  CapturedStream out;
+  {
+    Progress progress("download", 1000, Progress::Unit::bytes, Progress::Mode::lines, out.get());
+    progress.advance(100);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1050));
+    progress.advance(400);
+  }
+  const std::vector<std::string> lines = out.lines();
+  ASSERT_EQ(lines.size(), 2u);
+  expect_line(lines[0], R"(download:  10% 100 B/1\.0 kB \d+\.\ds)");
+  // About 470 B/s (less on a loaded machine); the other 500 B take as long again.
+  expect_line(lines[1], R"(download:  50% 500 B/1\.0 kB \d+\.\ds \d{2,3} B/s ETA \d+s)");
+}
+
+// A resumed download: what an earlier run fetched counts as done but not in the rate, so a run that
+// fetched nothing shows none.
+TEST(Progress, SkippedBytesAreDoneButNotInTheRate) {
+  CapturedStream out;
+  {
+    Progress progress("download", 1000, Progress::Unit::bytes, Progress::Mode::lines, out.get());
+    progress.skip(600);
+    progress.skip(600);  // clamped at the total
+    EXPECT_EQ(progress.done(), 1000u);
+    progress.finish();
+  }
+  const std::vector<std::string> lines = out.lines();
+  ASSERT_EQ(lines.size(), 1u);
+  expect_line(lines[0], R"(download: 100% 1\.0 kB/1\.0 kB \d+\.\ds done)");
 }
 
 TEST(Progress, EmptyWorkPrintsOnlyTheDoneLine) {
