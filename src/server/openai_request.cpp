@@ -2,7 +2,7 @@
 // checks its JSON type and range (server/request_fields.h; messages and tools: server/chat_fields.h); null
 // means "not given", as in OpenAI's API. A field outside the tables is unknown (400); a field of OpenAI's
 // API this server does not implement yet is refused by name (400) unless it holds the value that asks for
-// nothing (response_format text, logit_bias {}...).
+// nothing (logit_bias {}...).
 #include "server/openai_request.h"
 
 #include <algorithm>
@@ -181,6 +181,7 @@ ChatRequest parse_chat_request(std::string_view body) {
   std::optional<int64_t> max_completion_tokens;
   std::map<std::string, Handler, std::less<>> h;
   add_common(h, r, 1, max_completion_tokens);
+  h["response_format"] = [&r](const json& v) { r.response_format = parse_response_format(v); };
   bool has_messages = false;
   h["messages"] = [&](const json& v) {
     r.messages = parse_messages(v);
@@ -208,14 +209,6 @@ ChatRequest parse_chat_request(std::string_view body) {
   h["parallel_tool_calls"] = [](const json& v) { get_bool("parallel_tool_calls", v); };  // accepted (see the docs)
   h["functions"] = [](const json&) { not_supported("functions"); };
   h["function_call"] = [](const json&) { not_supported("function_call"); };
-  h["response_format"] = [](const json& v) {
-    if (!v.is_object()) wrong_type("response_format", "an object", v);
-    const auto type = v.find("type");
-    if (type == v.end()) throw invalid_field("response_format.type", "missing");
-    const std::string kind = get_string("response_format.type", *type);
-    if (kind != "text") not_supported("response_format.type", "response_format \"" + kind + "\"");
-    if (v.size() != 1) throw invalid_field("response_format", "type \"text\" takes no other field");
-  };
   for (const char* field : {"prediction", "audio", "reasoning_effort", "web_search_options"}) {
     h[field] = [field](const json&) { not_supported(field); };
   }
@@ -239,6 +232,8 @@ CompletionRequest parse_completion_request(std::string_view body) {
   std::map<std::string, Handler, std::less<>> h;
   add_common(h, r, 0, max_completion_tokens);
   h.erase("max_completion_tokens");  // a chat field
+  // As vLLM: completions take response_format too.
+  h["response_format"] = [&r](const json& v) { r.response_format = parse_response_format(v); };
   bool has_prompt = false;
   h["prompt"] = [&](const json& v) {
     r.prompts = parse_prompt(v);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/api_error.h"
+#include "server/response_format.h"
 
 namespace adallm::server {
 
@@ -51,6 +52,7 @@ struct CommonFields {
   // Set: every generated token's logprob plus this many top alternatives (chat: logprobs true with
   // top_logprobs; completions: logprobs N). Absent: no logprobs.
   std::optional<int32_t> logprobs;
+  std::optional<ResponseFormat> response_format;  // unset: text
 };
 
 // A call an assistant message made (a tool call the server returned earlier, sent back by the client).

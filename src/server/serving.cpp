@@ -141,6 +141,12 @@ Serving::Serving(engine::Engine& engine, const text::ModelText& text, SamplingPa
       rng_(std::random_device{}()) {
   if (!text_.tokenizer) throw Error("the server needs the model's tokenizer");
   defaults_.validate();
+  const text::Tokenizer& tok = *text_.tokenizer;
+  std::vector<std::optional<std::string>> bytes(static_cast<size_t>(tok.vocab_size()));
+  for (int32_t t = 0; t < tok.vocab_size(); ++t) {
+    if (!tok.is_special(t)) bytes[static_cast<size_t>(t)] = tok.token_bytes(t);
+  }
+  vocabulary_ = std::make_shared<const structured::Vocabulary>(bytes, static_cast<int32_t>(engine.vocab_size()));
   if (!tool_calls_.template_renders_tools) {
     log::info("tools: the chat template does not use them; requests with tools are refused");
   } else if (tool_calls_.format == text::ToolCallFormat::none) {
@@ -283,6 +289,11 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
       engine_request.max_tokens = max_tokens[p];
       engine_request.logprobs = request.logprobs;
       if (!request.ignore_eos) engine_request.stop_token_ids = text_.eos_token_ids;
+      if (request.response_format) {
+        // The end-of-text tokens close a complete document even under ignore_eos: nothing else may follow.
+        engine_request.constraint = std::make_shared<structured::JsonConstraint>(
+            request.response_format->grammar, vocabulary_, text_.eos_token_ids);
+      }
       Generation::Choice c;
       try {
         c.stream = engine_.submit(engine_request);

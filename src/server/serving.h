@@ -19,6 +19,7 @@
 #include "server/choice_text.h"
 #include "server/metrics.h"
 #include "server/openai_request.h"
+#include "structured/token_mask.h"
 #include "text/model_text.h"
 #include "text/tool_calls.h"
 
@@ -126,6 +127,8 @@ class Serving {
   engine::Engine& engine_;
   const text::ModelText& text_;
   text::ToolCallSupport tool_calls_;
+  // Every token's bytes (special tokens never allowed) for response_format's token masks, built once.
+  std::shared_ptr<const structured::Vocabulary> vocabulary_;
   SamplingParams defaults_;
   std::string model_name_;
   int64_t max_model_len_;
