@@ -13,6 +13,7 @@
 
 #include "server/chat_fields.h"
 #include "server/request_fields.h"
+#include "server/tool_call_grammar.h"
 #include "text/json_depth.h"
 
 namespace adallm::server {
@@ -206,7 +207,8 @@ ChatRequest parse_chat_request(std::string_view body) {
   std::optional<std::string> tool_choice;
   std::string tool_choice_name;
   h["tool_choice"] = [&](const json& v) { tool_choice_name = parse_tool_choice(v, tool_choice.emplace()); };
-  h["parallel_tool_calls"] = [](const json& v) { get_bool("parallel_tool_calls", v); };  // accepted (see the docs)
+  bool parallel_tool_calls = true;
+  h["parallel_tool_calls"] = [&](const json& v) { parallel_tool_calls = get_bool("parallel_tool_calls", v); };
   h["functions"] = [](const json&) { not_supported("functions"); };
   h["function_call"] = [](const json&) { not_supported("function_call"); };
   for (const char* field : {"prediction", "audio", "reasoning_effort", "web_search_options"}) {
@@ -218,6 +220,13 @@ ChatRequest parse_chat_request(std::string_view body) {
   dispatch(j, h);
   if (!has_messages) throw invalid_field("messages", "missing");
   r.tool_choice = resolve_tool_choice(r.tools, tool_choice, tool_choice_name);
+  if (r.tool_choice == ToolChoice::forced) {
+    if (r.response_format) {
+      throw invalid_field("response_format", "cannot be combined with tool_choice \"required\" or a named function: "
+                                             "the answer is the calls");
+    }
+    r.forced_calls = tool_call_grammar(r.tools, *tool_choice == "function" ? tool_choice_name : "", parallel_tool_calls);
+  }
   if (top_logprobs && !logprobs) throw invalid_field("top_logprobs", "is only allowed when logprobs is true");
   if (logprobs) r.logprobs = static_cast<int32_t>(top_logprobs.value_or(0));
   finish_common(r, max_completion_tokens);

@@ -121,7 +121,8 @@ class Serving {
   void check_tools(const ChatRequest& request) const;
   std::unique_ptr<Generation> submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
                                      const char* prompt_field, std::optional<int64_t> default_max_tokens,
-                                     text::ToolCallFormat tool_calls = text::ToolCallFormat::none);
+                                     text::ToolCallFormat tool_calls = text::ToolCallFormat::none,
+                                     std::shared_ptr<const structured::Grammar> grammar = nullptr);
   uint64_t random_seed();
 
   engine::Engine& engine_;

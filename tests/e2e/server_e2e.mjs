@@ -437,10 +437,24 @@ await check('tools: a call and its result round-trip into the prompt', async () 
   assert.equal(r2.usage.prompt_tokens, promptTokens(more, [WEATHER]));
 });
 
-await check('tools: tool_choice required or a named function needs constrained decoding: 400', async () => {
-  for (const tool_choice of ['required', { type: 'function', function: { name: 'get_weather' } }]) {
-    await assert.rejects(toolChat({ tool_choice }),
-      (e) => e.status === 400 && e.param === 'tool_choice' && /constrained decoding/.test(e.message));
+await check('tools: tool_choice required or a named function forces a valid call', async () => {
+  const TIME = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', additionalProperties: false,
+    properties: { utc: { type: 'boolean' } }, required: ['utc'] } } };
+  const BOUNDED = { ...WEATHER, function: { ...WEATHER.function, parameters: { type: 'object', additionalProperties: false,
+    properties: { city: { type: 'string', maxLength: 8 } }, required: ['city'] } } };
+  for (const [tool_choice, names] of [['required', ['get_weather', 'get_time']],
+    [{ type: 'function', function: { name: 'get_time' } }, ['get_time']]]) {
+    for (const extra of [{ temperature: 0 }, { temperature: 1, seed: 2 }]) {
+      const r = await toolChat({ tools: [BOUNDED, TIME], tool_choice, parallel_tool_calls: false, max_tokens: 80, ...extra });
+      const choice = r.choices[0];
+      assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice.message));
+      assert.equal(choice.message.tool_calls.length, 1);
+      const call = choice.message.tool_calls[0];
+      assert.ok(names.includes(call.function.name), call.function.name);
+      const args = JSON.parse(call.function.arguments);
+      if (call.function.name === 'get_time') assert.deepEqual(Object.keys(args), ['utc']);
+      else assert.ok(typeof args.city === 'string' && [...args.city].length <= 8, call.function.arguments);
+    }
   }
   await assert.rejects(toolChat({ tool_choice: { type: 'function', function: { name: 'get_time' } } }),
     (e) => e.status === 400 && e.param === 'tool_choice.function.name');
@@ -543,7 +557,9 @@ await expectError('tool parameters a string', 400, 'tools[0].function.parameters
   post(CHAT, toolsBody([{ type: 'function', function: { name: 'f', parameters: '{"type": "object"}' } }])));
 await expectError('129 tools', 400, 'tools', post(CHAT, toolsBody(Array.from({ length: 129 },
   (_, i) => ({ type: 'function', function: { name: `f${i}` } })))));
-await expectError('tool_choice required', 400, 'tool_choice', post(CHAT, toolsBody([F], { tool_choice: 'required' })));
+await expectError('tool_choice required with a pattern in the parameters', 400, 'tools[0].function.parameters.properties.x.pattern',
+  post(CHAT, toolsBody([{ type: 'function', function: { name: 'f', parameters: { type: 'object',
+    properties: { x: { type: 'string', pattern: 'a+' } } } } }], { tool_choice: 'required' })));
 await expectError('tool_choice an unknown word', 400, 'tool_choice', post(CHAT, toolsBody([F], { tool_choice: 'any' })));
 await expectError('tool_choice names a function not in tools', 400, 'tool_choice.function.name',
   post(CHAT, toolsBody([F], { tool_choice: { type: 'function', function: { name: 'g' } } })));

@@ -345,6 +345,15 @@ TEST(OpenAIRequest, ToolChoice) {
   EXPECT_EQ(choice(R"("tools":[)" + kTool + R"(],"tool_choice":null)"), ToolChoice::automatic);
   EXPECT_EQ(choice(R"("tools":[],"tool_choice":"auto")"), ToolChoice::none);  // nothing to call
   EXPECT_EQ(choice(R"("tool_choice":"none")"), ToolChoice::none);
+  // Forced: a grammar of the calls.
+  const ChatRequest required = parse_chat_request("{" + kMsg + R"(,"tools":[)" + kTool + R"(],"tool_choice":"required"})");
+  EXPECT_EQ(required.tool_choice, ToolChoice::forced);
+  EXPECT_TRUE(required.forced_calls);
+  const ChatRequest named = parse_chat_request(
+      "{" + kMsg + R"(,"tools":[)" + kTool + R"(],"tool_choice":{"type":"function","function":{"name":"get_weather"}}})");
+  EXPECT_EQ(named.tool_choice, ToolChoice::forced);
+  EXPECT_TRUE(named.forced_calls);
+  EXPECT_FALSE(parse_chat_request("{" + kMsg + R"(,"tools":[)" + kTool + "]}").forced_calls);
   EXPECT_TRUE(parse_chat_request("{" + kMsg + R"(,"tools":null})").tools.empty());
 }
 
@@ -382,11 +391,12 @@ TEST(OpenAIRequest, BadToolRequestsNameTheField) {
       {many, "tools"},
       {tools + R"("tool_choice":"sometimes"})", "tool_choice"},
       {tools + R"("tool_choice":5})", "tool_choice"},
-      {tools + R"("tool_choice":"required"})", "tool_choice"},
+      {tools + R"("tool_choice":"required","response_format":{"type":"json_object"}})", "response_format"},
+      {m + R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"type":"string","pattern":"a"}}}}}],"tool_choice":"required"})",
+       "tools[0].function.parameters.properties.x.pattern"},
       {m + R"("tool_choice":"required"})", "tool_choice"},
       {tools + R"("tool_choice":{"type":"function","function":{"name":"get_time"}}})", "tool_choice.function.name"},
       {m + R"("tool_choice":{"type":"function","function":{"name":"get_time"}}})", "tool_choice.function.name"},
-      {tools + R"("tool_choice":{"type":"function","function":{"name":"get_weather"}}})", "tool_choice"},
       {tools + R"("tool_choice":{"function":{"name":"get_weather"}}})", "tool_choice.type"},
       {tools + R"("tool_choice":{"type":"tool","function":{"name":"get_weather"}}})", "tool_choice.type"},
       {tools + R"("tool_choice":{"type":"function","function":{}}})", "tool_choice.function.name"},
