@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "adallm/sampling_params.h"
+#include "adallm/token_constraint.h"
 
 namespace adallm {
 
@@ -20,6 +22,11 @@ struct GenerateRequest {
   // Unset: no log-probabilities. n (0 to 20): each generated token's log-probability under the model (the
   // raw distribution, before temperature and penalties) and the n most likely tokens' at its position.
   std::optional<int32_t> logprobs;
+  // Structured output: each generated token is one the constraint allows (the logits of the others are
+  // masked before greedy or sampled picking; logprobs stay those of the unmasked distribution), and the
+  // request finishes with FinishReason::stop once the constraint is finished. One per request: it holds
+  // that request's parse state. Unset: unconstrained.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 // One generated token's log-probability and its position's most likely tokens (most likely first).

@@ -270,6 +270,12 @@ class Backend {
   // in place); ids [rows, 1] I32. Token ids in the rows' token lists lie in [0, vocab_size).
   virtual void sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) = 0;
 
+  // Structured output: logits[r][t] = -inf where bit t of row r's mask is clear (bit t % 32 of word
+  // t / 32 of the row's (vocab_size + 31) / 32 words). Runs after the head and before argmax_rows /
+  // sample_rows. logits [rows, vocab_size] F32, in place; bitmask [rows * words] host words, uploaded by
+  // the backend.
+  virtual void mask_logits(Tensor logits, std::span<const uint32_t> bitmask) = 0;
+
   // dst = src, element for element (same dtype and shape; strides may differ).
   virtual void copy(const Tensor& src, Tensor dst) = 0;
 

@@ -144,6 +144,16 @@ void check_normed_rows(const NormedRows& x, int64_t cols, DType dtype, const cha
   }
 }
 
+void check_mask_logits(const Tensor& logits, std::span<const uint32_t> bitmask) {
+  expect_tensor(logits, DType::F32, -1, -1, "mask_logits", "logits");
+  if (logits.cols <= 0) throw Error("mask_logits: logits have no columns: " + logits.describe());
+  const int64_t words = (logits.cols + 31) / 32;
+  if (static_cast<int64_t>(bitmask.size()) != logits.rows * words) {
+    throw Error("mask_logits: bitmask of " + std::to_string(bitmask.size()) + " words for logits " + logits.describe() +
+                "; expected rows * " + std::to_string(words) + " = " + std::to_string(logits.rows * words));
+  }
+}
+
 void check_argmax_rows(const Tensor& logits, const Tensor& ids) {
   expect_tensor(logits, DType::F32, -1, -1, "argmax_rows", "logits");
   if (logits.cols <= 0) throw Error("argmax_rows: logits have no columns: " + logits.describe());

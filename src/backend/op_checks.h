@@ -40,6 +40,8 @@ void check_linear_residual_norm(const Linear& weight, const Tensor& x, const Ten
 void check_normed_rows(const NormedRows& x, int64_t cols, DType dtype, const char* op);
 void check_argmax_rows(const Tensor& logits, const Tensor& ids);
 void check_copy(const Tensor& src, const Tensor& dst);
+// logits F32 [rows, vocab_size] with vocab_size >= 1; bitmask rows * ((vocab_size + 31) / 32) words.
+void check_mask_logits(const Tensor& logits, std::span<const uint32_t> bitmask);
 void check_logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, const Tensor& chosen,
                          const Tensor& top_ids, const Tensor& top_logprobs);
 // logits F32 [rows.size(), vocab_size] with vocab_size in [1, 2^31), ids I32 [rows.size(), 1], every token

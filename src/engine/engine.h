@@ -58,6 +58,7 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   const EngineOptions& options() const { return core_.options(); }
+  int64_t vocab_size() const { return core_.vocab_size(); }  // the model's: the width of token masks
 
   // Validates the request here, on the caller's thread (adallm::Error, nothing queued), then queues it.
   std::shared_ptr<RequestStream> submit(const GenerateRequest& request);

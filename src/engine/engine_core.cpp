@@ -32,6 +32,22 @@ void fail_refused_rows(const std::vector<ScheduledChunk>& chunks, std::vector<in
   }
 }
 
+// Each constrained sequence's constraint takes the token picked under its mask; one it refuses (the
+// mask allowed it, so the constraint contradicts itself) fails that request.
+void accept_constrained(const std::vector<ScheduledChunk>& chunks, std::vector<int32_t>& sampled) {
+  size_t row = 0;
+  for (const ScheduledChunk& c : chunks) {
+    if (!c.sample) continue;
+    int32_t& id = sampled[row++];
+    if (id < 0 || !c.seq->constraint) continue;
+    if (!c.seq->constraint->accept(id)) {
+      c.seq->error = "constraint: token " + std::to_string(id) +
+                     " was allowed by the mask but refused by the constraint (an internal error)";
+      id = -1;
+    }
+  }
+}
+
 int64_t pages_for(int64_t tokens, int64_t page_size) { return (tokens + page_size - 1) / page_size; }
 
 bool use_graphs(const backend::Backend& backend, const EngineOptions& o) {
@@ -230,6 +246,7 @@ void EngineCore::add(const GenerateRequest& request, int64_t id) {
   seq->max_tokens = request.max_tokens;
   seq->stop_token_ids = request.stop_token_ids;
   seq->logprobs = request.logprobs;
+  seq->constraint = request.constraint;
   seq->arrival_time = std::chrono::steady_clock::now();
   seq->sampler = std::make_unique<Sampler>(request.sampling, options_.seed);
   scheduler_.add(std::move(seq));
@@ -290,20 +307,32 @@ void EngineCore::forward(const std::vector<ScheduledChunk>& chunks, std::vector<
   }
   logprobs_.top_n = std::max<int64_t>(top_n, 0);
   model::StepLogprobs* logprobs = top_n >= 0 ? &logprobs_ : nullptr;
+  // Constrained sequences' masks, all bits set in the other rows; none when no sequence is constrained.
+  masks_.clear();
+  if (std::any_of(chunks.begin(), chunks.end(), [](const ScheduledChunk& c) { return c.sample && c.seq->constraint; })) {
+    const auto words = static_cast<size_t>((model_.config().vocab_size + 31) / 32);
+    for (const ScheduledChunk& c : chunks) {
+      if (!c.sample) continue;
+      const size_t at = masks_.size();
+      masks_.resize(at + words, c.seq->constraint ? 0u : ~0u);
+      if (c.seq->constraint) c.seq->constraint->allowed(std::span(masks_).subspan(at, words));
+    }
+  }
   // Every sampled sequence greedy: the backend takes the argmax. Otherwise it samples each row under its
   // request's knobs and uniform. Either way only ids (and asked log-probabilities) come back, never logits.
   const bool greedy = std::all_of(chunks.begin(), chunks.end(),
                                   [](const ScheduledChunk& c) { return !c.sample || c.seq->sampler->plain_greedy(); });
   if (greedy) {
-    model_.forward_greedy(b, *cache_, sampled, logprobs);
+    model_.forward_greedy(b, *cache_, sampled, logprobs, masks_);
   } else {
     rows_.clear();
     for (const ScheduledChunk& c : chunks) {
       if (c.sample) rows_.push_back(c.seq->sampler->row(c.seq->prompt(), c.seq->output()));
     }
-    model_.forward_sample(b, *cache_, rows_, sampled, logprobs);
+    model_.forward_sample(b, *cache_, rows_, sampled, logprobs, masks_);
   }
   fail_refused_rows(chunks, sampled);
+  accept_constrained(chunks, sampled);
   if (logprobs == nullptr) return;
   // Kept with the sequence for its next event; a refused row gets none (its request fails).
   size_t row = 0;

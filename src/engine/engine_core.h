@@ -50,6 +50,7 @@ class EngineCore {
   EngineCore& operator=(const EngineCore&) = delete;
 
   const EngineOptions& options() const { return options_; }  // with the defaults resolved
+  int64_t vocab_size() const { return model_.config().vocab_size; }
   const kv::PagePool& pages() const { return pool_; }
   const Scheduler& scheduler() const { return scheduler_; }
 
@@ -87,6 +88,7 @@ class EngineCore {
   int64_t next_id_ = 1;
   std::vector<backend::SamplingRow> rows_;  // the sampled rows of a step that is not all greedy
   model::StepLogprobs logprobs_;            // a step's log-probabilities, when a sequence asks
+  std::vector<uint32_t> masks_;             // a step's token masks, when a sequence is constrained
   backend::ForwardBatch batch_;
 };
 

@@ -198,7 +198,8 @@ void Scheduler::complete(std::span<const ScheduledChunk> chunks, std::span<const
     }
     if (seq.output_len() == 0) seq.first_token_time = std::chrono::steady_clock::now();
     seq.tokens.push_back(token);
-    if (std::find(seq.stop_token_ids.begin(), seq.stop_token_ids.end(), token) != seq.stop_token_ids.end()) {
+    if (std::find(seq.stop_token_ids.begin(), seq.stop_token_ids.end(), token) != seq.stop_token_ids.end() ||
+        (seq.constraint && seq.constraint->finished())) {
       seq.finish_reason = FinishReason::stop;
     } else if (seq.output_len() >= seq.max_tokens ||
                static_cast<int64_t>(seq.tokens.size()) >= options_.max_model_len) {

@@ -31,6 +31,7 @@ struct Sequence {
   std::unique_ptr<Sampler> sampler;
   std::optional<int32_t> logprobs;             // the request's: top alternatives per token, unset for none
   std::vector<TokenLogprobs> output_logprobs;  // one per output token when logprobs is set
+  std::shared_ptr<TokenConstraint> constraint;  // the request's, or null; has accepted every output token
 
   int64_t num_computed = 0;    // tokens whose K/V are in the cache
   std::vector<int32_t> pages;  // page table: position p in pages[p / page_size]
@@ -85,8 +86,8 @@ class Scheduler {
 
   // After the forward pass: `sampled` holds one token per chunk with sample set, in order (-1 where that
   // sequence's sampling failed: it finishes with FinishReason::error and seq->error set by the caller).
-  // Appends them, applies stop ids, max_tokens and max_model_len, publishes the pages that became full,
-  // and retires the sequences that finished.
+  // Appends them, applies stop ids, finished constraints (both FinishReason::stop), max_tokens and
+  // max_model_len, publishes the pages that became full, and retires the sequences that finished.
   void complete(std::span<const ScheduledChunk> chunks, std::span<const int32_t> sampled);
 
   // Fails every unfinished sequence with FinishReason::error (after a forward pass threw) and frees them.

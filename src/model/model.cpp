@@ -227,7 +227,8 @@ void Model::forward(const backend::ForwardBatch& batch, backend::KvCache& cache,
 
 void Model::run_to_ids(const backend::ForwardBatch& batch, backend::KvCache& cache, const char* op,
                        const std::function<void(backend::Tensor logits, backend::Tensor ids)>& pick,
-                       bool pick_overwrites, std::vector<int32_t>& ids, StepLogprobs* logprobs) {
+                       bool pick_overwrites, std::vector<int32_t>& ids, StepLogprobs* logprobs,
+                       std::span<const uint32_t> token_masks) {
   if (config_.vocab_size > (int64_t{1} << 24)) {
     throw Error(std::string(op) + ": vocab_size " + std::to_string(config_.vocab_size) +
                 " is past 2^24, where ids read back as floats lose bits");
@@ -246,13 +247,14 @@ void Model::run_to_ids(const backend::ForwardBatch& batch, backend::KvCache& cac
   if (out.rows == 0) return;
   const backend::Tensor d_ids = step_->ids->view().row_slice(0, out.rows);
   backend::Tensor raw = out;
-  if (logprobs != nullptr && pick_overwrites) {
+  if (logprobs != nullptr && (pick_overwrites || !token_masks.empty())) {
     if (!step_->raw_logits || step_->raw_logits->view().rows < out.rows) {
       step_->raw_logits = backend_.alloc(out.rows, out.cols, DType::F32);
     }
     raw = step_->raw_logits->view().row_slice(0, out.rows);
     backend_.copy(out, raw);
   }
+  if (!token_masks.empty()) backend_.mask_logits(out, token_masks);
   pick(out, d_ids);
   if (logprobs != nullptr) read_logprobs(raw, d_ids, *logprobs);
   std::vector<float> values(static_cast<size_t>(out.rows));  // to_host reads I32 as exact floats (ids < 2^24)
@@ -283,15 +285,15 @@ void Model::read_logprobs(const backend::Tensor& logits, const backend::Tensor& 
 }
 
 void Model::forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids,
-                           StepLogprobs* logprobs) {
+                           StepLogprobs* logprobs, std::span<const uint32_t> token_masks) {
   run_to_ids(batch, cache, "forward_greedy",
              [this](backend::Tensor logits, backend::Tensor d_ids) { backend_.argmax_rows(logits, d_ids); }, false, ids,
-             logprobs);
+             logprobs, token_masks);
 }
 
 void Model::forward_sample(const backend::ForwardBatch& batch, backend::KvCache& cache,
                            std::span<const backend::SamplingRow> rows, std::vector<int32_t>& ids,
-                           StepLogprobs* logprobs) {
+                           StepLogprobs* logprobs, std::span<const uint32_t> token_masks) {
   // Checked before the step runs, so that a mismatch leaves the cache untouched.
   if (rows.size() != batch.logit_rows.size()) {
     throw Error("forward_sample: " + std::to_string(rows.size()) + " sampling rows for " +
@@ -300,7 +302,7 @@ void Model::forward_sample(const backend::ForwardBatch& batch, backend::KvCache&
   const auto pick = [this, &rows](backend::Tensor logits, backend::Tensor d_ids) {
     backend_.sample_rows(logits, rows, d_ids);
   };
-  run_to_ids(batch, cache, "forward_sample", pick, true, ids, logprobs);
+  run_to_ids(batch, cache, "forward_sample", pick, true, ids, logprobs, token_masks);
 }
 
 }  // namespace adallm::model

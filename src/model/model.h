@@ -82,13 +82,15 @@ class Model {
   // resized to [num_logits], with backend::Backend::kArgmaxNonFinite / kArgmaxNoFinite for a row whose
   // logits hold NaN or +inf / no finite value.
   // With `logprobs`, the ids' log-probabilities come back too (its buffers are allocated at first use).
+  // With `token_masks` ([num_logits * ((vocab_size + 31) / 32)] words, Backend::mask_logits's layout), the
+  // tokens whose bit is clear cannot be picked; the log-probabilities stay those of the unmasked logits.
   void forward_greedy(const backend::ForwardBatch& batch, backend::KvCache& cache, std::vector<int32_t>& ids,
-                      StepLogprobs* logprobs = nullptr);
+                      StepLogprobs* logprobs = nullptr, std::span<const uint32_t> token_masks = {});
   // The same step, sampled on the backend (Backend::sample_rows) under rows[i] for logit row i (rows has
   // one entry per batch.logit_rows): ids as forward_greedy's, with the same two codes.
   void forward_sample(const backend::ForwardBatch& batch, backend::KvCache& cache,
                       std::span<const backend::SamplingRow> rows, std::vector<int32_t>& ids,
-                      StepLogprobs* logprobs = nullptr);
+                      StepLogprobs* logprobs = nullptr, std::span<const uint32_t> token_masks = {});
 
   // Allocates the backend memory of steps of up to `num_tokens` tokens and `num_logit_rows` logit rows up
   // front (forward grows it on demand otherwise, allocating mid-run).
@@ -121,12 +123,13 @@ class Model {
   // A decode step through its graph (recorded first if it has none or a stale one); null when `batch`
   // is not one the graphs serve.
   std::optional<backend::Tensor> run_graphed(const backend::ForwardBatch& batch, backend::KvCache& cache);
-  // run(), then `pick` turns the logits [num_logits, vocab_size] (which it overwrites when
-  // `pick_overwrites`) into ids [num_logits, 1] I32 in backend memory, which come back into `ids` (and
-  // their log-probabilities into `logprobs`). `op` names the caller in errors.
+  // run(), then `token_masks` (if any) applied to the logits [num_logits, vocab_size], then `pick` turns
+  // them (which it overwrites when `pick_overwrites`) into ids [num_logits, 1] I32 in backend memory,
+  // which come back into `ids` (and their log-probabilities, over the logits before mask and pick, into
+  // `logprobs`). `op` names the caller in errors.
   void run_to_ids(const backend::ForwardBatch& batch, backend::KvCache& cache, const char* op,
                   const std::function<void(backend::Tensor logits, backend::Tensor ids)>& pick, bool pick_overwrites,
-                  std::vector<int32_t>& ids, StepLogprobs* logprobs);
+                  std::vector<int32_t>& ids, StepLogprobs* logprobs, std::span<const uint32_t> token_masks);
   // The logprobs of `logits` at `ids` (both in backend memory) into `out`.
   void read_logprobs(const backend::Tensor& logits, const backend::Tensor& ids, StepLogprobs& out);
 

@@ -251,9 +251,7 @@ ToolChoice resolve_tool_choice(const json& tools, const std::optional<std::strin
   }
   if (mode == "required" || mode == "function") {
     if (tools.empty()) throw invalid_field("tool_choice", "\"" + *mode + "\" needs tools");
-    throw invalid_field("tool_choice", std::string(mode == "required" ? "\"required\"" : "a named function") +
-                                           " is not supported by this server yet: forcing a call needs constrained "
-                                           "decoding (see docs/http-api.md); \"auto\" lets the model choose");
+    return ToolChoice::forced;
   }
   if (mode == "none") return ToolChoice::none;
   return tools.empty() ? ToolChoice::none : ToolChoice::automatic;

@@ -20,7 +20,7 @@ nlohmann::ordered_json parse_tools(const nlohmann::ordered_json& v);
 // named function's name (empty for the strings); `mode` gets the string, or "function".
 std::string parse_tool_choice(const nlohmann::ordered_json& v, std::string& mode);
 // The tool fields together (`mode` absent: tool_choice not given): a named function must be one of the
-// tools, and forcing a call ("required", named) is refused. Auto without tools is none.
+// tools, and forcing a call ("required", named: ToolChoice::forced) needs tools. Auto without tools is none.
 ToolChoice resolve_tool_choice(const nlohmann::ordered_json& tools, const std::optional<std::string>& mode,
                                const std::string& name);
 

@@ -101,11 +101,18 @@ std::string ChoiceText::finish_reason(const std::string& reason) const {
 
 LogprobEntry ChoiceText::logprob_entry(const TokenLogprobs& lp, int32_t id) const {
   LogprobEntry e;
+  // Special tokens are skipped in the text, so their bytes are empty too.
+  const auto bytes = [this](int32_t t, const std::string& text) {
+    return tokenizer_.is_special(t) ? text : tokenizer_.token_bytes(t).value_or(text);
+  };
   e.token = tokenizer_.decode(std::span<const int32_t>(&id, 1), true);
+  e.bytes = bytes(id, e.token);
   e.logprob = finite_logprob(lp.logprob);
   e.top.reserve(lp.top.size());
   for (const auto& [top_id, top_logprob] : lp.top) {
-    e.top.push_back({tokenizer_.decode(std::span<const int32_t>(&top_id, 1), true), finite_logprob(top_logprob)});
+    std::string text = tokenizer_.decode(std::span<const int32_t>(&top_id, 1), true);
+    std::string raw = bytes(top_id, text);
+    e.top.push_back({std::move(text), finite_logprob(top_logprob), std::move(raw)});
   }
   return e;
 }

@@ -21,15 +21,19 @@ namespace adallm::server {
 // tokens skipped, so they read ""): exact for a whole token; a token that is only part of a multi-byte
 // character decodes to U+FFFD, because the decoder pipeline repairs invalid UTF-8 as the Rust crate does and
 // the Tokenizer exposes no raw bytes per id. Non-finite logprobs are written as kLogprobFloor.
+// `bytes`: the token's raw bytes (Tokenizer::token_bytes; a token holding part of a UTF-8 sequence has
+// those bytes, where `token`, its text, has U+FFFD), OpenAI's logprobs `bytes`.
 struct TokenAlternative {
   std::string token;
   float logprob = 0.0f;
+  std::string bytes;
 };
 struct LogprobEntry {
   std::string token;
   float logprob = 0.0f;
   std::vector<TokenAlternative> top;  // the requested number of alternatives, most likely first
   int64_t text_offset = 0;            // code points before this token's text in the choice's text (echo included)
+  std::string bytes;
 };
 inline constexpr float kLogprobFloor = -9999.0f;  // as vLLM writes -inf: JSON has no infinity
 

@@ -2,7 +2,7 @@
 // checks its JSON type and range (server/request_fields.h; messages and tools: server/chat_fields.h); null
 // means "not given", as in OpenAI's API. A field outside the tables is unknown (400); a field of OpenAI's
 // API this server does not implement yet is refused by name (400) unless it holds the value that asks for
-// nothing (response_format text, logit_bias {}...).
+// nothing (logit_bias {}...).
 #include "server/openai_request.h"
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 
 #include "server/chat_fields.h"
 #include "server/request_fields.h"
+#include "server/tool_call_grammar.h"
 #include "text/json_depth.h"
 
 namespace adallm::server {
@@ -181,6 +182,7 @@ ChatRequest parse_chat_request(std::string_view body) {
   std::optional<int64_t> max_completion_tokens;
   std::map<std::string, Handler, std::less<>> h;
   add_common(h, r, 1, max_completion_tokens);
+  h["response_format"] = [&r](const json& v) { r.response_format = parse_response_format(v); };
   bool has_messages = false;
   h["messages"] = [&](const json& v) {
     r.messages = parse_messages(v);
@@ -205,17 +207,10 @@ ChatRequest parse_chat_request(std::string_view body) {
   std::optional<std::string> tool_choice;
   std::string tool_choice_name;
   h["tool_choice"] = [&](const json& v) { tool_choice_name = parse_tool_choice(v, tool_choice.emplace()); };
-  h["parallel_tool_calls"] = [](const json& v) { get_bool("parallel_tool_calls", v); };  // accepted (see the docs)
+  bool parallel_tool_calls = true;
+  h["parallel_tool_calls"] = [&](const json& v) { parallel_tool_calls = get_bool("parallel_tool_calls", v); };
   h["functions"] = [](const json&) { not_supported("functions"); };
   h["function_call"] = [](const json&) { not_supported("function_call"); };
-  h["response_format"] = [](const json& v) {
-    if (!v.is_object()) wrong_type("response_format", "an object", v);
-    const auto type = v.find("type");
-    if (type == v.end()) throw invalid_field("response_format.type", "missing");
-    const std::string kind = get_string("response_format.type", *type);
-    if (kind != "text") not_supported("response_format.type", "response_format \"" + kind + "\"");
-    if (v.size() != 1) throw invalid_field("response_format", "type \"text\" takes no other field");
-  };
   for (const char* field : {"prediction", "audio", "reasoning_effort", "web_search_options"}) {
     h[field] = [field](const json&) { not_supported(field); };
   }
@@ -225,6 +220,13 @@ ChatRequest parse_chat_request(std::string_view body) {
   dispatch(j, h);
   if (!has_messages) throw invalid_field("messages", "missing");
   r.tool_choice = resolve_tool_choice(r.tools, tool_choice, tool_choice_name);
+  if (r.tool_choice == ToolChoice::forced) {
+    if (r.response_format) {
+      throw invalid_field("response_format", "cannot be combined with tool_choice \"required\" or a named function: "
+                                             "the answer is the calls");
+    }
+    r.forced_calls = tool_call_grammar(r.tools, *tool_choice == "function" ? tool_choice_name : "", parallel_tool_calls);
+  }
   if (top_logprobs && !logprobs) throw invalid_field("top_logprobs", "is only allowed when logprobs is true");
   if (logprobs) r.logprobs = static_cast<int32_t>(top_logprobs.value_or(0));
   finish_common(r, max_completion_tokens);
@@ -239,6 +241,8 @@ CompletionRequest parse_completion_request(std::string_view body) {
   std::map<std::string, Handler, std::less<>> h;
   add_common(h, r, 0, max_completion_tokens);
   h.erase("max_completion_tokens");  // a chat field
+  // As vLLM: completions take response_format too.
+  h["response_format"] = [&r](const json& v) { r.response_format = parse_response_format(v); };
   bool has_prompt = false;
   h["prompt"] = [&](const json& v) {
     r.prompts = parse_prompt(v);

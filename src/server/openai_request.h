@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/api_error.h"
+#include "server/response_format.h"
 
 namespace adallm::server {
 
@@ -51,6 +53,7 @@ struct CommonFields {
   // Set: every generated token's logprob plus this many top alternatives (chat: logprobs true with
   // top_logprobs; completions: logprobs N). Absent: no logprobs.
   std::optional<int32_t> logprobs;
+  std::optional<ResponseFormat> response_format;  // unset: text
 };
 
 // A call an assistant message made (a tool call the server returned earlier, sent back by the client).
@@ -72,9 +75,9 @@ struct ChatMessage {
 };
 
 // "none": the tools are given to the template, and generated text is not parsed for calls. "auto" (the
-// default when there are tools): calls in the model's format are parsed out of the answer. "required"
-// and a named function are refused: forcing a call needs constrained decoding.
-enum class ToolChoice { none, automatic };
+// default when there are tools): calls in the model's format are parsed out of the answer. "forced"
+// ("required" or a named function): the answer is constrained to calls (ChatRequest::forced_calls).
+enum class ToolChoice { none, automatic, forced };
 
 struct ChatRequest : CommonFields {
   std::vector<ChatMessage> messages;
@@ -83,6 +86,8 @@ struct ChatRequest : CommonFields {
   // the chat template's `tools`. Empty: none (an empty array is none).
   nlohmann::ordered_json tools = nlohmann::ordered_json::array();
   ToolChoice tool_choice = ToolChoice::none;
+  // tool_choice forced: the grammar of the calls the answer must be (server/tool_call_grammar.h).
+  std::shared_ptr<const structured::Grammar> forced_calls;
 };
 
 struct Prompt {

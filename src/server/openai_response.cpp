@@ -33,11 +33,11 @@ json bytes_json(const std::string& text) {
   return bytes;
 }
 
-json chat_token_json(const std::string& token, float logprob) {
+json chat_token_json(const std::string& token, float logprob, const std::string& bytes) {
   json t;
   t["token"] = token;
   t["logprob"] = logprob;
-  t["bytes"] = bytes_json(token);
+  t["bytes"] = bytes_json(bytes);
   return t;
 }
 
@@ -57,9 +57,9 @@ json logprobs_json(Endpoint endpoint, const std::vector<LogprobEntry>& entries) 
   if (endpoint == Endpoint::chat) {
     json content = json::array();
     for (const LogprobEntry& e : entries) {
-      json t = chat_token_json(e.token, e.logprob);
+      json t = chat_token_json(e.token, e.logprob, e.bytes);
       json top = json::array();
-      for (const TokenAlternative& a : e.top) top.push_back(chat_token_json(a.token, a.logprob));
+      for (const TokenAlternative& a : e.top) top.push_back(chat_token_json(a.token, a.logprob, a.bytes));
       t["top_logprobs"] = std::move(top);
       content.push_back(std::move(t));
     }

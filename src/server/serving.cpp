@@ -141,6 +141,12 @@ Serving::Serving(engine::Engine& engine, const text::ModelText& text, SamplingPa
       rng_(std::random_device{}()) {
   if (!text_.tokenizer) throw Error("the server needs the model's tokenizer");
   defaults_.validate();
+  const text::Tokenizer& tok = *text_.tokenizer;
+  std::vector<std::optional<std::string>> bytes(static_cast<size_t>(tok.vocab_size()));
+  for (int32_t t = 0; t < tok.vocab_size(); ++t) {
+    if (!tok.is_special(t)) bytes[static_cast<size_t>(t)] = tok.token_bytes(t);
+  }
+  vocabulary_ = std::make_shared<const structured::Vocabulary>(bytes, static_cast<int32_t>(engine.vocab_size()));
   if (!tool_calls_.template_renders_tools) {
     log::info("tools: the chat template does not use them; requests with tools are refused");
   } else if (tool_calls_.format == text::ToolCallFormat::none) {
@@ -173,6 +179,10 @@ void Serving::check_tools(const ChatRequest& request) const {
     throw invalid_field("tools", "this model's chat template does not write tools into the prompt, so the model "
                                  "cannot be given any");
   }
+  if (request.tool_choice == ToolChoice::forced && tool_calls_.format == text::ToolCallFormat::none) {
+    throw invalid_field("tool_choice", "this model's tool calls cannot be read (" + tool_calls_.problem +
+                                           "), so none can be forced");
+  }
   if (request.tool_choice == ToolChoice::automatic && tool_calls_.format == text::ToolCallFormat::none) {
     throw invalid_field("tools", "this model's tool calls cannot be read: " + tool_calls_.problem +
                                      "; tool_choice \"none\" gives it the tools without reading calls");
@@ -196,9 +206,9 @@ std::unique_ptr<Generation> Serving::chat(const ChatRequest& request) {
   check_tools(request);
   PreparedPrompt prompt;
   prompt.tokens = text_.tokenizer->encode(render_chat(request), false);  // the template writes any BOS itself
-  const bool parse_calls = request.tool_choice == ToolChoice::automatic;
+  const bool parse_calls = request.tool_choice != ToolChoice::none;
   return submit(request, {prompt}, "messages", std::nullopt,
-                parse_calls ? tool_calls_.format : text::ToolCallFormat::none);
+                parse_calls ? tool_calls_.format : text::ToolCallFormat::none, request.forced_calls);
 }
 
 std::unique_ptr<Generation> Serving::complete(const CompletionRequest& request) {
@@ -230,7 +240,9 @@ std::unique_ptr<Generation> Serving::complete(const CompletionRequest& request) 
 
 std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
                                             const char* prompt_field, std::optional<int64_t> default_max_tokens,
-                                            text::ToolCallFormat tool_calls) {
+                                            text::ToolCallFormat tool_calls,
+                                            std::shared_ptr<const structured::Grammar> grammar) {
+  if (request.response_format) grammar = request.response_format->grammar;
   SamplingParams sampling = defaults_;
   const SamplingFields& s = request.sampling;
   if (s.temperature) sampling.temperature = *s.temperature;
@@ -283,6 +295,11 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
       engine_request.max_tokens = max_tokens[p];
       engine_request.logprobs = request.logprobs;
       if (!request.ignore_eos) engine_request.stop_token_ids = text_.eos_token_ids;
+      if (grammar) {
+        // The end-of-text tokens close a complete document even under ignore_eos: nothing else may follow.
+        engine_request.constraint = std::make_shared<structured::JsonConstraint>(grammar, vocabulary_,
+                                                                                 text_.eos_token_ids);
+      }
       Generation::Choice c;
       try {
         c.stream = engine_.submit(engine_request);

@@ -19,6 +19,7 @@
 #include "server/choice_text.h"
 #include "server/metrics.h"
 #include "server/openai_request.h"
+#include "structured/token_mask.h"
 #include "text/model_text.h"
 #include "text/tool_calls.h"
 
@@ -120,12 +121,15 @@ class Serving {
   void check_tools(const ChatRequest& request) const;
   std::unique_ptr<Generation> submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
                                      const char* prompt_field, std::optional<int64_t> default_max_tokens,
-                                     text::ToolCallFormat tool_calls = text::ToolCallFormat::none);
+                                     text::ToolCallFormat tool_calls = text::ToolCallFormat::none,
+                                     std::shared_ptr<const structured::Grammar> grammar = nullptr);
   uint64_t random_seed();
 
   engine::Engine& engine_;
   const text::ModelText& text_;
   text::ToolCallSupport tool_calls_;
+  // Every token's bytes (special tokens never allowed) for response_format's token masks, built once.
+  std::shared_ptr<const structured::Vocabulary> vocabulary_;
   SamplingParams defaults_;
   std::string model_name_;
   int64_t max_model_len_;

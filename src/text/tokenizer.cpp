@@ -23,6 +23,16 @@ namespace {
 
 using nlohmann::json;
 
+bool uses_byte_level(const json& decoder) {
+  if (!decoder.is_object()) return false;
+  if (decoder.value("type", "") == "ByteLevel") return true;
+  if (decoder.contains("decoders") && decoder["decoders"].is_array()) {
+    for (const json& d : decoder["decoders"])
+      if (uses_byte_level(d)) return true;
+  }
+  return false;
+}
+
 class JsonTokenizer final : public Tokenizer {
  public:
   // `root` holds every top-level member but the model; `model` is parsed by the caller (see load()).
@@ -35,6 +45,7 @@ class JsonTokenizer final : public Tokenizer {
     pre_tokenizer_ = make_pre_tokenizer(root.value("pre_tokenizer", json()), "pre_tokenizer");
     post_processor_ = make_post_processor(root.value("post_processor", json()), "post_processor");
     decoder_ = make_decoder(root.value("decoder", json()), "decoder");
+    byte_level_ = uses_byte_level(root.value("decoder", json()));
     added_ = std::make_unique<AddedVocabulary>(root.value("added_tokens", json()), *model_, normalizer_.get(),
                                                "added_tokens");
     vocab_size_ = std::max(model_->size(), added_->max_id() + 1);
@@ -103,6 +114,38 @@ class JsonTokenizer final : public Tokenizer {
     return t && t->special;
   }
 
+  std::optional<std::string> token_bytes(int32_t id) const override {
+    if (const AddedToken* t = added_->find(id)) return t->content;
+    const std::string* s = model_->id_to_token(id);
+    if (s == nullptr) return std::nullopt;
+    std::string out;
+    if (byte_level_) {
+      for (size_t pos = 0; pos < s->size();) {
+        const size_t start = pos;
+        const int b = unicode_to_byte(utf8::next(*s, pos));
+        if (b >= 0) {
+          out += static_cast<char>(b);
+        } else {
+          out.append(*s, start, pos - start);  // not from the byte map: the text itself
+        }
+      }
+      return out;
+    }
+    if (model_->byte_fallback()) {
+      if (const int b = parse_byte_token(*s); b >= 0) return std::string(1, static_cast<char>(b));
+    }
+    static const std::string kSpace = "\u2581";
+    for (size_t pos = 0; pos < s->size();) {
+      if (s->compare(pos, kSpace.size(), kSpace) == 0) {
+        out += ' ';
+        pos += kSpace.size();
+      } else {
+        out += (*s)[pos++];
+      }
+    }
+    return out;
+  }
+
   bool is_byte_fallback_piece(int32_t id) const override {
     if (!model_->byte_fallback() || added_->find(id)) return false;
     const std::string* s = model_->id_to_token(id);
@@ -117,6 +160,7 @@ class JsonTokenizer final : public Tokenizer {
   std::unique_ptr<Decoder> decoder_;
   std::unique_ptr<AddedVocabulary> added_;
   int32_t vocab_size_ = 0;
+  bool byte_level_ = false;  // the decoder maps token characters back to bytes (GPT-2's byte-to-unicode)
 };
 
 // The model's vocab and merges are most of the file: they are walked by json_scan, the rest goes through

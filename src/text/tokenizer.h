@@ -32,6 +32,11 @@ class Tokenizer {
   virtual std::optional<int32_t> token_to_id(std::string_view token) const = 0;
   virtual std::optional<std::string> id_to_token(int32_t id) const = 0;
   virtual bool is_special(int32_t id) const = 0;
+  // The bytes token `id` stands for in decoded text: byte-level tokens through the byte-to-unicode map,
+  // SentencePiece pieces with U+2581 as a space and <0xNN> as that byte, added tokens as their content
+  // (is_special tells the special ones). Unlike decode() of one id, a token holding part of a UTF-8
+  // sequence gives its raw bytes. nullopt for an unassigned id.
+  virtual std::optional<std::string> token_bytes(int32_t id) const = 0;
   // True for a <0xNN> token under byte_fallback: its text depends on the byte tokens around it (a run of
   // them decodes as one UTF-8 sequence or as one U+FFFD per byte), so streaming must wait for the run to end.
   virtual bool is_byte_fallback_piece(int32_t /*id*/) const { return false; }

@@ -184,7 +184,8 @@ function checkChatLogprobs(content, topN) {
   assert.ok(Array.isArray(content) && content.length > 0, 'no logprobs content');
   for (const e of content) {
     assert.ok(e.logprob <= 0, `logprob ${e.logprob} > 0`);
-    assert.deepEqual(e.bytes, [...Buffer.from(e.token, 'utf8')]);
+    // bytes are the token's raw bytes: its text's UTF-8 unless the token holds part of a character.
+    if (!e.token.includes('\uFFFD')) assert.deepEqual(e.bytes, [...Buffer.from(e.token, 'utf8')]);
     assert.equal(e.top_logprobs.length, topN);
     for (let i = 1; i < e.top_logprobs.length; i++) {
       assert.ok(e.top_logprobs[i - 1].logprob >= e.top_logprobs[i].logprob, 'top_logprobs not sorted descending');
@@ -270,6 +271,62 @@ await check('completions logprobs 2: tokens, token_logprobs, top_logprobs, text_
   assert.deepEqual(streamed, lp.tokens);
   const offsets = chunks.flatMap((c) => c.choices.flatMap((ch) => ch.logprobs?.text_offset ?? []));
   assert.deepEqual(offsets, lp.text_offset);
+});
+
+// ---- structured output: response_format -----------------------------------------------------------------
+// Schemas whose documents are bounded, so the answer must end (finish_reason stop) well within max_tokens.
+const OK_SCHEMA = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
+const ITEM_SCHEMA = { type: 'object', additionalProperties: false, required: ['name', 'count', 'kind', 'flags'],
+  properties: { name: { type: 'string', maxLength: 12 }, count: { type: 'integer', minimum: 0, maximum: 999 },
+    kind: { enum: ['fruit', 'tool', null] }, flags: { type: 'array', items: { type: 'boolean' }, maxItems: 3 },
+    note: { anyOf: [{ type: 'null' }, { type: 'string', maxLength: 5 }] } } };
+function checkItem(doc) {
+  assert.deepEqual(Object.keys(doc).filter((k) => !['name', 'count', 'kind', 'flags', 'note'].includes(k)), []);
+  assert.ok(typeof doc.name === 'string' && [...doc.name].length <= 12, JSON.stringify(doc));
+  assert.ok(Number.isInteger(doc.count) && doc.count >= 0 && doc.count <= 999, JSON.stringify(doc));
+  assert.ok(['fruit', 'tool', null].includes(doc.kind), JSON.stringify(doc));
+  assert.ok(Array.isArray(doc.flags) && doc.flags.length <= 3 && doc.flags.every((f) => typeof f === 'boolean'));
+  if ('note' in doc) assert.ok(doc.note === null || (typeof doc.note === 'string' && [...doc.note].length <= 5));
+}
+const jsonSchema = (name, schema) => ({ type: 'json_schema', json_schema: { name, strict: true, schema } });
+
+await check('response_format json_schema: the answer parses and matches the schema, greedy and sampled', async () => {
+  for (const extra of [{ temperature: 0 }, { temperature: 1, seed: 3 }, { temperature: 1.5, top_p: 0.9, seed: 11 }]) {
+    const r = await chat({ ...extra, max_tokens: 64, response_format: jsonSchema('ok', OK_SCHEMA) });
+    const doc = JSON.parse(r.choices[0].message.content);
+    assert.deepEqual(Object.keys(doc), ['ok']);
+    assert.equal(typeof doc.ok, 'boolean');
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    const item = await chat({ ...extra, max_tokens: 200, response_format: jsonSchema('item', ITEM_SCHEMA) });
+    assert.equal(item.choices[0].finish_reason, 'stop', item.choices[0].message.content);
+    checkItem(JSON.parse(item.choices[0].message.content));
+  }
+});
+
+await check('response_format json_schema: streamed as answered, n choices, and on /v1/completions', async () => {
+  const body = { temperature: 0, max_tokens: 200, response_format: jsonSchema('item', ITEM_SCHEMA) };
+  const whole = (await chat(body)).choices[0].message.content;
+  const chunks = await collect(await chat({ ...body, stream: true }));
+  assert.equal(chunks.flatMap((c) => c.choices.map((ch) => ch.delta.content ?? '')).join(''), whole);
+  const several = await chat({ ...body, temperature: 1, seed: 5, n: 3 });
+  assert.equal(several.choices.length, 3);
+  for (const ch of several.choices) checkItem(JSON.parse(ch.message.content));
+  const completion = await client.completions.create({ model: NAME, prompt: 'item = ', max_tokens: 200, temperature: 0,
+    response_format: jsonSchema('item', ITEM_SCHEMA) });
+  assert.equal(completion.choices[0].finish_reason, 'stop');
+  checkItem(JSON.parse(completion.choices[0].text));
+});
+
+await check('response_format json_object: an object, or a prefix of one when max_tokens ends it', async () => {
+  const r = await chat({ temperature: 0, max_tokens: 48, response_format: { type: 'json_object' } });
+  const text = r.choices[0].message.content;
+  assert.ok(text.startsWith('{'), text);
+  if (r.choices[0].finish_reason === 'stop') {
+    const doc = JSON.parse(text);
+    assert.ok(doc !== null && typeof doc === 'object' && !Array.isArray(doc), text);
+  } else {
+    assert.equal(r.choices[0].finish_reason, 'length');
+  }
 });
 
 await check('api key: a wrong key is refused with 401', async () => {
@@ -380,10 +437,24 @@ await check('tools: a call and its result round-trip into the prompt', async () 
   assert.equal(r2.usage.prompt_tokens, promptTokens(more, [WEATHER]));
 });
 
-await check('tools: tool_choice required or a named function needs constrained decoding: 400', async () => {
-  for (const tool_choice of ['required', { type: 'function', function: { name: 'get_weather' } }]) {
-    await assert.rejects(toolChat({ tool_choice }),
-      (e) => e.status === 400 && e.param === 'tool_choice' && /constrained decoding/.test(e.message));
+await check('tools: tool_choice required or a named function forces a valid call', async () => {
+  const TIME = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', additionalProperties: false,
+    properties: { utc: { type: 'boolean' } }, required: ['utc'] } } };
+  const BOUNDED = { ...WEATHER, function: { ...WEATHER.function, parameters: { type: 'object', additionalProperties: false,
+    properties: { city: { type: 'string', maxLength: 8 } }, required: ['city'] } } };
+  for (const [tool_choice, names] of [['required', ['get_weather', 'get_time']],
+    [{ type: 'function', function: { name: 'get_time' } }, ['get_time']]]) {
+    for (const extra of [{ temperature: 0 }, { temperature: 1, seed: 2 }]) {
+      const r = await toolChat({ tools: [BOUNDED, TIME], tool_choice, parallel_tool_calls: false, max_tokens: 80, ...extra });
+      const choice = r.choices[0];
+      assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice.message));
+      assert.equal(choice.message.tool_calls.length, 1);
+      const call = choice.message.tool_calls[0];
+      assert.ok(names.includes(call.function.name), call.function.name);
+      const args = JSON.parse(call.function.arguments);
+      if (call.function.name === 'get_time') assert.deepEqual(Object.keys(args), ['utc']);
+      else assert.ok(typeof args.city === 'string' && [...args.city].length <= 8, call.function.arguments);
+    }
   }
   await assert.rejects(toolChat({ tool_choice: { type: 'function', function: { name: 'get_time' } } }),
     (e) => e.status === 400 && e.param === 'tool_choice.function.name');
@@ -486,7 +557,9 @@ await expectError('tool parameters a string', 400, 'tools[0].function.parameters
   post(CHAT, toolsBody([{ type: 'function', function: { name: 'f', parameters: '{"type": "object"}' } }])));
 await expectError('129 tools', 400, 'tools', post(CHAT, toolsBody(Array.from({ length: 129 },
   (_, i) => ({ type: 'function', function: { name: `f${i}` } })))));
-await expectError('tool_choice required', 400, 'tool_choice', post(CHAT, toolsBody([F], { tool_choice: 'required' })));
+await expectError('tool_choice required with a pattern in the parameters', 400, 'tools[0].function.parameters.properties.x.pattern',
+  post(CHAT, toolsBody([{ type: 'function', function: { name: 'f', parameters: { type: 'object',
+    properties: { x: { type: 'string', pattern: 'a+' } } } } }], { tool_choice: 'required' })));
 await expectError('tool_choice an unknown word', 400, 'tool_choice', post(CHAT, toolsBody([F], { tool_choice: 'any' })));
 await expectError('tool_choice names a function not in tools', 400, 'tool_choice.function.name',
   post(CHAT, toolsBody([F], { tool_choice: { type: 'function', function: { name: 'g' } } })));
@@ -508,8 +581,18 @@ await expectError('tool calls on a user message', 400, 'messages[0].tool_calls',
   messages: [{ role: 'user', content: 'hi', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }] })));
 await expectError('assistant with neither content nor tool calls', 400, 'messages[1].content',
   post(CHAT, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: null }] })));
-await expectError('json_schema (not yet)', 400, 'response_format.type',
-  post(CHAT, chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } })));
+await expectError('response_format of an unknown type', 400, 'response_format.type',
+  post(CHAT, chatBody({ response_format: { type: 'yaml' } })));
+await expectError('json_schema with a misspelt type', 400, 'response_format.json_schema.schema.properties.x.type',
+  post(CHAT, chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {
+    type: 'object', properties: { x: { type: 'strnig' } } } } } })));
+await expectError('json_schema with a regex pattern', 400, 'response_format.json_schema.schema.properties.id.pattern',
+  post(COMP, JSON.stringify({ prompt: 'x', response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {
+    type: 'object', properties: { id: { type: 'string', pattern: '^[a-z]+$' } } } } } })));
+await expectError('json_schema referring to itself without output', 400, 'response_format.json_schema.schema',
+  post(CHAT, chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { $ref: '#' } } } })));
+await expectError('json_schema without its name', 400, 'response_format.json_schema.name',
+  post(CHAT, chatBody({ response_format: { type: 'json_schema', json_schema: { schema: {} } } })));
 await expectError('unknown model', 404, 'model', post(CHAT, chatBody({ model: 'gpt-4o' })));
 await expectError('invalid UTF-8 in a message', 400, null, post(CHAT,
   Buffer.concat([Buffer.from('{"messages":[{"role":"user","content":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}]}')])));

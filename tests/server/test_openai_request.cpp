@@ -211,16 +211,45 @@ TEST(OpenAIRequest, BadChatRequestsNameTheField) {
       {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":-1})", "top_logprobs"},
       {R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":2.5})", "top_logprobs"},
       {R"({"messages":[{"role":"user","content":"hi"}],"functions":[]})", "functions"},
-      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}})",
-       "response_format.type"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json"}})", "response_format.type"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object","schema":{}}})",
+       "response_format"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema"}})",
+       "response_format.json_schema"},
       {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{}}})",
-       "response_format.type"},
+       "response_format.json_schema.name"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x"}}})",
+       "response_format.json_schema.schema"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{},"strict":"yes"}}})",
+       "response_format.json_schema.strict"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{},"extra":1}}})",
+       "response_format.json_schema.extra"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"x":{"type":"strnig"}}}}}})",
+       "response_format.json_schema.schema.properties.x.type"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}})",
+       "response_format.json_schema.schema.pattern"},
       {R"({"messages":[{"role":"user","content":"hi"}],"response_format":"text"})", "response_format"},
       {R"({"messages":[{"role":"user","content":"hi"}],"logit_bias":{"5":10}})", "logit_bias"},
       {R"({"messages":[{"role":"user","content":"hi"}],"modalities":["text","audio"]})", "modalities"},
       {R"({"messages":[{"role":"user","content":"hi"}],"reasoning_effort":"high"})", "reasoning_effort"},
   };
   for (const Bad& b : cases) expect_bad(true, b);
+}
+
+TEST(OpenAIRequest, ResponseFormatsCompileToGrammars) {
+  EXPECT_FALSE(parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"text"}})")
+                   .response_format);
+  const ChatRequest object =
+      parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}})");
+  ASSERT_TRUE(object.response_format);
+  EXPECT_EQ(object.response_format->type, "json_object");
+  const char* schema_body =
+      R"({"prompt":"x","response_format":{"type":"json_schema","json_schema":{"name":"ok","strict":true,)"
+      R"("schema":{"type":"object","properties":{"ok":{"type":"boolean"}},"required":["ok"],"additionalProperties":false}}}})";
+  const CompletionRequest a = parse_completion_request(schema_body), b = parse_completion_request(schema_body);
+  ASSERT_TRUE(a.response_format && a.response_format->grammar);
+  EXPECT_EQ(a.response_format->type, "json_schema");
+  EXPECT_EQ(a.response_format->grammar, b.response_format->grammar);  // cached by schema text
 }
 
 TEST(OpenAIRequest, BadCompletionRequestsNameTheField) {
@@ -316,6 +345,15 @@ TEST(OpenAIRequest, ToolChoice) {
   EXPECT_EQ(choice(R"("tools":[)" + kTool + R"(],"tool_choice":null)"), ToolChoice::automatic);
   EXPECT_EQ(choice(R"("tools":[],"tool_choice":"auto")"), ToolChoice::none);  // nothing to call
   EXPECT_EQ(choice(R"("tool_choice":"none")"), ToolChoice::none);
+  // Forced: a grammar of the calls.
+  const ChatRequest required = parse_chat_request("{" + kMsg + R"(,"tools":[)" + kTool + R"(],"tool_choice":"required"})");
+  EXPECT_EQ(required.tool_choice, ToolChoice::forced);
+  EXPECT_TRUE(required.forced_calls);
+  const ChatRequest named = parse_chat_request(
+      "{" + kMsg + R"(,"tools":[)" + kTool + R"(],"tool_choice":{"type":"function","function":{"name":"get_weather"}}})");
+  EXPECT_EQ(named.tool_choice, ToolChoice::forced);
+  EXPECT_TRUE(named.forced_calls);
+  EXPECT_FALSE(parse_chat_request("{" + kMsg + R"(,"tools":[)" + kTool + "]}").forced_calls);
   EXPECT_TRUE(parse_chat_request("{" + kMsg + R"(,"tools":null})").tools.empty());
 }
 
@@ -353,11 +391,12 @@ TEST(OpenAIRequest, BadToolRequestsNameTheField) {
       {many, "tools"},
       {tools + R"("tool_choice":"sometimes"})", "tool_choice"},
       {tools + R"("tool_choice":5})", "tool_choice"},
-      {tools + R"("tool_choice":"required"})", "tool_choice"},
+      {tools + R"("tool_choice":"required","response_format":{"type":"json_object"}})", "response_format"},
+      {m + R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"type":"string","pattern":"a"}}}}}],"tool_choice":"required"})",
+       "tools[0].function.parameters.properties.x.pattern"},
       {m + R"("tool_choice":"required"})", "tool_choice"},
       {tools + R"("tool_choice":{"type":"function","function":{"name":"get_time"}}})", "tool_choice.function.name"},
       {m + R"("tool_choice":{"type":"function","function":{"name":"get_time"}}})", "tool_choice.function.name"},
-      {tools + R"("tool_choice":{"type":"function","function":{"name":"get_weather"}}})", "tool_choice"},
       {tools + R"("tool_choice":{"function":{"name":"get_weather"}}})", "tool_choice.type"},
       {tools + R"("tool_choice":{"type":"tool","function":{"name":"get_weather"}}})", "tool_choice.type"},
       {tools + R"("tool_choice":{"type":"function","function":{}}})", "tool_choice.function.name"},

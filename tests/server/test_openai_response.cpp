@@ -14,8 +14,10 @@ namespace {
 using json = nlohmann::ordered_json;
 
 std::vector<LogprobEntry> sample_entries() {
-  LogprobEntry a{"Hi", -0.25f, {{"Hi", -0.25f}, {"Hello", -1.5f}}, 0};
-  LogprobEntry b{" \xC3\xA9t\xC3\xA9", -2.0f, {{" \xC3\xA9t\xC3\xA9", -0.5f}, {" \xC3\xA9t\xC3\xA9", -0.75f}}, 2};
+  LogprobEntry a{"Hi", -0.25f, {{"Hi", -0.25f, "Hi"}, {"Hello", -1.5f, "Hello"}}, 0, "Hi"};
+  LogprobEntry b{" \xC3\xA9t\xC3\xA9", -2.0f, {{" \xC3\xA9t\xC3\xA9", -0.5f, " \xC3\xA9t\xC3\xA9"},
+                                                  {" \xC3\xA9t\xC3\xA9", -0.75f, " \xC3\xA9t\xC3\xA9"}}, 2,
+                 " \xC3\xA9t\xC3\xA9"};
   return {a, b};
 }
 
@@ -31,6 +33,13 @@ TEST(OpenAIResponse, ChatLogprobsShape) {
             R"({"token":" été","logprob":-0.5,"bytes":[32,195,169,116,195,169]},)"
             R"({"token":" été","logprob":-0.75,"bytes":[32,195,169,116,195,169]}]}],"refusal":null})");
   EXPECT_EQ(logprobs_json(Endpoint::chat, {}).dump(), R"({"content":[],"refusal":null})");
+}
+
+TEST(OpenAIResponse, ChatLogprobBytesAreTheTokensRawBytes) {
+  // A token holding the first byte of "é" reads U+FFFD; its bytes are that one byte, as OpenAI gives them.
+  const LogprobEntry e{"\xEF\xBF\xBD", -1.0f, {}, 0, "\xC3"};
+  EXPECT_EQ(logprobs_json(Endpoint::chat, {e}).dump(),
+            R"({"content":[{"token":")" "\xEF\xBF\xBD" R"(","logprob":-1.0,"bytes":[195],"top_logprobs":[]}],"refusal":null})");
 }
 
 TEST(OpenAIResponse, CompletionLogprobsShape) {

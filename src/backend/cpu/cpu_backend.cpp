@@ -217,6 +217,18 @@ void CpuBackend::gather_logit_rows(const Tensor& x, Tensor out) {
   }
 }
 
+void CpuBackend::mask_logits(Tensor logits, std::span<const uint32_t> bitmask) {
+  check_mask_logits(logits, bitmask);
+  const int64_t words = (logits.cols + 31) / 32;
+  for (int64_t r = 0; r < logits.rows; ++r) {
+    float* row = logits.row<float>(r);
+    const uint32_t* mask = bitmask.data() + r * words;
+    for (int64_t i = 0; i < logits.cols; ++i) {
+      if (!((mask[i / 32] >> (i % 32)) & 1u)) row[i] = -std::numeric_limits<float>::infinity();
+    }
+  }
+}
+
 void CpuBackend::argmax_rows(const Tensor& logits, Tensor ids) {
   check_argmax_rows(logits, ids);
   for (int64_t r = 0; r < logits.rows; ++r) {

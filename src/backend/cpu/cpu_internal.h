@@ -130,6 +130,7 @@ class CpuBackend final : public Backend {
                    Activation act, Tensor out) override;
   void gather_logit_rows(const Tensor& x, Tensor out) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
+  void mask_logits(Tensor logits, std::span<const uint32_t> bitmask) override;
   void copy(const Tensor& src, Tensor dst) override;
   void logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, Tensor chosen, Tensor top_ids,
                      Tensor top_logprobs) override;

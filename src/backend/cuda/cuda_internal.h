@@ -189,6 +189,7 @@ class CudaBackend final : public Backend {
   void gather_logit_rows(const Tensor& x, Tensor out) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
   void sample_rows(Tensor logits, std::span<const SamplingRow> rows, Tensor ids) override;
+  void mask_logits(Tensor logits, std::span<const uint32_t> bitmask) override;
   void copy(const Tensor& src, Tensor dst) override;
   void logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, Tensor chosen, Tensor top_ids,
                      Tensor top_logprobs) override;
@@ -275,6 +276,7 @@ class CudaBackend final : public Backend {
   // sample_rows: the rows' parameters and penalty tokens (uploaded each call), and the penalty counts
   // ([rows, vocab_size] int32, zero between calls). Sampling runs after a step's graph, never in one.
   Scratch sampling_upload_{nullptr}, sampling_counts_{nullptr};
+  Scratch mask_upload_{nullptr};  // mask_logits's bitmask, uploaded each call (after the step's graph)
   std::vector<kernels::SampleRowParams> sampling_params_;
   std::vector<std::byte> sampling_staging_;
   std::vector<std::pair<std::vector<float>, DeviceMemory>> inv_freq_;

@@ -8,6 +8,7 @@
 #include "backend/op_checks.h"
 #include "kernels/cuda_check.h"
 #include "kernels/sampling/logprobs.h"
+#include "kernels/sampling/mask.h"
 #include "kernels/sampling/sample.h"
 
 namespace adallm::backend::cuda_backend {
@@ -73,6 +74,17 @@ void CudaBackend::copy(const Tensor& src, Tensor dst) {
   ADALLM_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, static_cast<size_t>(dst.stride) * elem, src.data,
                                       static_cast<size_t>(src.stride) * elem, static_cast<size_t>(src.cols) * elem,
                                       static_cast<size_t>(src.rows), cudaMemcpyDeviceToDevice, stream_));
+}
+
+void CudaBackend::mask_logits(Tensor logits, std::span<const uint32_t> bitmask) {
+  check_mask_logits(logits, bitmask);
+  const OpScope scope(*this, "mask_logits");
+  if (logits.rows == 0) return;
+  // From pageable memory the copy is staged before cudaMemcpyAsync returns: the caller may reuse bitmask.
+  const size_t bytes = bitmask.size() * sizeof(uint32_t);
+  auto* device = static_cast<uint32_t*>(mask_upload_.get(bytes, stream_));
+  ADALLM_CUDA_CHECK(cudaMemcpyAsync(device, bitmask.data(), bytes, cudaMemcpyHostToDevice, stream_));
+  kernels::mask_logits(logits.ptr<float>(), logits.stride, logits.rows, logits.cols, device, stream_);
 }
 
 void CudaBackend::logprobs_rows(const Tensor& logits, const Tensor& ids, int64_t top_n, Tensor chosen, Tensor top_ids,
