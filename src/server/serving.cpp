@@ -61,9 +61,20 @@ void Generation::next(std::vector<ChoiceDelta>& out) {
     ChoiceDelta delta;
     delta.index = static_cast<int64_t>(i);
     c.cached_tokens = event.cached_tokens;
-    if (!c.had_token && !event.tokens.empty()) {
-      c.had_token = true;
-      serving_.metrics_.first_token(event.time_to_first_token);
+    if (!event.tokens.empty()) {
+      // The engine's clock: the gaps of its steps, whenever this thread got to read them.
+      auto gaps = static_cast<int64_t>(event.tokens.size());
+      double since = c.last_token_at;
+      if (!c.had_token) {
+        c.had_token = true;
+        serving_.metrics_.first_token(event.time_to_first_token);
+        // The engine settled the prompt's cached tokens when it admitted the request.
+        serving_.metrics_.prefix_cache(c.prompt_tokens, event.cached_tokens);
+        since = event.time_to_first_token;
+        --gaps;
+      }
+      if (gaps > 0) serving_.metrics_.inter_token((event.elapsed - since) / static_cast<double>(gaps), gaps);
+      c.last_token_at = event.elapsed;
     }
     if (c.logprobs && event.logprobs.size() != event.tokens.size()) {
       throw ApiError(500, "the engine returned " + std::to_string(event.logprobs.size()) + " logprobs for " +

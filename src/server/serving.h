@@ -71,6 +71,7 @@ class Generation {
     int64_t completion_tokens = 0;
     int64_t cached_tokens = 0;
     bool had_token = false;
+    double last_token_at = 0.0;  // the engine's elapsed seconds at this choice's latest token
     std::string finish_reason;
   };
   explicit Generation(Serving& serving) : serving_(serving) {}
