@@ -81,6 +81,7 @@ int run_serve(ServeArgs& a) {
   LoadedModel m = load_model(a.model, 0, Runner::engine);
   const std::string name = a.served_model_name.empty() ? given : a.served_model_name;
   server::Serving serving(*m.engine, model_text, defaults, name);
+  serving.log_tool_support();
   server::HttpServer http(serving, a.http);
   const int port = http.bind();
   http_ptr.store(&http);

@@ -51,6 +51,9 @@ struct CommonFields {
   // Set: every generated token's logprob plus this many top alternatives (chat: logprobs true with
   // top_logprobs; completions: logprobs N). Absent: no logprobs.
   std::optional<int32_t> logprobs;
+  // No JSON field sets it: `adallm run`, whose --max-tokens is a cap, sets it so that an answer ends where
+  // the context does (finish reason length) instead of the request being refused for max_tokens.
+  bool max_tokens_up_to_context = false;
 };
 
 // A call an assistant message made (a tool call the server returned earlier, sent back by the client).
