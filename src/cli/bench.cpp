@@ -7,13 +7,11 @@
 // the GPU, host memcpy on the CPU).
 // The engine is driven directly (no engine thread), as the serving loop would drive it.
 #include <CLI/CLI.hpp>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -25,6 +23,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "cli/synthetic_model.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -39,7 +38,6 @@
 namespace adallm::cli {
 namespace {
 
-namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
@@ -195,26 +193,13 @@ int run_bench(BenchArgs a) {
   for (int64_t b : a.batches) {
     if (b < 1) throw Error("--batch sizes must be at least 1, got " + std::to_string(b));
   }
-  std::unique_ptr<fs::path> temp_dir;
+  std::optional<SyntheticModel> synthetic;
   if (a.synthetic.empty()) {
     a.model.model = model_directory(a.model.model, a.model.revision);
   } else {
-    // The real shape in a temporary checkpoint: random NVFP4 linear layers (codes and block scales),
-    // embeddings, lm_head and routers, so that tokens and expert choices vary as in a real model and no
-    // kernel runs on zeros.
-    temp_dir = std::make_unique<fs::path>(fs::temp_directory_path() / ("adallm-bench-" + a.synthetic + "-" + std::to_string(::getpid())));
-    fs::create_directories(*temp_dir);
-    model::write_synthetic_checkpoint(*temp_dir, model::preset_config(a.synthetic), model::SyntheticLayout::nvfp4_modelopt,
-                                     /*varied=*/true);
-    a.model.model = temp_dir->string();
+    synthetic.emplace(a.synthetic, "bench", /*with_tokenizer=*/false);
+    a.model.model = synthetic->dir().string();
   }
-  struct Cleanup {
-    const std::unique_ptr<fs::path>& dir;
-    ~Cleanup() {
-      std::error_code ignored;
-      if (dir) fs::remove_all(*dir, ignored);
-    }
-  } cleanup{temp_dir};
 
   const model::Footprint footprint = model::checkpoint_footprint(a.model.model);
   LoadedModel m = load_model(a.model, 0, Runner::none);

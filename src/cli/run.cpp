@@ -1,33 +1,32 @@
 // `adallm run MODEL ["prompt"]`: generation in the terminal, streaming tokens as they come. With a prompt
 // it answers once; without, it is an interactive session that keeps the history (`\q` or end of input
 // quits, Ctrl-C stops the current answer and returns to the prompt). A model with a chat template is
-// chatted with unless --no-chat; otherwise the text is continued as is.
+// chatted with unless --no-chat; otherwise the text is continued as is. Each turn is a request to the
+// server's serving layer (server/serving.h), so that run and serve share chat templating, sampling
+// defaults, stop handling, detokenizing and finish reasons.
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "adallm/request.h"
-#include "adallm/sampling_params.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "core/error.h"
 #include "io/generation_config.h"
-#include "text/detokenizer.h"
+#include "server/openai_request.h"
+#include "server/serving.h"
 #include "text/model_text.h"
 
 namespace adallm::cli {
 namespace {
-
-using ordered_json = nlohmann::ordered_json;
 
 struct RunArgs {
   ModelOptions model;
@@ -37,6 +36,7 @@ struct RunArgs {
   int64_t max_tokens = 256;
   std::optional<uint64_t> seed;
   bool ignore_eos = false;
+  std::vector<std::string> stop;
   bool chat = false;
   bool no_chat = false;
   std::string system;
@@ -45,103 +45,110 @@ struct RunArgs {
 std::atomic<bool> g_cancel{false};
 extern "C" void on_sigint(int) { g_cancel.store(true); }
 
-// The model's own defaults (generation_config.json), command-line values win.
-SamplingParams sampling_params(const RunArgs& a) {
-  SamplingParams p = io::generation_defaults(a.model.model);
-  if (a.temperature) p.temperature = *a.temperature;
-  if (a.top_p) p.top_p = *a.top_p;
-  if (a.top_k) p.top_k = *a.top_k;
-  if (a.min_p) p.min_p = *a.min_p;
-  if (a.repetition_penalty) p.repetition_penalty = *a.repetition_penalty;
-  p.seed = a.seed;
-  p.validate();
-  return p;
-}
-
 class Session {
  public:
-  Session(const RunArgs& a, LoadedModel& m, const text::ModelText& t)
-      : args_(a), model_(m), text_(t), params_(sampling_params(a)) {
+  Session(const RunArgs& a, const text::ModelText& t, server::Serving& serving) : args_(a), serving_(serving) {
     if (a.chat && a.no_chat) throw Error("--chat and --no-chat exclude each other");
     if (a.chat && !t.chat_template) {
       throw Error("--chat: the model has no chat template").file(a.model.model).hint("use --no-chat");
     }
     chat_ = t.chat_template.has_value() && !a.no_chat;
-    if (!a.ignore_eos) stop_ids_ = t.eos_token_ids;
-    if (chat_ && !a.system.empty()) messages_.push_back({{"role", "system"}, {"content", a.system}});
+    if (chat_ && !a.system.empty()) messages_.push_back({"system", a.system, {}, {}});
     if (!chat_ && !a.system.empty()) throw Error("--system needs chat mode");
   }
 
   // Answers one user turn, streaming to stdout; the turn and the answer join the history.
   void turn(const std::string& user) {
-    std::vector<int32_t> prompt;
+    std::unique_ptr<server::Generation> generation;
     if (chat_) {
-      messages_.push_back({{"role", "user"}, {"content", user}});
-      const std::string rendered = text_.chat_template->render(text_.template_context(messages_, true));
-      prompt = text_.tokenizer->encode(rendered, false);  // the template writes any BOS itself
+      messages_.push_back({"user", user, {}, {}});
+      server::ChatRequest request;
+      fill(request);
+      request.messages = messages_;
+      generation = serving_.chat(request);
     } else {
       history_ += user;
-      prompt = text_.tokenizer->encode(history_, true);
+      server::CompletionRequest request;
+      fill(request);
+      request.prompts.push_back({false, history_, {}});
+      generation = serving_.complete(request);
       std::fputs(user.c_str(), stdout);
     }
-    text::IncrementalDetokenizer detok(*text_.tokenizer, true);
-    std::string answer;
+    std::string answer, finish_reason;
     const auto print = [&](const std::string& piece) {
       answer += piece;
       std::fputs(piece.c_str(), stdout);
       std::fflush(stdout);
     };
     g_cancel.store(false);
-    GenerateRequest request;
-    request.prompt = std::move(prompt);
-    request.sampling = params_;
-    request.max_tokens = args_.max_tokens;
-    request.stop_token_ids = stop_ids_;
-    const std::shared_ptr<engine::RequestStream> stream = model_.engine->submit(request);
-    RequestOutput event, last;
-    bool cancel_sent = false;
-    while (stream->next(event)) {
-      for (int32_t id : event.tokens) print(detok.push(id));
-      if (event.finished()) last = event;
-      if (!cancel_sent && g_cancel.load()) {  // Ctrl-C: the engine ends the answer at its next step
-        stream->cancel();
-        cancel_sent = true;
+    std::vector<server::ChoiceDelta> deltas;
+    while (!generation->done()) {
+      if (g_cancel.load()) {  // Ctrl-C: the answer ends here, what it has so far stays in the history
+        generation->cancel();
+        finish_reason = "cancelled";
+        break;
+      }
+      if (!generation->wait(std::chrono::milliseconds(100))) continue;
+      deltas.clear();
+      try {
+        generation->next(deltas);
+      } catch (const std::exception& e) {  // the engine failed it: end the line the answer was on
+        std::fputs("\n", stdout);
+        throw Error(e.what());
+      }
+      for (const server::ChoiceDelta& d : deltas) {
+        print(d.text);
+        if (!d.finish_reason.empty()) finish_reason = d.finish_reason;
       }
     }
-    print(detok.flush());
     std::fputs("\n", stdout);
     std::fflush(stdout);
     if (chat_) {
-      messages_.push_back({{"role", "assistant"}, {"content", answer}});
+      messages_.push_back({"assistant", answer, {}, {}});
     } else {
       history_ += answer;
     }
-    if (last.finish_reason == FinishReason::error) throw Error("generation failed: " + last.error);
-    const double decode_seconds = last.elapsed - last.time_to_first_token;
-    const double decode_rate = last.completion_tokens > 1 && decode_seconds > 0
-                                   ? double(last.completion_tokens - 1) / decode_seconds
+    const server::Usage usage = generation->usage();
+    const server::Generation::Timing timing = generation->timing(0);
+    const double decode_seconds = timing.elapsed - timing.time_to_first_token;
+    const double decode_rate = usage.completion_tokens > 1 && decode_seconds > 0
+                                   ? double(usage.completion_tokens - 1) / decode_seconds
                                    : 0.0;
     std::fprintf(stderr, "[%lld tokens, %s; prompt %lld tokens (%lld cached) in %.2f s; %.1f tokens/s]\n",
-                 static_cast<long long>(last.completion_tokens), finish_reason_name(last.finish_reason),
-                 static_cast<long long>(last.prompt_tokens), static_cast<long long>(last.cached_tokens),
-                 last.time_to_first_token, decode_rate);
+                 static_cast<long long>(usage.completion_tokens), finish_reason.c_str(),
+                 static_cast<long long>(usage.prompt_tokens), static_cast<long long>(usage.cached_tokens),
+                 timing.time_to_first_token, decode_rate);
   }
 
  private:
+  // The command line as a request's fields; what it leaves unset comes from generation_config.json, as
+  // for the server's requests.
+  void fill(server::CommonFields& request) const {
+    server::SamplingFields& s = request.sampling;
+    s.temperature = args_.temperature;
+    s.top_p = args_.top_p;
+    s.top_k = args_.top_k;
+    s.min_p = args_.min_p;
+    s.repetition_penalty = args_.repetition_penalty;
+    if (args_.seed) s.seed = static_cast<int64_t>(*args_.seed);
+    request.max_tokens = args_.max_tokens;
+    request.max_tokens_up_to_context = true;  // --max-tokens is a cap: a full context ends the answer
+    request.ignore_eos = args_.ignore_eos;
+    request.stop = args_.stop;
+  }
+
   const RunArgs& args_;
-  LoadedModel& model_;
-  const text::ModelText& text_;
-  SamplingParams params_;
+  server::Serving& serving_;
   bool chat_ = false;
-  std::vector<int32_t> stop_ids_;
-  ordered_json messages_ = ordered_json::array();
+  std::vector<server::ChatMessage> messages_;
   std::string history_;  // completion mode: everything said so far
 };
 
 int run_run(const RunArgs& a) {
   const text::ModelText model_text = text::load_model_text(a.model.model);
   LoadedModel m = load_model(a.model, a.seed.value_or(0), Runner::engine);
-  Session session(a, m, model_text);
+  server::Serving serving(*m.engine, model_text, io::generation_defaults(a.model.model), a.model.model);
+  Session session(a, model_text, serving);
   if (!a.prompt.empty()) {
     session.turn(a.prompt);
     return 0;
@@ -179,6 +186,8 @@ Command add_run(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", args->seed, "seed of the sampler: the same seed reproduces a run");
   cmd->add_flag("--ignore-eos", args->ignore_eos, "keep generating past end-of-sequence tokens");
+  cmd->add_option("--stop", args->stop, "end the answer before this text (repeatable; as the API's `stop`)")
+      ->allow_extra_args(false);  // one text per --stop: the prompt may follow
   cmd->add_flag("--chat", args->chat, "use the chat template (the default when the model has one)");
   cmd->add_flag("--no-chat", args->no_chat, "continue the raw text instead of chatting");
   cmd->add_option("--system", args->system, "a system message (chat mode)");

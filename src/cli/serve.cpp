@@ -1,6 +1,7 @@
-// `adallm serve MODEL`: the OpenAI-compatible HTTP server over the serving engine. Binds loopback unless
-// told otherwise, logs the address it listens on, and shuts down cleanly on SIGINT/SIGTERM (open streams
-// end, the engine cancels what is left); a second signal exits at once.
+// `adallm serve MODEL | --synthetic NAME`: the OpenAI-compatible HTTP server over the serving engine. Binds
+// loopback unless told otherwise, logs the address it listens on, and shuts down cleanly on SIGINT/SIGTERM
+// (open streams end, the engine cancels what is left); a second signal exits at once. --synthetic serves a
+// published model's shape with random weights, for measuring the server (bench/http_overhead.sh).
 #include <CLI/CLI.hpp>
 
 #include <pthread.h>
@@ -10,14 +11,20 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "cli/synthetic_model.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "io/generation_config.h"
+#include "model/synthetic.h"
 #include "server/http_server.h"
 #include "server/serving.h"
 #include "text/model_text.h"
@@ -27,6 +34,7 @@ namespace {
 
 struct ServeArgs {
   ModelOptions model;
+  std::string synthetic;
   server::ServerOptions http;
   std::string served_model_name;
   double sse_keepalive_s = 15;
@@ -40,6 +48,9 @@ int run_serve(ServeArgs& a) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (a.synthetic.empty() == a.model.model.empty()) throw Error("give a model directory or --synthetic NAME, not both");
+  // A synthetic checkpoint is gigabytes in the temporary directory: an early exit removes it too.
+  const std::string synthetic_dir = a.synthetic.empty() ? "" : SyntheticModel::temp_dir(a.synthetic, "serve").string();
   signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not the end of the process
 
   // Until the server exists (loading a large model takes a while) a signal ends the process at once.
@@ -55,6 +66,10 @@ int run_serve(ServeArgs& a) {
       if (http == nullptr || stopping) {
         log::warn(http == nullptr ? "signal outside serving (starting or stopping): exiting now"
                                   : "second signal: exiting now");
+        if (!synthetic_dir.empty()) {
+          std::error_code ignored;
+          std::filesystem::remove_all(synthetic_dir, ignored);
+        }
         std::_Exit(130);
       }
       stopping = true;
@@ -74,13 +89,21 @@ int run_serve(ServeArgs& a) {
   } join_signal_thread{finished, signal_thread};
 
   a.http.sse_keepalive = std::chrono::milliseconds(static_cast<int64_t>(a.sse_keepalive_s * 1000));
-  const std::string given = a.model.model;
-  a.model.model = model_directory(a.model.model, a.model.revision);
+  const std::string given = a.synthetic.empty() ? a.model.model : a.synthetic;
+  std::optional<SyntheticModel> synthetic;
+  if (a.synthetic.empty()) {
+    a.model.model = model_directory(a.model.model, a.model.revision);
+  } else {
+    log::info("writing a synthetic ", a.synthetic, " checkpoint (random NVFP4 weights) to ", synthetic_dir);
+    synthetic.emplace(a.synthetic, "serve", /*with_tokenizer=*/true);
+    a.model.model = synthetic->dir().string();
+  }
   const text::ModelText model_text = text::load_model_text(a.model.model);
   const SamplingParams defaults = io::generation_defaults(a.model.model);
   LoadedModel m = load_model(a.model, 0, Runner::engine);
   const std::string name = a.served_model_name.empty() ? given : a.served_model_name;
   server::Serving serving(*m.engine, model_text, defaults, name);
+  serving.log_tool_support();
   server::HttpServer http(serving, a.http);
   const int port = http.bind();
   http_ptr.store(&http);
@@ -103,8 +126,12 @@ Command add_serve(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   args->model.max_num_seqs = 16;
   CLI::App* cmd = app.add_subcommand("serve", "serve a model over an OpenAI-compatible HTTP API");
-  add_model_options(*cmd, args->model);
+  add_model_options(*cmd, args->model, /*model_required=*/false);
   add_engine_options(*cmd, args->model);
+  cmd->add_option("--synthetic", args->synthetic,
+                  "serve a published model shape with random NVFP4 weights and a placeholder tokenizer instead of "
+                  "MODEL, for measuring speed (written to a temporary directory, removed at exit)")
+      ->check(CLI::IsMember(model::preset_names()));
   cmd->add_option("--host", args->http.host, "address to listen on (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", args->http.port, "TCP port (default 8000; 0 picks a free one, logged)")
       ->check(CLI::Range(0, 65535));

@@ -10,18 +10,44 @@ void Metrics::submitted(int64_t prompt_tokens) {
   prompt_tokens_.fetch_add(prompt_tokens);
 }
 
+void Metrics::Histogram::observe(double seconds, int64_t times) {
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (seconds <= bounds[i]) {
+      counts[i] += times;
+      break;
+    }
+  }
+  count += times;
+  sum += seconds * static_cast<double>(times);
+}
+
+void Metrics::Histogram::render(std::ostream& os, const char* name, const char* help, const std::string& labels) const {
+  os << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " histogram\n";
+  int64_t cumulative = 0;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    cumulative += counts[i];
+    os << name << "_bucket{" << labels << ",le=\"" << bounds[i] << "\"} " << cumulative << '\n';
+  }
+  os << name << "_bucket{" << labels << ",le=\"+Inf\"} " << count << '\n'
+     << name << "_sum{" << labels << "} " << sum << '\n'
+     << name << "_count{" << labels << "} " << count << '\n';
+}
+
 void Metrics::first_token(double seconds) {
   waiting_.fetch_sub(1);
   running_.fetch_add(1);
   const std::lock_guard<std::mutex> lock(mutex_);
-  for (size_t i = 0; i < kTtftBuckets.size(); ++i) {
-    if (seconds <= kTtftBuckets[i]) {
-      ++ttft_counts_[i];
-      break;
-    }
-  }
-  ++ttft_count_;
-  ttft_sum_ += seconds;
+  ttft_.observe(seconds, 1);
+}
+
+void Metrics::inter_token(double seconds, int64_t tokens) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  inter_token_.observe(seconds, tokens);
+}
+
+void Metrics::prefix_cache(int64_t queried, int64_t hits) {
+  prefix_cache_queries_.fetch_add(queried);
+  prefix_cache_hits_.fetch_add(hits);
 }
 
 void Metrics::generated(int64_t tokens) { generation_tokens_.fetch_add(tokens); }
@@ -65,6 +91,11 @@ std::string Metrics::render(const std::string& model_name, const KvGauges& kv) c
   gauge("adallm_kv_cache_pages_total", "KV cache pages in the pool.", "gauge", kv.num_pages);
   gauge("adallm_prompt_tokens_total", "Prompt tokens submitted to the engine.", "counter", prompt_tokens_.load());
   gauge("adallm_generation_tokens_total", "Tokens generated.", "counter", generation_tokens_.load());
+  // vLLM's pair: the hit rate is hits / queries over any window.
+  gauge("adallm_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache at admission.", "counter",
+        prefix_cache_queries_.load());
+  gauge("adallm_prefix_cache_hits_total", "Prompt tokens whose KV the prefix cache held at admission.", "counter",
+        prefix_cache_hits_.load());
   os << "# HELP adallm_request_success_total Engine requests finished, by finish reason.\n"
      << "# TYPE adallm_request_success_total counter\n";
   const std::pair<const char*, int64_t> reasons[] = {{"stop", finished_stop_.load()},
@@ -79,18 +110,10 @@ std::string Metrics::render(const std::string& model_name, const KvGauges& kv) c
   const std::pair<const char*, int64_t> classes[] = {{"2xx", http_2xx_.load()}, {"4xx", http_4xx_.load()},
                                                      {"5xx", http_5xx_.load()}};
   for (const auto& [cls, count] : classes) os << "adallm_http_responses_total{status=\"" << cls << "\"} " << count << '\n';
-  os << "# HELP adallm_time_to_first_token_seconds Seconds from submission to the first token.\n"
-     << "# TYPE adallm_time_to_first_token_seconds histogram\n";
   const std::lock_guard<std::mutex> lock(mutex_);
-  int64_t cumulative = 0;
-  for (size_t i = 0; i < kTtftBuckets.size(); ++i) {
-    cumulative += ttft_counts_[i];
-    os << "adallm_time_to_first_token_seconds_bucket{" << model << ",le=\"" << kTtftBuckets[i] << "\"} " << cumulative
-       << '\n';
-  }
-  os << "adallm_time_to_first_token_seconds_bucket{" << model << ",le=\"+Inf\"} " << ttft_count_ << '\n'
-     << "adallm_time_to_first_token_seconds_sum{" << model << "} " << ttft_sum_ << '\n'
-     << "adallm_time_to_first_token_seconds_count{" << model << "} " << ttft_count_ << '\n';
+  ttft_.render(os, "adallm_time_to_first_token_seconds", "Seconds from submission to the first token.", model);
+  inter_token_.render(os, "adallm_inter_token_latency_seconds",
+                      "Seconds between successive tokens of a request (the first token excluded).", model);
   return os.str();
 }
 

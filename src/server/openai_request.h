@@ -54,6 +54,9 @@ struct CommonFields {
   // top_logprobs; completions: logprobs N). Absent: no logprobs.
   std::optional<int32_t> logprobs;
   std::optional<ResponseFormat> response_format;  // unset: text
+  // No JSON field sets it: `adallm run`, whose --max-tokens is a cap, sets it so that an answer ends where
+  // the context does (finish reason length) instead of the request being refused for max_tokens.
+  bool max_tokens_up_to_context = false;
 };
 
 // A call an assistant message made (a tool call the server returned earlier, sent back by the client).

@@ -3,6 +3,7 @@
 // tokens to its ChoiceText.
 #include "server/serving.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/error.h"
@@ -61,9 +62,21 @@ void Generation::next(std::vector<ChoiceDelta>& out) {
     ChoiceDelta delta;
     delta.index = static_cast<int64_t>(i);
     c.cached_tokens = event.cached_tokens;
-    if (!c.had_token && !event.tokens.empty()) {
-      c.had_token = true;
-      serving_.metrics_.first_token(event.time_to_first_token);
+    c.timing = {event.time_to_first_token, event.elapsed};
+    if (!event.tokens.empty()) {
+      // The engine's clock: the gaps of its steps, whenever this thread got to read them.
+      auto gaps = static_cast<int64_t>(event.tokens.size());
+      double since = c.last_token_at;
+      if (!c.had_token) {
+        c.had_token = true;
+        serving_.metrics_.first_token(event.time_to_first_token);
+        // The engine settled the prompt's cached tokens when it admitted the request.
+        serving_.metrics_.prefix_cache(c.prompt_tokens, event.cached_tokens);
+        since = event.time_to_first_token;
+        --gaps;
+      }
+      if (gaps > 0) serving_.metrics_.inter_token((event.elapsed - since) / static_cast<double>(gaps), gaps);
+      c.last_token_at = event.elapsed;
     }
     if (c.logprobs && event.logprobs.size() != event.tokens.size()) {
       throw ApiError(500, "the engine returned " + std::to_string(event.logprobs.size()) + " logprobs for " +
@@ -147,6 +160,9 @@ Serving::Serving(engine::Engine& engine, const text::ModelText& text, SamplingPa
     if (!tok.is_special(t)) bytes[static_cast<size_t>(t)] = tok.token_bytes(t);
   }
   vocabulary_ = std::make_shared<const structured::Vocabulary>(bytes, static_cast<int32_t>(engine.vocab_size()));
+}
+
+void Serving::log_tool_support() const {
   if (!tool_calls_.template_renders_tools) {
     log::info("tools: the chat template does not use them; requests with tools are refused");
   } else if (tool_calls_.format == text::ToolCallFormat::none) {
@@ -270,13 +286,13 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
     }
     const int64_t room = max_model_len_ - prompt_len;
     if (request.max_tokens) {
-      if (*request.max_tokens > room) {
+      if (*request.max_tokens > room && !request.max_tokens_up_to_context) {
         throw invalid_field("max_tokens", "this model's maximum context length is " + std::to_string(max_model_len_) +
                                               " tokens; the prompt has " + std::to_string(prompt_len) +
                                               ", so at most " + std::to_string(room) + " can be generated, not " +
                                               std::to_string(*request.max_tokens));
       }
-      max_tokens.push_back(*request.max_tokens);
+      max_tokens.push_back(std::min(*request.max_tokens, room));
     } else {
       max_tokens.push_back(default_max_tokens ? std::min(*default_max_tokens, room) : room);
     }

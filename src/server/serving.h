@@ -57,6 +57,13 @@ class Generation {
   // Stops every unfinished choice now.
   void cancel();
   Usage usage() const;
+  // The engine's clock for choice i: seconds from submission to its first token (0 until there is one)
+  // and to its latest event.
+  struct Timing {
+    double time_to_first_token = 0.0;
+    double elapsed = 0.0;
+  };
+  Timing timing(size_t i) const { return choices_[i].timing; }
   // The text to put before choice i's output: its prompt when the completion request asked for echo.
   const std::string& echo_text(size_t i) const { return choices_[i].echo; }
 
@@ -72,6 +79,8 @@ class Generation {
     int64_t completion_tokens = 0;
     int64_t cached_tokens = 0;
     bool had_token = false;
+    double last_token_at = 0.0;  // the engine's elapsed seconds at this choice's latest token
+    Timing timing;
     std::string finish_reason;
   };
   explicit Generation(Serving& serving) : serving_(serving) {}
@@ -108,8 +117,10 @@ class Serving {
   // Renders a chat request's prompt (the template with its kwargs); ApiError 400 for a template error.
   std::string render_chat(const ChatRequest& request) const;
 
-  // What the model does with tools (decided at construction, logged once).
+  // What the model does with tools (decided at construction).
   const text::ToolCallSupport& tool_calls() const { return tool_calls_; }
+  // One log line on what tool requests get: the server's, at start (`adallm run` takes no tools).
+  void log_tool_support() const;
 
  private:
   friend class Generation;

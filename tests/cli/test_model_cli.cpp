@@ -233,6 +233,32 @@ TEST(CliRun, CompletionModeEchoesThePrompt) {
   EXPECT_EQ(s[0].tokens, 20);
 }
 
+// run goes through the server's serving layer: --stop ends the answer before the text as the API's `stop`
+// does, and --max-tokens past what the context has left is cut to it (finish reason length), not refused.
+TEST(CliRun, StopStringsAndTheContextEndAnswersAsTheServerDoes) {
+  const std::string options = " --no-chat --temperature 0 --max-tokens 40 --ignore-eos";
+  const Result full = run_demo("nvfp4", shell_word(kFib) + options);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  ASSERT_EQ(full.out.rfind(kFib, 0), 0u) << full.out;
+  const std::string generated = full.out.substr(kFib.size(), full.out.size() - kFib.size() - 1);
+  ASSERT_GT(generated.size(), 12u) << generated;
+  const std::string stop = generated.substr(8, 3);
+  const Result cut = run_demo("nvfp4", "--stop " + shell_word(stop) + " " + shell_word(kFib) + options);
+  ASSERT_EQ(cut.exit_code, 0) << cut.err;
+  EXPECT_EQ(cut.out, kFib + generated.substr(0, generated.find(stop)) + "\n");
+  std::vector<Stats> s = stats_lines(cut.err);
+  ASSERT_EQ(s.size(), 1u) << cut.err;
+  EXPECT_EQ(s[0].finish, "stop");
+  EXPECT_LT(s[0].tokens, 40);
+
+  const Result context = run_demo("nvfp4", shell_word(kFib) + " --no-chat --max-tokens 100 --ignore-eos --max-context 32");
+  ASSERT_EQ(context.exit_code, 0) << context.err;
+  s = stats_lines(context.err);
+  ASSERT_EQ(s.size(), 1u) << context.err;
+  EXPECT_EQ(s[0].finish, "length");
+  EXPECT_EQ(s[0].prompt + s[0].tokens, 32) << context.err;
+}
+
 // Greedy decoding of the BF16 demo with a BF16 cache reproduces transformers' greedy samples
 // (demo_train.json "greedy_samples", generated on the GPU at training time), in completion and chat mode.
 TEST(CliRun, GreedyTextMatchesTransformers) {

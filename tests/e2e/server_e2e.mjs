@@ -913,6 +913,28 @@ await check('a queued stream gets keep-alive comments; the openai client reads p
   await until('the blockers cancelled', async () => (await metric('adallm_num_requests_running')) === 0);
 });
 
+await check('metrics: a repeated prompt hits the prefix cache; inter-token latencies are counted', async () => {
+  await until('the server to be idle', async () => (await metric('adallm_num_requests_running')) === 0);
+  const QUERIES = 'adallm_prefix_cache_queries_total', HITS = 'adallm_prefix_cache_hits_total';
+  const GAPS = 'adallm_inter_token_latency_seconds_count';
+  const [queries0, hits0, gaps0] = [await metric(QUERIES), await metric(HITS), await metric(GAPS)];
+  // A prompt of several KV pages, new to this server; the second time its full pages are cached.
+  const prompt = Array.from({ length: 12 }, (_, i) => `def metrics_case_${i}(x):\n    return x + ${i}\n`).join('');
+  const ask = () => client.completions.create({ model: NAME, prompt, max_tokens: 4, temperature: 0, ignore_eos: true });
+  const first = await ask();
+  assert.ok(first.usage.prompt_tokens > 64, `prompt of ${first.usage.prompt_tokens} tokens`);
+  assert.equal(await metric(QUERIES), queries0 + first.usage.prompt_tokens);
+  assert.equal(await metric(HITS), hits0);
+  assert.equal(await metric(GAPS), gaps0 + 3);  // 4 tokens, 3 gaps
+  const second = await ask();
+  assert.equal(await metric(QUERIES), queries0 + 2 * first.usage.prompt_tokens);
+  const hits = (await metric(HITS)) - hits0;
+  assert.ok(hits > 0 && hits < second.usage.prompt_tokens, `hits ${hits} of ${second.usage.prompt_tokens}`);
+  assert.equal(hits, second.usage.prompt_tokens_details?.cached_tokens ?? hits);
+  assert.equal(await metric(GAPS), gaps0 + 6);
+  assert.ok((await metric('adallm_inter_token_latency_seconds_sum')) > 0);
+});
+
 await check('after the battery a normal request still succeeds', async () => {
   const r = await chat({ temperature: 0, max_tokens: 24 });
   assert.equal(r.choices[0].message.content, greedy);
