@@ -105,6 +105,10 @@ class Model {
   // the reason is logged. Returns the sizes recorded. Other steps run eagerly.
   std::vector<int64_t> enable_graphs(const GraphPlan& plan, backend::KvCache& cache);
   void disable_graphs();
+  // Steps replayed from a graph, and graphs recorded at a step's first use or after going stale, since
+  // enable_graphs (0 without graphs): what the logs and tests see of the graphs working.
+  int64_t graph_replays() const;
+  int64_t graph_rerecordings() const;
   // Contexts up to this many keys replay the graphs planned for them (attention's splits as an eager
   // step of such contexts would choose); longer ones the graphs planned for GraphPlan::max_keys.
   static constexpr int32_t kShortGraphKeys = 2048;

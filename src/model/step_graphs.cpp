@@ -137,6 +137,8 @@ std::vector<int64_t> Model::enable_graphs(const GraphPlan& plan, backend::KvCach
 }
 
 void Model::disable_graphs() { graphs_.reset(); }
+int64_t Model::graph_replays() const { return graphs_ ? graphs_->replays : 0; }
+int64_t Model::graph_rerecordings() const { return graphs_ ? graphs_->rerecordings : 0; }
 
 std::optional<backend::Tensor> Model::run_graphed(const backend::ForwardBatch& batch, backend::KvCache& cache) {
   if (!graphs_ || graphs_->cache != &cache) return std::nullopt;
@@ -163,12 +165,14 @@ std::optional<backend::Tensor> Model::run_graphed(const backend::ForwardBatch& b
   const backend::Tensor logits = step_->logits->view().row_slice(0, n);
   if (e.graph && e.memory_epoch == b.memory_epoch() && e.buffers_epoch == step_->epoch) {
     b.replay_graph(*e.graph);
+    ++graphs_->replays;
     return logits;
   }
   // No graph yet, or a stale one: this step runs eagerly and is recorded for the next.
   e.graph.reset();
   issue_step(size, size, cache);
   record(b, [&] { issue_step(size, size, cache); }, step_->epoch, e);
+  ++graphs_->rerecordings;
   log::debug("step graphs: recorded batch ", size, " for contexts up to ", keys, " keys");
   return logits;
 }

@@ -36,6 +36,7 @@ struct Model::StepGraphs {
   const backend::KvCache* cache = nullptr;
   std::map<std::pair<int64_t, int32_t>, GraphEntry> entries;  // by (batch size, planned keys)
   backend::ForwardBatch padded;                               // the step as the graph reads it
+  int64_t replays = 0, rerecordings = 0;
 };
 
 }  // namespace adallm::model

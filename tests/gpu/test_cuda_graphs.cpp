@@ -95,6 +95,10 @@ TEST_P(CudaGraphs, DecodeStepsEqualEagerSteps) {
     EXPECT_LE(a.nmse, 1e-6) << "step " << k;
     EXPECT_EQ(a.top1, 1.0) << "step " << k;
   }
+  // Every decode step went through a graph — and so did sequence 6's one-token prompt, a step of decode
+  // shape: replayed, or recorded again after the prefills between them moved a workspace.
+  EXPECT_EQ(model->graph_replays() + model->graph_rerecordings(), static_cast<int64_t>(steps.size()) + 1);
+  EXPECT_GE(model->graph_replays(), static_cast<int64_t>(steps.size()) / 2);
   model->disable_graphs();
 }
 
@@ -143,6 +147,7 @@ TEST(CudaGraphsEngine, GreedyOutputEqualsEagerEngines) {
   o.enforce_eager = false;
   engine::EngineCore core(*model, *cuda, o);
   EXPECT_EQ(generate_all(core, prompts, 24), eager);
+  EXPECT_GT(model->graph_replays(), 20);  // 24 tokens each: most steps only decode
 }
 
 }  // namespace
