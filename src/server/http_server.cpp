@@ -8,9 +8,13 @@
 
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <utility>
 
@@ -31,6 +35,21 @@ void send_json(httplib::Response& res, int status, const json& body) {
 }
 
 void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status(), e.body()); }
+
+// cpp-httplib 0.11 listens with a backlog of 5 connections (CPPHTTPLIB_LISTEN_BACKLOG, compiled into
+// Debian's library): 64 clients connecting at once overflow it, the kernel drops their SYNs and they retry
+// a second later (a p99 time to first token of 1.05 s in bench/http_overhead.sh on the H100). listen() on a
+// listening socket sets a new backlog (the kernel caps it at net.core.somaxconn).
+class BackloggedServer : public httplib::Server {
+ public:
+  static constexpr int kListenBacklog = 1024;
+  void deepen_backlog() {
+    if (::listen(svr_sock_, kListenBacklog) != 0) {
+      throw Error(std::string("listen() with a backlog of ") + std::to_string(kListenBacklog) + " failed: " +
+                  std::strerror(errno));
+    }
+  }
+};
 
 // Compares in time independent of where the strings first differ (the length may leak; the key may not).
 bool same_secret(const std::string& given, const std::string& expected) {
@@ -175,7 +194,7 @@ struct Stream {
 }  // namespace
 
 HttpServer::HttpServer(Serving& serving, ServerOptions options)
-    : serving_(serving), options_(std::move(options)), http_(std::make_unique<httplib::Server>()),
+    : serving_(serving), options_(std::move(options)), http_(std::make_unique<BackloggedServer>()),
       created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                    .count()) {
   if (options_.threads < 1) throw Error("the HTTP server needs at least one worker thread");
@@ -374,6 +393,7 @@ int HttpServer::bind() {
     throw Error("cannot bind " + options_.host + ":" + std::to_string(port))
         .hint("is another server on that port? pick one with --port");
   }
+  static_cast<BackloggedServer&>(*http_).deepen_backlog();
   return port;
 }
 
