@@ -27,6 +27,15 @@ std::vector<int> hex4(uint32_t v) {
           static_cast<int>(v & 0xF)};
 }
 
+// The pattern as a message quotes it: JSON-escaped, and cut short when long (a body may hold megabytes).
+std::string quoted(const std::string& source) {
+  constexpr size_t kShown = 80;
+  if (source.size() <= kShown) return json(source).dump();
+  size_t cut = kShown;
+  while (cut > 0 && (static_cast<uint8_t>(source[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+  return json(source.substr(0, cut)).dump() + "... (" + std::to_string(source.size()) + " bytes)";
+}
+
 std::string set_key(const CodepointSet& set) {
   std::string key = "content-char";
   for (const auto& [lo, hi] : set.ranges) key += ":" + std::to_string(lo) + "-" + std::to_string(hi);
@@ -172,7 +181,7 @@ int32_t SchemaCompiler::pattern(const json& value, const std::string& path) {
   try {
     branches = parse_regex(source);
   } catch (const RegexError& e) {
-    throw SchemaError(path, "pattern " + value.dump() + ": " + e.what());
+    throw SchemaError(path, "pattern " + quoted(source) + ": " + e.what());
   }
   uint64_t size = 0;
   bool some_match = false;
@@ -182,10 +191,10 @@ int32_t SchemaCompiler::pattern(const json& value, const std::string& path) {
     some_match = some_match || !matches_nothing(b.body);
   }
   if (size > kMaxPatternSize) {
-    throw SchemaError(path, "pattern " + value.dump() + ": its repeats written out exceed " +
+    throw SchemaError(path, "pattern " + quoted(source) + ": its repeats written out exceed " +
                                 std::to_string(kMaxPatternSize) + " characters; use smaller bounds");
   }
-  if (!some_match) throw SchemaError(path, "pattern " + value.dump() + " matches no string");
+  if (!some_match) throw SchemaError(path, "pattern " + quoted(source) + " matches no string");
   // Not anchored, a side may hold any characters: JSON Schema's patterns match anywhere in the string.
   const int32_t branch = b_.declare();
   for (const RegexBranch& b : branches) {

@@ -149,6 +149,19 @@ TEST(JsonPattern, RefusedConstructsNameThePattern) {
   }
 }
 
+TEST(JsonPattern, ALongRefusedPatternIsQuotedShort) {
+  const std::string pattern = std::string(100000, 'a') + "\\1";
+  try {
+    pattern_grammar(pattern);
+    ADD_FAILURE() << "compiled; expected a refusal";
+  } catch (const structured::SchemaError& e) {
+    EXPECT_EQ(e.path(), "schema.pattern");
+    EXPECT_LT(e.problem().size(), 300u) << e.problem().substr(0, 300);
+    EXPECT_NE(e.problem().find("(100002 bytes)"), std::string::npos) << e.problem().substr(0, 300);
+    EXPECT_NE(e.problem().find("backreference"), std::string::npos) << e.problem().substr(0, 300);
+  }
+}
+
 TEST(JsonPattern, NotJointlyWithLengthsOrFormatAndOnlyAString) {
   const std::vector<std::pair<const char*, const char*>> cases = {
       {R"({"type":"string","pattern":"^a+$","maxLength":3})", "schema.maxLength"},
