@@ -15,6 +15,9 @@ using json = nlohmann::ordered_json;
 // The repeats of a pattern written out may not exceed this many characters (e.g. (a{100}){100} is 10,000):
 // it bounds the grammar and the parse states the matcher keeps per character.
 constexpr uint64_t kMaxPatternSize = 65536;
+// Optional copies that may be live at once (regex.h, ambiguous_width): past 64 a constrained step can take
+// a large fraction of a second on a 150k-token vocabulary (docs/http-api.md, Cost).
+constexpr uint64_t kMaxAmbiguousWidth = 64;
 
 // JSON's two-character escapes, by the code point they stand for.
 constexpr std::pair<uint32_t, char> kShortEscapes[] = {{'"', '"'},  {'\\', '\\'}, {'/', '/'},  {0x08, 'b'},
@@ -183,16 +186,23 @@ int32_t SchemaCompiler::pattern(const json& value, const std::string& path) {
   } catch (const RegexError& e) {
     throw SchemaError(path, "pattern " + quoted(source) + ": " + e.what());
   }
-  uint64_t size = 0;
+  uint64_t size = 0, width = 0;
   bool some_match = false;
   for (RegexBranch& b : branches) {
     trim_unanchored(b);
     size = std::min(kMaxPatternSize + 1, size + expanded_size(b.body, kMaxPatternSize + 1));
+    width = std::min(kMaxAmbiguousWidth + 1, width + ambiguous_width(b, kMaxAmbiguousWidth + 1));
     some_match = some_match || !matches_nothing(b.body);
   }
   if (size > kMaxPatternSize) {
     throw SchemaError(path, "pattern " + quoted(source) + ": its repeats written out exceed " +
                                 std::to_string(kMaxPatternSize) + " characters; use smaller bounds");
+  }
+  if (width > kMaxAmbiguousWidth) {
+    throw SchemaError(path, "pattern " + quoted(source) + ": a bounded repeat may begin at many places of the "
+                            "string at once (as .{0,100} does after .* or in an unanchored pattern), keeping more "
+                            "than " + std::to_string(kMaxAmbiguousWidth) + " parse positions live; anchor the "
+                            "pattern, put a character the repeat cannot match before it, or lower its bound");
   }
   if (!some_match) throw SchemaError(path, "pattern " + quoted(source) + " matches no string");
   // Not anchored, a side may hold any characters: JSON Schema's patterns match anywhere in the string.

@@ -487,6 +487,120 @@ void trim_unanchored(RegexBranch& branch) {
   }
 }
 
+namespace {
+
+void chars_of(const RegexNode& n, CodepointSet& out) {
+  if (n.kind == RegexNode::chars) out.add(n.set);
+  for (const RegexNode& c : n.children) chars_of(c, out);
+}
+
+bool overlaps(const CodepointSet& a, const CodepointSet& b) {
+  size_t i = 0, j = 0;
+  while (i < a.ranges.size() && j < b.ranges.size()) {
+    if (a.ranges[i].second < b.ranges[j].first) {
+      ++i;
+    } else if (b.ranges[j].second < a.ranges[i].first) {
+      ++j;
+    } else {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Every string of the node has the same length (-1 when not): its parses all end at one offset.
+int64_t fixed_length(const RegexNode& n) {
+  int64_t len = 0;
+  switch (n.kind) {
+    case RegexNode::chars: return 1;
+    case RegexNode::sequence:
+      for (const RegexNode& c : n.children) {
+        const int64_t l = fixed_length(c);
+        if (l < 0) return -1;
+        len += l;
+      }
+      return len;
+    case RegexNode::alternation:
+      len = fixed_length(n.children[0]);
+      for (const RegexNode& c : n.children) {
+        if (fixed_length(c) != len) return -1;
+      }
+      return len;
+    case RegexNode::repeat:
+      if (n.min != n.max) return -1;
+      len = fixed_length(n.children[0]);
+      return len < 0 ? -1 : len * n.min;
+  }
+  return -1;
+}
+
+// Copies of the node in a chain stay in step: all of one length, or each closed by a part of fixed length
+// whose characters occur nowhere else in it (the ',' of "\d+,"), so every parse counts copies alike.
+bool steps_in_chain(const RegexNode& n) {
+  if (fixed_length(n) >= 0) return true;
+  if (n.kind != RegexNode::sequence || n.children.empty()) return false;
+  const RegexNode& last = n.children.back();
+  if (fixed_length(last) <= 0) return false;
+  CodepointSet closing, rest;
+  chars_of(last, closing);
+  for (size_t i = 0; i + 1 < n.children.size(); ++i) chars_of(n.children[i], rest);
+  return !overlaps(closing, rest);
+}
+
+// The optional copies of bounded repeats in the node, each weighted by the characters it spans.
+uint64_t optional_width(const RegexNode& n, uint64_t cap) {
+  uint64_t total = 0;
+  switch (n.kind) {
+    case RegexNode::chars: return 0;
+    case RegexNode::sequence:
+    case RegexNode::alternation:
+      for (const RegexNode& c : n.children) total = std::min(cap, total + optional_width(c, cap));
+      return total;
+    case RegexNode::repeat: {
+      const RegexNode& item = n.children[0];
+      const auto copies = static_cast<uint64_t>(std::max({n.min, n.max, 1}));
+      if (n.max > n.min) total = static_cast<uint64_t>(n.max - n.min) * expanded_size(item, cap);
+      return std::min(cap, total + copies * optional_width(item, cap));
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+uint64_t ambiguous_width(const RegexBranch& branch, uint64_t cap) {
+  // `live`: the characters that parses begun earlier (the unanchored start, loops, optional copies) may
+  // still be consuming. A part whose characters avoid them starts where every parse agrees.
+  CodepointSet live;
+  if (!branch.from_start) live.add(0, kMaxCodepoint);
+  uint64_t width = 0;
+  for (const RegexNode& part : branch.body.children) {
+    CodepointSet mine;
+    chars_of(part, mine);
+    const bool shared = overlaps(mine, live);
+    // A chain whose copies stay in step, begun where the parses agree, keeps one copy live; anything
+    // else is counted whole.
+    const bool simple_chain = part.kind == RegexNode::repeat && steps_in_chain(part.children[0]);
+    if (shared || !simple_chain) {
+      width = std::min(cap, width + optional_width(part, cap));
+    } else {  // one copy live at a time, each starting where its parses agree: what is inside a copy
+      RegexBranch copy;
+      copy.from_start = true;
+      copy.body = part.children[0].kind == RegexNode::sequence ? part.children[0]
+                                                                : RegexNode{RegexNode::sequence, {}, {part.children[0]}};
+      width = std::min(cap, width + ambiguous_width(copy, cap));
+    }
+    if (fixed_length(part) > 0) {
+      if (!shared) live = CodepointSet{};
+    } else if (!shared && !nullable(part)) {
+      live = mine;
+    } else {
+      live.add(mine);
+    }
+  }
+  return width;
+}
+
 uint64_t expanded_size(const RegexNode& n, uint64_t cap) {
   uint64_t total = 0;
   switch (n.kind) {

@@ -59,6 +59,12 @@ std::vector<RegexBranch> parse_regex(std::string_view pattern);
 // unanchored \d{1,10} is then \d, and no chain of optional copies stays live at every offset.
 void trim_unanchored(RegexBranch& branch);
 
+// How many optional copies of bounded repeats may be live at once, at different offsets of the text (a
+// conservative count, saturating at `cap`): `a.{0,64}b` unanchored is 64, since after each character a new
+// copy of the chain may begin; `^\w+@\w{1,64}$` is 0, since '@' is where every parse agrees. Each live copy
+// multiplies the matcher's work per byte, so the compiler caps it.
+uint64_t ambiguous_width(const RegexBranch& branch, uint64_t cap);
+
 // Whether the node matches the empty string / no string at all.
 bool nullable(const RegexNode& node);
 bool matches_nothing(const RegexNode& node);

@@ -111,6 +111,10 @@ TEST(JsonPattern, RefusedConstructsNameThePattern) {
       {"a{1,5000}", "4096"},
       {"a{99999999999999999999999}", "4096"},
       {"(a{4096}){17}", "exceed"},
+      {"a.{0,65}b", "many places"},
+      {"^.*x{0,100}$", "many places"},
+      {"^(?:a|ab){1,100}$", "many places"},
+      {"^(?:x*x{0,100},){1,3}$", "many places"},
       {"[]", "matches no string"},
       {R"(^[^\s\S]$)", "matches no string"},
       {R"(\p{L})", "property"},
@@ -228,6 +232,18 @@ TEST(JsonPattern, KeywordsAroundThePattern) {
       R"({"type":"object","properties":{"id":{"type":"string","pattern":"^[a-z]{2}\\d$"}},"required":["id"],"additionalProperties":false})");
   expect_accepted(in_object, R"({"id":"ab1"})");
   EXPECT_EQ(refused_at(in_object, R"({"id":"abc"})"), 9);
+}
+
+TEST(JsonPattern, RepeatsThatCannotOverlapAreNotCountedAsAmbiguous) {
+  // Each compiles: the bounded repeats start where every parse agrees ('@', '.', the anchored start), or
+  // their optional copies stay within the cap of 64 live ones.
+  for (const char* pattern : {"a.{0,64}b", R"(^\w+@\w{1,64}\.com$)",
+                              R"(^[a-zA-Z0-9._%+-]{1,64}@[a-z]{1,255}\.[a-z]{2,63}$)", R"(^[a-z]{1,4096}$)",
+                              R"(^\d{1,3}(\.\d{1,3}){3}$)", R"(^.*\d{1,10}$)", R"(^(ab){0,2000}$)",
+                              R"(^(?:foo|bar){1,100}$)", R"(^(?:\d+,){1,500}$)", R"(^(a+b){1,100}$)"}) {
+    SCOPED_TRACE(pattern);
+    EXPECT_NO_THROW(pattern_grammar(pattern));
+  }
 }
 
 TEST(JsonPattern, UnicodeClassesStayCompact) {
