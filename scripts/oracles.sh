@@ -2,9 +2,10 @@
 # Generates the reference outputs of the text conformance tests (tests/text/*_conformance.cpp) into OUT_DIR
 # (scripts/test.sh passes build/oracles, the ADALLM_ORACLE_DIR of the tests): installs the pinned npm
 # oracles of tests/oracles/ with `npm ci` when node_modules is missing or older than the lockfile, runs
-# generate.mjs (Rust `tokenizers`, @huggingface/tokenizers, @huggingface/jinja), then render_jinja2.py
-# (Debian's python3-jinja2, set up like transformers). Skips the work when OUT_DIR was generated from the
-# same lockfile and scripts; ADALLM_ORACLES_FORCE=1 regenerates. Formats: tests/oracles/README.md.
+# generate.mjs (Rust `tokenizers`, @huggingface/tokenizers, @huggingface/jinja), patterns.mjs (JavaScript's
+# RegExp on JSON Schema patterns, for tests/structured), then render_jinja2.py (Debian's python3-jinja2, set
+# up like transformers). Skips the work when OUT_DIR was generated from the same lockfile and scripts;
+# ADALLM_ORACLES_FORCE=1 regenerates. Formats: tests/oracles/README.md.
 #
 #   scripts/oracles.sh build/oracles
 set -euo pipefail
@@ -38,5 +39,6 @@ if [ "${ADALLM_ORACLES_FORCE:-0}" != 1 ] && [ "$(cat "$out/stamp" 2>/dev/null)" 
 fi
 rm -f "$out/stamp"
 node "$oracles/generate.mjs" "$out"
+node "$oracles/patterns.mjs" "$out"
 "$python" "$oracles/render_jinja2.py" "$out"
 echo "$stamp" >"$out/stamp"

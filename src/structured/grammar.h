@@ -5,6 +5,7 @@
 
 #include <bitset>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string_view>
 #include <vector>
@@ -48,5 +49,17 @@ class GrammarBuilder {
   std::vector<std::vector<std::vector<Element>>> pending_;  // rule → alternatives, laid out by finish()
   std::map<std::string, int32_t> set_index_;                // set (as its bitstring) → index
 };
+
+// The alternatives (each `prefix` then one terminal per digit) that spell every digit string from `lo` to
+// `hi`, both of one length and compared as numbers of a fixed base are; digits after the first run over
+// [min, max]. `terminal(a, b)` is the terminal of the digits a..b. A range splits into at most 2·length
+// alternatives: the low end's tail, a middle whose digits run free, the high end's tail.
+void digit_range_alternatives(const std::vector<int>& lo, const std::vector<int>& hi, int min, int max,
+                              const std::function<Element(int, int)>& terminal, std::vector<Element> prefix,
+                              std::vector<std::vector<Element>>& out);
+
+// The alternatives spelling, in well-formed UTF-8, every code point in [lo, hi] (surrogates, which UTF-8
+// cannot carry, left out): at most a handful of byte-range sequences per encoded length.
+void utf8_alternatives(GrammarBuilder& b, uint32_t lo, uint32_t hi, std::vector<std::vector<Element>>& out);
 
 }  // namespace adallm::structured

@@ -91,21 +91,17 @@ int32_t SchemaCompiler::char_rule() {
   for (char c : std::string("\"\\/bfnrt")) escaped.set(static_cast<uint8_t>(c));
   std::bitset<256> hex;
   for (char c : std::string("0123456789abcdefABCDEF")) hex.set(static_cast<uint8_t>(c));
-  const Element h = b_.byte_set(hex), cont = b_.byte_range(0x80, 0xBF);
-  // Well-formed UTF-8 only (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF).
-  it->second = b_.rule({
+  const Element h = b_.byte_set(hex);
+  // Any \uXXXX (a lone surrogate's too: JSON's grammar allows it), and well-formed UTF-8 only (RFC 3629:
+  // no overlongs, no surrogates, nothing past U+10FFFF). content_char (json_pattern.cpp) spells a subset
+  // of the code points the same way.
+  std::vector<std::vector<Element>> alts = {
       {b_.byte_set(plain)},
       {b_.byte_range('\\', '\\'), b_.byte_set(escaped)},
       {b_.byte_range('\\', '\\'), b_.byte_range('u', 'u'), h, h, h, h},
-      {b_.byte_range(0xC2, 0xDF), cont},
-      {b_.byte_range(0xE0, 0xE0), b_.byte_range(0xA0, 0xBF), cont},
-      {b_.byte_range(0xE1, 0xEC), cont, cont},
-      {b_.byte_range(0xED, 0xED), b_.byte_range(0x80, 0x9F), cont},
-      {b_.byte_range(0xEE, 0xEF), cont, cont},
-      {b_.byte_range(0xF0, 0xF0), b_.byte_range(0x90, 0xBF), cont, cont},
-      {b_.byte_range(0xF1, 0xF3), cont, cont, cont},
-      {b_.byte_range(0xF4, 0xF4), b_.byte_range(0x80, 0x8F), cont, cont},
-  });
+  };
+  utf8_alternatives(b_, 0x80, 0x10FFFF, alts);
+  it->second = b_.rule(alts);
   return it->second;
 }
 
@@ -126,6 +122,17 @@ int32_t SchemaCompiler::plain_string() {
 }
 
 int32_t SchemaCompiler::string(const json& schema, const std::string& path) {
+  if (schema.contains("pattern")) {
+    // The intersection of a regular language with a length range is not built: refused, never loosened.
+    for (const char* key : {"minLength", "maxLength", "format"}) {
+      if (schema.contains(key)) {
+        throw SchemaError(path + "." + key, std::string(key) + " together with pattern is not supported; " +
+                                                (std::string(key) == "format" ? "use one of them"
+                                                                              : "bound the length in the pattern, e.g. ^.{1,64}$"));
+      }
+    }
+    return pattern(schema.at("pattern"), path + ".pattern");
+  }
   if (schema.contains("format")) {
     for (const char* key : {"minLength", "maxLength"}) {
       if (schema.contains(key)) throw SchemaError(path + "." + key, std::string(key) + " together with format is not supported");

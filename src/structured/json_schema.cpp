@@ -18,7 +18,7 @@ const std::set<std::string> kAnnotations = {"title", "description", "default", "
                                             "definitions"};
 const std::set<std::string> kObjectKeywords = {"properties", "required", "additionalProperties"};
 const std::set<std::string> kArrayKeywords = {"items", "prefixItems", "minItems", "maxItems"};
-const std::set<std::string> kStringKeywords = {"minLength", "maxLength", "format"};
+const std::set<std::string> kStringKeywords = {"minLength", "maxLength", "format", "pattern"};
 const std::set<std::string> kNumberKeywords = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
 const std::set<std::string> kTypes = {"string", "number", "integer", "boolean", "null", "object", "array"};
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "structured/grammar.h"
+#include "structured/regex.h"
 
 namespace adallm::structured {
 
@@ -58,6 +59,13 @@ class SchemaCompiler {
   int32_t plain_number();   // any JSON number
   int32_t plain_integer();  // any JSON integer
   int32_t format(const std::string& name, const std::string& path);
+  // `pattern` (json_pattern.cpp): the strings whose decoded content the regex `value` matches, at `path`.
+  int32_t pattern(const nlohmann::ordered_json& value, const std::string& path);
+  void regex(const RegexNode& node, std::vector<Element>& out);
+  // One character of a string's content, from `set`: raw, or escaped as JSON allows.
+  int32_t content_char(const CodepointSet& set);
+  int32_t hex_range(uint32_t lo, uint32_t hi);  // the four hex digits of lo..hi, either case
+  Element hex_digits(int lo, int hi);
 
   GrammarBuilder& b_;
   const nlohmann::ordered_json& document_;

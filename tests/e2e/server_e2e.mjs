@@ -317,6 +317,24 @@ await check('response_format json_schema: streamed as answered, n choices, and o
   checkItem(JSON.parse(completion.choices[0].text));
 });
 
+// Patterns: JavaScript's RegExp (the `u` flag, as JSON Schema validators use it) judges the answers. Bounded
+// patterns only, so the answer must end well within max_tokens.
+const CODE_SCHEMA = { type: 'object', additionalProperties: false, required: ['code', 'tag', 'word'],
+  properties: { code: { type: 'string', pattern: '^[A-Z]{3}-\\d{2,4}$' }, tag: { type: 'string', pattern: '^(foo|bar){1,3}baz?$' },
+    word: { type: 'string', pattern: '^[^"\\\\\\s]{1,6}$' }, note: { type: 'string', pattern: '^(?:ok|n[o\\u00f6]pe)$' } } };
+await check('response_format json_schema with patterns: every string matches its RegExp, greedy and sampled', async () => {
+  for (const extra of [{ temperature: 0 }, { temperature: 1, seed: 7 }, { temperature: 1.3, top_p: 0.95, seed: 2 }]) {
+    const r = await chat({ ...extra, max_tokens: 200, response_format: jsonSchema('code', CODE_SCHEMA) });
+    const text = r.choices[0].message.content;
+    assert.equal(r.choices[0].finish_reason, 'stop', text);
+    const doc = JSON.parse(text);
+    for (const [key, schema] of Object.entries(CODE_SCHEMA.properties)) {
+      if (key === 'note' && !('note' in doc)) continue;
+      assert.ok(new RegExp(schema.pattern, 'u').test(doc[key]), `${key}: ${JSON.stringify(doc[key])} !~ ${schema.pattern}`);
+    }
+  }
+});
+
 await check('response_format json_object: an object, or a prefix of one when max_tokens ends it', async () => {
   const r = await chat({ temperature: 0, max_tokens: 48, response_format: { type: 'json_object' } });
   const text = r.choices[0].message.content;
@@ -557,9 +575,9 @@ await expectError('tool parameters a string', 400, 'tools[0].function.parameters
   post(CHAT, toolsBody([{ type: 'function', function: { name: 'f', parameters: '{"type": "object"}' } }])));
 await expectError('129 tools', 400, 'tools', post(CHAT, toolsBody(Array.from({ length: 129 },
   (_, i) => ({ type: 'function', function: { name: `f${i}` } })))));
-await expectError('tool_choice required with a pattern in the parameters', 400, 'tools[0].function.parameters.properties.x.pattern',
+await expectError('tool_choice required with a lookahead pattern in the parameters', 400, 'tools[0].function.parameters.properties.x.pattern',
   post(CHAT, toolsBody([{ type: 'function', function: { name: 'f', parameters: { type: 'object',
-    properties: { x: { type: 'string', pattern: 'a+' } } } } }], { tool_choice: 'required' })));
+    properties: { x: { type: 'string', pattern: '^(?!a)' } } } } }], { tool_choice: 'required' })));
 await expectError('tool_choice an unknown word', 400, 'tool_choice', post(CHAT, toolsBody([F], { tool_choice: 'any' })));
 await expectError('tool_choice names a function not in tools', 400, 'tool_choice.function.name',
   post(CHAT, toolsBody([F], { tool_choice: { type: 'function', function: { name: 'g' } } })));
@@ -586,9 +604,12 @@ await expectError('response_format of an unknown type', 400, 'response_format.ty
 await expectError('json_schema with a misspelt type', 400, 'response_format.json_schema.schema.properties.x.type',
   post(CHAT, chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {
     type: 'object', properties: { x: { type: 'strnig' } } } } } })));
-await expectError('json_schema with a regex pattern', 400, 'response_format.json_schema.schema.properties.id.pattern',
+await expectError('json_schema with a backreference in a pattern', 400, 'response_format.json_schema.schema.properties.id.pattern',
   post(COMP, JSON.stringify({ prompt: 'x', response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {
-    type: 'object', properties: { id: { type: 'string', pattern: '^[a-z]+$' } } } } } })));
+    type: 'object', properties: { id: { type: 'string', pattern: '^(a)\\1$' } } } } } })));
+await expectError('json_schema with a pattern and a maxLength', 400, 'response_format.json_schema.schema.properties.id.maxLength',
+  post(CHAT, chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {
+    type: 'object', properties: { id: { type: 'string', pattern: '^[a-z]+$', maxLength: 8 } } } } } })));
 await expectError('json_schema referring to itself without output', 400, 'response_format.json_schema.schema',
   post(CHAT, chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { $ref: '#' } } } })));
 await expectError('json_schema without its name', 400, 'response_format.json_schema.name',

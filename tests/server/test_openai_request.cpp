@@ -8,6 +8,7 @@
 
 #include "server/api_error.h"
 #include "server/openai_request.h"
+#include "structured/matcher.h"
 
 namespace adallm::server {
 namespace {
@@ -226,8 +227,12 @@ TEST(OpenAIRequest, BadChatRequestsNameTheField) {
        "response_format.json_schema.extra"},
       {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"x":{"type":"strnig"}}}}}})",
        "response_format.json_schema.schema.properties.x.type"},
-      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}})",
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"(a)\\1"}}}})",
        "response_format.json_schema.schema.pattern"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"id":{"type":"string","pattern":"^(?=a)b"}}}}}})",
+       "response_format.json_schema.schema.properties.id.pattern"},
+      {R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"^a+$","maxLength":3}}}})",
+       "response_format.json_schema.schema.maxLength"},
       {R"({"messages":[{"role":"user","content":"hi"}],"response_format":"text"})", "response_format"},
       {R"({"messages":[{"role":"user","content":"hi"}],"logit_bias":{"5":10}})", "logit_bias"},
       {R"({"messages":[{"role":"user","content":"hi"}],"modalities":["text","audio"]})", "modalities"},
@@ -250,6 +255,19 @@ TEST(OpenAIRequest, ResponseFormatsCompileToGrammars) {
   ASSERT_TRUE(a.response_format && a.response_format->grammar);
   EXPECT_EQ(a.response_format->type, "json_schema");
   EXPECT_EQ(a.response_format->grammar, b.response_format->grammar);  // cached by schema text
+}
+
+TEST(OpenAIRequest, JsonSchemaPatternsAreEnforced) {
+  const ChatRequest r = parse_chat_request(
+      R"({"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"code",)"
+      R"("schema":{"type":"object","properties":{"code":{"type":"string","pattern":"^[A-Z]{3}-\\d{2}$"}},)"
+      R"("required":["code"],"additionalProperties":false}}}})");
+  ASSERT_TRUE(r.response_format && r.response_format->grammar);
+  structured::Matcher ok(r.response_format->grammar);
+  EXPECT_TRUE(ok.advance(R"({"code":"ABC-12"})"));
+  EXPECT_TRUE(ok.complete());
+  structured::Matcher bad(r.response_format->grammar);
+  EXPECT_FALSE(bad.advance(R"({"code":"ABC-1x"})"));
 }
 
 TEST(OpenAIRequest, BadCompletionRequestsNameTheField) {
@@ -392,7 +410,7 @@ TEST(OpenAIRequest, BadToolRequestsNameTheField) {
       {tools + R"("tool_choice":"sometimes"})", "tool_choice"},
       {tools + R"("tool_choice":5})", "tool_choice"},
       {tools + R"("tool_choice":"required","response_format":{"type":"json_object"}})", "response_format"},
-      {m + R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"type":"string","pattern":"a"}}}}}],"tool_choice":"required"})",
+      {m + R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"type":"string","pattern":"a{1,99999}"}}}}}],"tool_choice":"required"})",
        "tools[0].function.parameters.properties.x.pattern"},
       {m + R"("tool_choice":"required"})", "tool_choice"},
       {tools + R"("tool_choice":{"type":"function","function":{"name":"get_time"}}})", "tool_choice.function.name"},
