@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "server/reasoning_constraint.h"
 #include "server/tool_call_grammar.h"
 
 namespace adallm::server {
@@ -236,12 +237,16 @@ std::unique_ptr<Generation> Serving::chat(const ChatRequest& request) {
   if (forced && tool_calls_.format != text::ToolCallFormat::hermes) {  // the request layer built Hermes calls
     forced = tool_call_grammar(request.tools, request.forced_tool_name, request.parallel_tool_calls, tool_calls_.format);
   }
-  // A constrained answer (response_format, forced calls) is constrained from its first token, so it holds
-  // no reasoning; enable_thinking false asks for none (Qwen3's template then closes an empty <think> itself).
+  // enable_thinking false asks for no reasoning (Qwen3's template then closes an empty <think> itself). A
+  // constrained answer (response_format, forced calls) whose prompt opened <think> reasons unconstrained
+  // first (submit() gates the grammar behind </think>); one whose prompt did not is constrained from its
+  // first token, so it cannot open any reasoning.
   const auto thinking = request.chat_template_kwargs.find("enable_thinking");
   const bool thinking_off = thinking != request.chat_template_kwargs.end() && thinking->is_boolean() && !thinking->get<bool>();
-  parsing.reasoning = reasoning_ != text::ReasoningFormat::none && !forced && !request.response_format && !thinking_off;
-  parsing.reasoning_opened = parsing.reasoning && text::prompt_opens_reasoning(rendered);
+  const bool constrained = forced || request.response_format;
+  const bool opened = text::prompt_opens_reasoning(rendered);
+  parsing.reasoning = reasoning_ != text::ReasoningFormat::none && !thinking_off && (!constrained || opened);
+  parsing.reasoning_opened = parsing.reasoning && opened;
   return submit(request, {prompt}, "messages", std::nullopt, parsing, forced);
 }
 
@@ -333,6 +338,10 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
         // The end-of-text tokens close a complete document even under ignore_eos: nothing else may follow.
         engine_request.constraint = std::make_shared<structured::JsonConstraint>(grammar, vocabulary_,
                                                                                  text_.eos_token_ids);
+        if (parsing.reasoning) {  // only chat() sets it with a grammar, when the prompt opened <think>
+          engine_request.constraint = std::make_shared<AfterReasoningConstraint>(
+              std::string(text::ReasoningParser::kClose), vocabulary_, std::move(engine_request.constraint));
+        }
       }
       Generation::Choice c;
       try {

@@ -556,13 +556,21 @@ await check('reasoning: enable_thinking false, or the completions endpoint, leav
   assert.equal(typeof c.choices[0].text, 'string');
 });
 
-await check('reasoning: structured output is constrained from the first token, no reasoning', async () => {
-  const r = await think({ response_format: { type: 'json_object' }, max_tokens: 40 });
-  assert.equal(r.choices[0].message.reasoning_content, null);
-  assert.equal(typeof r.choices[0].message.content, 'string');
-  assert.ok(r.choices[0].message.content.trimStart().startsWith('{'), r.choices[0].message.content);
+await check('reasoning: structured output waits for </think> when the prompt opened it', async () => {
+  // The reasoning is free: greedy, it is the unconstrained answer's (the demo model never closes it, so
+  // the grammar never starts).
+  const r = await think({ response_format: { type: 'json_object' }, max_tokens: 12 });
+  assert.equal(r.choices[0].message.content, null);
+  assert.ok(r.choices[0].message.reasoning_content.length > 0);
+  assert.ok(thought.choices[0].message.reasoning_content.startsWith(r.choices[0].message.reasoning_content),
+    `${r.choices[0].message.reasoning_content} / ${thought.choices[0].message.reasoning_content}`);
+  // enable_thinking false: the prompt closed the reasoning, the grammar holds from the first token.
+  const off = { chat_template_kwargs: { enable_thinking: false } };
+  const json = await think({ response_format: { type: 'json_object' }, max_tokens: 40, ...off });
+  assert.equal(json.choices[0].message.reasoning_content, null);
+  assert.ok(json.choices[0].message.content.trimStart().startsWith('{'), json.choices[0].message.content);
   const called = await think({ tools: [SHORT_WEATHER], tool_choice: 'required', parallel_tool_calls: false,
-    max_tokens: 80 });
+    max_tokens: 80, ...off });
   assert.equal(called.choices[0].finish_reason, 'tool_calls');
   assert.equal(called.choices[0].message.reasoning_content, null);
   assert.equal(called.choices[0].message.tool_calls[0].function.name, 'get_weather');
