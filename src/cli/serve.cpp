@@ -28,6 +28,7 @@
 #include "server/http_server.h"
 #include "server/serving.h"
 #include "text/model_text.h"
+#include "text/reasoning.h"
 
 namespace adallm::cli {
 namespace {
@@ -37,6 +38,7 @@ struct ServeArgs {
   std::string synthetic;
   server::ServerOptions http;
   std::string served_model_name;
+  std::string reasoning_parser;  // "" for none
   double sse_keepalive_s = 15;
 };
 
@@ -99,10 +101,14 @@ int run_serve(ServeArgs& a) {
     a.model.model = synthetic->dir().string();
   }
   const text::ModelText model_text = text::load_model_text(a.model.model);
+  // Checked before the weights load: a model without <think> tags fails in a second, not after minutes.
+  const text::ReasoningFormat reasoning =
+      a.reasoning_parser.empty() ? text::ReasoningFormat::none : *text::parse_reasoning_format(a.reasoning_parser);
+  text::check_reasoning_support(model_text, reasoning);
   const SamplingParams defaults = io::generation_defaults(a.model.model);
   LoadedModel m = load_model(a.model, 0, Runner::engine);
   const std::string name = a.served_model_name.empty() ? given : a.served_model_name;
-  server::Serving serving(*m.engine, model_text, defaults, name);
+  server::Serving serving(*m.engine, model_text, defaults, name, reasoning);
   serving.log_tool_support();
   server::HttpServer http(serving, a.http);
   const int port = http.bind();
@@ -153,6 +159,10 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--read-timeout-s", args->http.read_timeout_s,
                   "a client silent this long while sending a request is disconnected (default 30)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--reasoning-parser", args->reasoning_parser,
+                  "split a thinking model's <think>...</think> from its chat answers into reasoning_content: qwen3 "
+                  "or deepseek_r1 (the same parser; the tag may open in the prompt)")
+      ->check(CLI::IsMember({"qwen3", "deepseek_r1"}));
   cmd->add_option("--sse-keepalive-s", args->sse_keepalive_s,
                   "a stream that sent nothing for this long (queued, or a slow step) gets an SSE comment line "
                   "\": keep-alive\" (default 15)")

@@ -34,7 +34,8 @@ std::string new_tool_call_id() {
 ChoiceText::ChoiceText(const text::Tokenizer& tokenizer, Options options)
     : tokenizer_(tokenizer), detokenizer_(tokenizer, true), stop_(std::move(options.stop)), logprobs_(options.logprobs),
       detokenized_code_points_(code_points(options.echo)) {
-  if (options.tool_calls == text::ToolCallFormat::hermes) tools_.emplace();
+  tools_ = text::make_tool_call_parser(options.tool_calls);
+  if (options.reasoning) reasoning_.emplace(options.reasoning_opened);
 }
 
 void ChoiceText::push(int32_t id, const TokenLogprobs* logprobs, ChoiceDelta& delta) {
@@ -71,8 +72,15 @@ void ChoiceText::release(const std::string& piece, ChoiceDelta& delta, bool end)
   }
   released_bytes_ += static_cast<int64_t>(text.size());
   const bool stopped = stop_.stopped();
+  if (reasoning_) {
+    text::ReasoningParser::Output split;
+    reasoning_->push(text, split);
+    if (end || stopped) reasoning_->flush(split);
+    delta.reasoning += split.reasoning;
+    text = std::move(split.content);
+  }
   if (tools_) {
-    text::HermesToolCallParser::Output out;
+    text::ToolCallOutput out;
     tools_->push(text, out);
     if (end || stopped) tools_->flush(out);
     delta.text += out.content;

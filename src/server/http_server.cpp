@@ -166,8 +166,15 @@ struct Stream {
         std::vector<ChoiceDelta> deltas;
         generation->next(deltas);
         for (const ChoiceDelta& d : deltas) {
-          if (!d.text.empty() || !d.logprobs.empty()) {
-            out += sse(chunk_json(meta, d.index, d.text, "", false, include_usage, logprobs ? &d.logprobs : nullptr));
+          // Reasoning comes before the content a delta holds (it was generated first); the delta's logprobs
+          // go with its first chunk.
+          if (!d.reasoning.empty()) {
+            out += sse(reasoning_chunk_json(meta, d.index, d.reasoning, include_usage, logprobs ? &d.logprobs : nullptr));
+          }
+          if (!d.text.empty() || (d.reasoning.empty() && !d.logprobs.empty())) {
+            const std::vector<LogprobEntry> none;
+            const std::vector<LogprobEntry>* entries = d.reasoning.empty() ? &d.logprobs : &none;
+            out += sse(chunk_json(meta, d.index, d.text, "", false, include_usage, logprobs ? entries : nullptr));
           }
           for (const ToolCallDelta& call : d.tool_calls) {
             out += sse(tool_call_chunk_json(meta, d.index, call, include_usage));
@@ -324,7 +331,7 @@ void HttpServer::routes() {
           return;
         }
         const size_t n = generation->num_choices();
-        std::vector<std::string> texts(n), reasons(n);
+        std::vector<std::string> texts(n), reasons(n), reasoning(n);
         std::vector<std::vector<LogprobEntry>> entries(n);
         std::vector<std::vector<ToolCallDelta>> tool_calls(n);
         for (size_t i = 0; i < n; ++i) texts[i] = generation->echo_text(i);
@@ -345,6 +352,7 @@ void HttpServer::routes() {
           generation->next(deltas);
           for (const ChoiceDelta& d : deltas) {
             texts[static_cast<size_t>(d.index)] += d.text;
+            reasoning[static_cast<size_t>(d.index)] += d.reasoning;
             reasons[static_cast<size_t>(d.index)] = d.finish_reason;
             auto& choice_entries = entries[static_cast<size_t>(d.index)];
             choice_entries.insert(choice_entries.end(), d.logprobs.begin(), d.logprobs.end());
@@ -352,8 +360,10 @@ void HttpServer::routes() {
             choice_calls.insert(choice_calls.end(), d.tool_calls.begin(), d.tool_calls.end());
           }
         }
+        const bool with_reasoning = endpoint == Endpoint::chat && serving_.reasoning() != text::ReasoningFormat::none;
         send_json(res, 200, response_json(meta, texts, reasons, generation->usage(), logprobs ? &entries : nullptr,
-                                          endpoint == Endpoint::chat ? &tool_calls : nullptr));
+                                          endpoint == Endpoint::chat ? &tool_calls : nullptr,
+                                          with_reasoning ? &reasoning : nullptr));
       } catch (const ApiError& e) {
         send_error(res, e);
       }

@@ -225,7 +225,9 @@ ChatRequest parse_chat_request(std::string_view body) {
       throw invalid_field("response_format", "cannot be combined with tool_choice \"required\" or a named function: "
                                              "the answer is the calls");
     }
-    r.forced_calls = tool_call_grammar(r.tools, *tool_choice == "function" ? tool_choice_name : "", parallel_tool_calls);
+    r.forced_tool_name = *tool_choice == "function" ? tool_choice_name : "";
+    r.parallel_tool_calls = parallel_tool_calls;
+    r.forced_calls = tool_call_grammar(r.tools, r.forced_tool_name, parallel_tool_calls);
   }
   if (top_logprobs && !logprobs) throw invalid_field("top_logprobs", "is only allowed when logprobs is true");
   if (logprobs) r.logprobs = static_cast<int32_t>(top_logprobs.value_or(0));

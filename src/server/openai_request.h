@@ -89,8 +89,11 @@ struct ChatRequest : CommonFields {
   // the chat template's `tools`. Empty: none (an empty array is none).
   nlohmann::ordered_json tools = nlohmann::ordered_json::array();
   ToolChoice tool_choice = ToolChoice::none;
-  // tool_choice forced: the grammar of the calls the answer must be (server/tool_call_grammar.h).
+  // tool_choice forced: the grammar of the calls the answer must be (server/tool_call_grammar.h), in the
+  // Hermes format; the serving layer builds it again for a model with another format from the two below.
   std::shared_ptr<const structured::Grammar> forced_calls;
+  std::string forced_tool_name;  // the named function; "" for "required"
+  bool parallel_tool_calls = true;
 };
 
 struct Prompt {

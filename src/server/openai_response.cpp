@@ -111,7 +111,8 @@ json usage_json(const Usage& usage) {
 json response_json(const ResponseMeta& meta, const std::vector<std::string>& texts,
                    const std::vector<std::string>& finish_reasons, const Usage& usage,
                    const std::vector<std::vector<LogprobEntry>>* logprobs,
-                   const std::vector<std::vector<ToolCallDelta>>* tool_calls) {
+                   const std::vector<std::vector<ToolCallDelta>>* tool_calls,
+                   const std::vector<std::string>* reasoning) {
   json j = head(meta, false);
   json choices = json::array();
   for (size_t i = 0; i < texts.size(); ++i) {
@@ -119,7 +120,10 @@ json response_json(const ResponseMeta& meta, const std::vector<std::string>& tex
     c["index"] = i;
     if (meta.endpoint == Endpoint::chat) {
       const bool called = tool_calls != nullptr && !tool_calls->at(i).empty();
-      c["message"] = {{"role", "assistant"}, {"content", called && texts[i].empty() ? json(nullptr) : json(texts[i])}};
+      const bool reasoned = reasoning != nullptr && !reasoning->at(i).empty();
+      c["message"] = {{"role", "assistant"},
+                      {"content", (called || reasoned) && texts[i].empty() ? json(nullptr) : json(texts[i])}};
+      if (reasoning != nullptr) c["message"]["reasoning_content"] = reasoned ? json(reasoning->at(i)) : json(nullptr);
       if (called) {
         json calls = json::array();
         for (const ToolCallDelta& call : tool_calls->at(i)) calls.push_back(tool_call_json(call, false));
@@ -152,6 +156,19 @@ json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text
   }
   c["logprobs"] = logprobs != nullptr ? logprobs_json(meta.endpoint, *logprobs) : json(nullptr);
   c["finish_reason"] = finish_json(finish_reason);
+  j["choices"] = json::array({std::move(c)});
+  if (with_usage_null) j["usage"] = nullptr;
+  return j;
+}
+
+json reasoning_chunk_json(const ResponseMeta& meta, int64_t index, const std::string& reasoning, bool with_usage_null,
+                          const std::vector<LogprobEntry>* logprobs) {
+  json j = head(meta, true);
+  json c;
+  c["index"] = index;
+  c["delta"] = {{"reasoning_content", reasoning}};
+  c["logprobs"] = logprobs != nullptr ? logprobs_json(meta.endpoint, *logprobs) : json(nullptr);
+  c["finish_reason"] = nullptr;
   j["choices"] = json::array({std::move(c)});
   if (with_usage_null) j["usage"] = nullptr;
   return j;

@@ -36,11 +36,14 @@ nlohmann::ordered_json logprobs_json(Endpoint endpoint, const std::vector<Logpro
 // The whole answer: texts[i] and finish_reasons[i] are choice i's. `logprobs` (null: "logprobs": null on
 // every choice) holds choice i's entries at i. `tool_calls` (chat) holds choice i's calls at i: a choice
 // with calls has "tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}...] in its
-// message, and its content is null when empty (as OpenAI writes it).
+// message, and its content is null when empty (as OpenAI writes it). `reasoning` (chat, with a reasoning
+// parser) holds choice i's reasoning at i: the message has "reasoning_content" (null when empty, as vLLM
+// writes it), and content is null when empty beside reasoning.
 nlohmann::ordered_json response_json(const ResponseMeta& meta, const std::vector<std::string>& texts,
                                      const std::vector<std::string>& finish_reasons, const Usage& usage,
                                      const std::vector<std::vector<LogprobEntry>>* logprobs = nullptr,
-                                     const std::vector<std::vector<ToolCallDelta>>* tool_calls = nullptr);
+                                     const std::vector<std::vector<ToolCallDelta>>* tool_calls = nullptr,
+                                     const std::vector<std::string>* reasoning = nullptr);
 
 // One stream chunk of one choice. Chat: `role` adds "role": "assistant" (the first chunk of a choice),
 // the delta holds content when `text` is non-empty or `role` is set, and is {} on the finishing chunk.
@@ -49,6 +52,11 @@ nlohmann::ordered_json response_json(const ResponseMeta& meta, const std::vector
 nlohmann::ordered_json chunk_json(const ResponseMeta& meta, int64_t index, const std::string& text,
                                   const std::string& finish_reason, bool role, bool with_usage_null,
                                   const std::vector<LogprobEntry>* logprobs = nullptr);
+
+// A chat chunk of reasoning text: "delta": {"reasoning_content": TEXT}, as vLLM streams it; `logprobs`
+// as chunk_json's.
+nlohmann::ordered_json reasoning_chunk_json(const ResponseMeta& meta, int64_t index, const std::string& reasoning,
+                                            bool with_usage_null, const std::vector<LogprobEntry>* logprobs = nullptr);
 
 // A chat chunk of one tool call, whole: "delta": {"tool_calls": [{"index", "id", "type": "function",
 // "function": {"name", "arguments"}}]}, "logprobs": null, "finish_reason": null.

@@ -8,6 +8,8 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "server/reasoning_constraint.h"
+#include "server/tool_call_grammar.h"
 
 namespace adallm::server {
 
@@ -106,7 +108,8 @@ void Generation::next(std::vector<ChoiceDelta>& out) {
       finish(c, c.text->stopped() ? "stop" : finish_name(event.finish_reason));
     }
     delta.finish_reason = c.finish_reason;
-    if (!delta.text.empty() || !delta.tool_calls.empty() || !delta.finish_reason.empty() || !delta.logprobs.empty()) {
+    if (!delta.text.empty() || !delta.reasoning.empty() || !delta.tool_calls.empty() || !delta.finish_reason.empty() ||
+        !delta.logprobs.empty()) {
       out.push_back(std::move(delta));
     }
   }
@@ -148,11 +151,12 @@ nlohmann::ordered_json chat_template_context(const ChatRequest& request, const t
 }
 
 Serving::Serving(engine::Engine& engine, const text::ModelText& text, SamplingParams defaults,
-                 std::string served_model_name)
-    : engine_(engine), text_(text), tool_calls_(text::detect_tool_calls(text)), defaults_(defaults),
+                 std::string served_model_name, text::ReasoningFormat reasoning)
+    : engine_(engine), text_(text), tool_calls_(text::detect_tool_calls(text)), reasoning_(reasoning), defaults_(defaults),
       model_name_(std::move(served_model_name)), max_model_len_(engine.options().max_model_len),
       rng_(std::random_device{}()) {
   if (!text_.tokenizer) throw Error("the server needs the model's tokenizer");
+  text::check_reasoning_support(text_, reasoning_);
   defaults_.validate();
   const text::Tokenizer& tok = *text_.tokenizer;
   std::vector<std::optional<std::string>> bytes(static_cast<size_t>(tok.vocab_size()));
@@ -169,6 +173,10 @@ void Serving::log_tool_support() const {
     log::warn("tools: only with tool_choice \"none\": ", tool_calls_.problem);
   } else {
     log::info("tools: calls are parsed in the ", text::tool_call_format_name(tool_calls_.format), " format");
+  }
+  if (reasoning_ != text::ReasoningFormat::none) {
+    log::info("reasoning: chat answers split <think>...</think> into reasoning_content (--reasoning-parser ",
+              text::reasoning_format_name(reasoning_), ")");
   }
 }
 
@@ -221,10 +229,25 @@ std::unique_ptr<Generation> Serving::chat(const ChatRequest& request) {
   check_model(request);
   check_tools(request);
   PreparedPrompt prompt;
-  prompt.tokens = text_.tokenizer->encode(render_chat(request), false);  // the template writes any BOS itself
-  const bool parse_calls = request.tool_choice != ToolChoice::none;
-  return submit(request, {prompt}, "messages", std::nullopt,
-                parse_calls ? tool_calls_.format : text::ToolCallFormat::none, request.forced_calls);
+  const std::string rendered = render_chat(request);
+  prompt.tokens = text_.tokenizer->encode(rendered, false);  // the template writes any BOS itself
+  ChoiceText::Options parsing;
+  if (request.tool_choice != ToolChoice::none) parsing.tool_calls = tool_calls_.format;
+  std::shared_ptr<const structured::Grammar> forced = request.forced_calls;
+  if (forced && tool_calls_.format != text::ToolCallFormat::hermes) {  // the request layer built Hermes calls
+    forced = tool_call_grammar(request.tools, request.forced_tool_name, request.parallel_tool_calls, tool_calls_.format);
+  }
+  // enable_thinking false asks for no reasoning (Qwen3's template then closes an empty <think> itself). A
+  // constrained answer (response_format, forced calls) whose prompt opened <think> reasons unconstrained
+  // first (submit() gates the grammar behind </think>); one whose prompt did not is constrained from its
+  // first token, so it cannot open any reasoning.
+  const auto thinking = request.chat_template_kwargs.find("enable_thinking");
+  const bool thinking_off = thinking != request.chat_template_kwargs.end() && thinking->is_boolean() && !thinking->get<bool>();
+  const bool constrained = forced || request.response_format;
+  const bool opened = text::prompt_opens_reasoning(rendered);
+  parsing.reasoning = reasoning_ != text::ReasoningFormat::none && !thinking_off && (!constrained || opened);
+  parsing.reasoning_opened = parsing.reasoning && opened;
+  return submit(request, {prompt}, "messages", std::nullopt, parsing, forced);
 }
 
 std::unique_ptr<Generation> Serving::complete(const CompletionRequest& request) {
@@ -256,7 +279,7 @@ std::unique_ptr<Generation> Serving::complete(const CompletionRequest& request) 
 
 std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
                                             const char* prompt_field, std::optional<int64_t> default_max_tokens,
-                                            text::ToolCallFormat tool_calls,
+                                            const ChoiceText::Options& parsing,
                                             std::shared_ptr<const structured::Grammar> grammar) {
   if (request.response_format) grammar = request.response_format->grammar;
   SamplingParams sampling = defaults_;
@@ -315,6 +338,10 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
         // The end-of-text tokens close a complete document even under ignore_eos: nothing else may follow.
         engine_request.constraint = std::make_shared<structured::JsonConstraint>(grammar, vocabulary_,
                                                                                  text_.eos_token_ids);
+        if (parsing.reasoning) {  // only chat() sets it with a grammar, when the prompt opened <think>
+          engine_request.constraint = std::make_shared<AfterReasoningConstraint>(
+              std::string(text::ReasoningParser::kClose), vocabulary_, std::move(engine_request.constraint));
+        }
       }
       Generation::Choice c;
       try {
@@ -322,8 +349,11 @@ std::unique_ptr<Generation> Serving::submit(const CommonFields& request, const s
       } catch (const Error& e) {  // the engine's own checks; the ones above should have caught it
         throw ApiError(400, e.what(), prompt_field);  // the Generation drops the choices queued so far
       }
-      c.text.emplace(*text_.tokenizer, ChoiceText::Options{request.stop, request.logprobs.has_value(),
-                                                           prompts[p].echo, tool_calls});
+      ChoiceText::Options options = parsing;
+      options.stop = request.stop;
+      options.logprobs = request.logprobs.has_value();
+      options.echo = prompts[p].echo;
+      c.text.emplace(*text_.tokenizer, std::move(options));
       c.echo = prompts[p].echo;
       c.logprobs = request.logprobs.has_value();
       c.prompt_tokens = static_cast<int64_t>(prompts[p].tokens.size());

@@ -21,6 +21,7 @@
 #include "server/openai_request.h"
 #include "structured/token_mask.h"
 #include "text/model_text.h"
+#include "text/reasoning.h"
 #include "text/tool_calls.h"
 
 namespace adallm::server {
@@ -101,7 +102,9 @@ nlohmann::ordered_json chat_template_context(const ChatRequest& request, const t
 class Serving {
  public:
   // `defaults` are the model's generation_config.json sampling values; `max_model_len` the engine's.
-  Serving(engine::Engine& engine, const text::ModelText& text, SamplingParams defaults, std::string served_model_name);
+  // `reasoning`: --reasoning-parser (checked against the model here: adallm::Error when it has no tags).
+  Serving(engine::Engine& engine, const text::ModelText& text, SamplingParams defaults, std::string served_model_name,
+          text::ReasoningFormat reasoning = text::ReasoningFormat::none);
 
   const std::string& model_name() const { return model_name_; }
   int64_t max_model_len() const { return max_model_len_; }
@@ -119,6 +122,8 @@ class Serving {
 
   // What the model does with tools (decided at construction).
   const text::ToolCallSupport& tool_calls() const { return tool_calls_; }
+  // --reasoning-parser: chat answers carry reasoning_content (null when a choice has none).
+  text::ReasoningFormat reasoning() const { return reasoning_; }
   // One log line on what tool requests get: the server's, at start (`adallm run` takes no tools).
   void log_tool_support() const;
 
@@ -130,15 +135,17 @@ class Serving {
   };
   void check_model(const CommonFields& request) const;
   void check_tools(const ChatRequest& request) const;
+  // `parsing`: the tool and reasoning parsing of every choice (its stop, logprobs and echo are set here).
   std::unique_ptr<Generation> submit(const CommonFields& request, const std::vector<PreparedPrompt>& prompts,
                                      const char* prompt_field, std::optional<int64_t> default_max_tokens,
-                                     text::ToolCallFormat tool_calls = text::ToolCallFormat::none,
+                                     const ChoiceText::Options& parsing = {},
                                      std::shared_ptr<const structured::Grammar> grammar = nullptr);
   uint64_t random_seed();
 
   engine::Engine& engine_;
   const text::ModelText& text_;
   text::ToolCallSupport tool_calls_;
+  text::ReasoningFormat reasoning_ = text::ReasoningFormat::none;
   // Every token's bytes (special tokens never allowed) for response_format's token masks, built once.
   std::shared_ptr<const structured::Vocabulary> vocabulary_;
   SamplingParams defaults_;

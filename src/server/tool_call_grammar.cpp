@@ -11,7 +11,8 @@ namespace adallm::server {
 using json = nlohmann::ordered_json;
 
 std::shared_ptr<const structured::Grammar> tool_call_grammar(const json& tools, const std::string& name,
-                                                             bool parallel) {
+                                                             bool parallel, text::ToolCallFormat format) {
+  const bool llama3 = format == text::ToolCallFormat::llama3_json;
   structured::GrammarBuilder b;
   const int32_t call = b.declare();
   const json none;
@@ -26,15 +27,16 @@ std::shared_ptr<const structured::Grammar> tool_call_grammar(const json& tools, 
       // No parameters: any object, as OpenAI takes a function without them.
       const int32_t arguments = parameters.is_null() ? compiler.any_object() : compiler.compile(parameters, path);
       std::vector<structured::Element> sequence =
-          b.literal("<tool_call>\n{\"name\": " + json(tool).dump() + ", \"arguments\": ");
+          b.literal(llama3 ? "{\"name\": " + json(tool).dump() + ", \"parameters\": "
+                           : "<tool_call>\n{\"name\": " + json(tool).dump() + ", \"arguments\": ");
       sequence.push_back(structured::GrammarBuilder::ref(arguments));
-      b.literal("}\n</tool_call>", sequence);
+      b.literal(llama3 ? "}" : "}\n</tool_call>", sequence);
       b.alternative(call, sequence);
     }
     int32_t root = call;
     if (name.empty() && parallel) {
-      const int32_t more = b.declare();  // ("\n" call)*
-      std::vector<structured::Element> another = b.literal("\n");
+      const int32_t more = b.declare();  // (separator call)*
+      std::vector<structured::Element> another = b.literal(llama3 ? "; " : "\n");
       another.push_back(structured::GrammarBuilder::ref(call));
       another.push_back(structured::GrammarBuilder::ref(more));
       b.alternative(more, {});

@@ -10,6 +10,14 @@
 
 namespace adallm::text {
 
+size_t partial_tag_suffix(std::string_view text, std::string_view tag) {
+  if (tag.empty()) return 0;
+  for (size_t len = std::min(tag.size() - 1, text.size()); len > 0; --len) {
+    if (text.substr(text.size() - len) == tag.substr(0, len)) return len;
+  }
+  return 0;
+}
+
 StopStringMatcher::StopStringMatcher(std::vector<std::string> stop_strings) : stops_(std::move(stop_strings)) {
   for (const std::string& s : stops_) {
     if (s.empty()) throw Error("stop strings must not be empty");
@@ -37,15 +45,7 @@ std::string StopStringMatcher::push(std::string_view piece) {
   }
   // Hold back the longest suffix of pending_ that is a proper prefix of some stop string.
   size_t hold = 0;
-  for (const std::string& s : stops_) {
-    const size_t longest = std::min(s.size() - 1, pending_.size());
-    for (size_t len = longest; len > hold; --len) {
-      if (pending_.compare(pending_.size() - len, len, s, 0, len) == 0) {
-        hold = len;
-        break;
-      }
-    }
-  }
+  for (const std::string& s : stops_) hold = std::max(hold, partial_tag_suffix(pending_, s));
   std::string out = pending_.substr(0, pending_.size() - hold);
   pending_.erase(0, pending_.size() - hold);
   return out;

@@ -4,11 +4,17 @@
 // emitted) or out. Token-id stops are the engine's; this matcher sees text only.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace adallm::text {
+
+// The length of the longest suffix of `text` that is a proper prefix of `tag`: the bytes a streaming
+// matcher must hold back until the next piece rules the tag in or out. The one hold-back rule of the text
+// path: stop strings here, and the tags of tool calls (text/tool_calls.h) and reasoning (text/reasoning.h).
+size_t partial_tag_suffix(std::string_view text, std::string_view tag);
 
 class StopStringMatcher {
  public:

@@ -1,8 +1,9 @@
-// Tool-call format detection and the Hermes parser (see tool_calls.h).
+// Tool-call format detection and the Hermes and Llama 3 JSON parsers (see tool_calls.h).
 #include "text/tool_calls.h"
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -10,6 +11,7 @@
 #include "text/jinja/value.h"
 #include "text/json_depth.h"
 #include "text/model_text.h"
+#include "text/stop_strings.h"
 
 namespace adallm::text {
 namespace {
@@ -20,20 +22,20 @@ using json = nlohmann::ordered_json;
 // value is walked recursively to be written out again.
 constexpr size_t kMaxCallDepth = 64;
 
-// The longest suffix of `text` that is a proper prefix of `tag`: the bytes that must wait for more text.
-size_t partial_tag(std::string_view text, std::string_view tag) {
-  for (size_t len = std::min(tag.size() - 1, text.size()); len > 0; --len) {
-    if (text.substr(text.size() - len) == tag.substr(0, len)) return len;
-  }
-  return 0;
-}
+// The phrase Meta's Llama 3.1 / 3.2 / 3.3 chat templates teach calls with.
+constexpr std::string_view kLlama3Format = R"({"name": function name, "parameters")";
 
-std::optional<ToolCall> parse_call(std::string_view body) {
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+// A call's JSON object: a non-empty string "name" and an object under `arguments_key` (Llama 3: under
+// "parameters", else "arguments").
+std::optional<ToolCall> parse_call(std::string_view body, bool llama3 = false) {
   if (json_nesting_depth(body, kMaxCallDepth) > kMaxCallDepth) return std::nullopt;
   const json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   const auto name = j.find("name");
-  const auto arguments = j.find("arguments");
+  auto arguments = j.find(llama3 ? "parameters" : "arguments");
+  if (llama3 && arguments == j.end()) arguments = j.find("arguments");
   if (name == j.end() || !name->is_string() || name->get_ref<const std::string&>().empty()) return std::nullopt;
   if (arguments == j.end() || !arguments->is_object()) return std::nullopt;
   return ToolCall{name->get<std::string>(), jinja::json_dumps(jinja::Value::from_json(*arguments), {})};
@@ -62,6 +64,7 @@ bool renders_tools(const ChatTemplate& tmpl, const ModelText& text) {
 const char* tool_call_format_name(ToolCallFormat format) {
   switch (format) {
     case ToolCallFormat::hermes: return "hermes";
+    case ToolCallFormat::llama3_json: return "llama3_json";
     default: return "none";
   }
 }
@@ -86,11 +89,22 @@ ToolCallSupport detect_tool_calls(const ModelText& text) {
   }
   if (in_vocabulary || text.chat_template->source().find(open) != std::string::npos) {
     support.format = ToolCallFormat::hermes;
+  } else if (text.chat_template->source().find(kLlama3Format) != std::string::npos) {
+    support.format = ToolCallFormat::llama3_json;
   } else {
     support.problem = "its chat template asks for tool calls in a format this server cannot parse yet (it reads "
-                      "Hermes / Qwen3 calls: " + open + "{\"name\": ..., \"arguments\": ...}" + close + ")";
+                      "Hermes / Qwen3 calls, " + open + "{\"name\": ..., \"arguments\": ...}" + close +
+                      ", and Llama 3 JSON calls, {\"name\": ..., \"parameters\": ...})";
   }
   return support;
+}
+
+std::unique_ptr<ToolCallParser> make_tool_call_parser(ToolCallFormat format) {
+  switch (format) {
+    case ToolCallFormat::hermes: return std::make_unique<HermesToolCallParser>();
+    case ToolCallFormat::llama3_json: return std::make_unique<Llama3JsonToolCallParser>();
+    default: return nullptr;
+  }
 }
 
 void HermesToolCallParser::push(std::string_view text, Output& out) {
@@ -106,7 +120,7 @@ void HermesToolCallParser::push(std::string_view text, Output& out) {
       case State::between: {
         const size_t at = buffer_.find(kOpen);
         if (at == std::string::npos) {
-          const size_t keep = partial_tag(buffer_, kOpen);
+          const size_t keep = partial_tag_suffix(buffer_, kOpen);
           if (state_ == State::content) out.content.append(buffer_, 0, buffer_.size() - keep);
           buffer_.erase(0, buffer_.size() - keep);
           return;
@@ -120,7 +134,7 @@ void HermesToolCallParser::push(std::string_view text, Output& out) {
       case State::call: {
         const size_t at = buffer_.find(kClose, scanned_);
         if (at == std::string::npos) {
-          scanned_ = buffer_.size() - partial_tag(buffer_, kClose);
+          scanned_ = buffer_.size() - partial_tag_suffix(buffer_, kClose);
           return;
         }
         if (auto call = parse_call(std::string_view(buffer_).substr(0, at))) {
@@ -157,12 +171,128 @@ void HermesToolCallParser::flush(Output& out) {
   buffer_.clear();
 }
 
-HermesToolCallParser::Output parse_hermes_tool_calls(std::string_view text) {
-  HermesToolCallParser parser;
-  HermesToolCallParser::Output out;
+void Llama3JsonToolCallParser::push(std::string_view text, Output& out) {
+  if (flushed_) return;
+  if (state_ == State::plain) {
+    out.content += text;
+    return;
+  }
+  if (num_calls_ == 0) raw_ += text;
+  buffer_ += text;
+  if (state_ == State::start) {
+    size_t i = 0;
+    while (i < buffer_.size() && is_space(buffer_[i])) ++i;
+    if (i == buffer_.size()) return;
+    const std::string_view rest = std::string_view(buffer_).substr(i);
+    if (rest.starts_with(kPythonTag)) {
+      buffer_.erase(0, i + kPythonTag.size());
+    } else if (kPythonTag.starts_with(rest)) {
+      return;
+    } else if (rest.front() == '{') {
+      buffer_.erase(0, i);
+    } else {
+      fail(out);
+      return;
+    }
+    state_ = State::calls;
+    pos_ = 0;
+  }
+  read(out);
+}
+
+void Llama3JsonToolCallParser::read(Output& out) {
+  while (state_ == State::calls) {
+    if (!in_object_) {
+      while (pos_ < buffer_.size() && is_space(buffer_[pos_])) ++pos_;
+      if (pos_ == buffer_.size()) return;
+      if (pending_) {
+        if (buffer_[pos_] != ';') return fail(out);
+        out.calls.push_back(*std::exchange(pending_, std::nullopt));
+        ++num_calls_;
+        raw_.clear();
+        buffer_.erase(0, pos_ + 1);
+        pos_ = 0;
+        continue;
+      }
+      if (buffer_[pos_] != '{') return fail(out);
+      in_object_ = true;
+      object_begin_ = pos_;
+      depth_ = 0;
+      in_string_ = escaped_ = false;
+    }
+    // Braces outside strings: the object ends where its first brace is matched.
+    for (; pos_ < buffer_.size() && in_object_; ++pos_) {
+      const char c = buffer_[pos_];
+      if (in_string_) {
+        if (escaped_) {
+          escaped_ = false;
+        } else if (c == '\\') {
+          escaped_ = true;
+        } else if (c == '"') {
+          in_string_ = false;
+        }
+      } else if (c == '"') {
+        in_string_ = true;
+      } else if (c == '{') {
+        ++depth_;
+      } else if (c == '}' && --depth_ == 0) {
+        in_object_ = false;
+      }
+    }
+    if (in_object_) return;
+    pending_ = parse_call(std::string_view(buffer_).substr(object_begin_, pos_ - object_begin_), true);
+    if (!pending_) return fail(out);
+  }
+}
+
+void Llama3JsonToolCallParser::fail(Output& out) {
+  if (num_calls_ == 0) {
+    out.content += raw_;
+  } else {
+    size_t i = 0;  // the whitespace after the last ";" separated, it is no part of the content
+    while (i < buffer_.size() && is_space(buffer_[i])) ++i;
+    out.content.append(buffer_, i);
+  }
+  raw_.clear();
+  buffer_.clear();
+  pending_.reset();
+  in_object_ = false;
+  state_ = State::plain;
+}
+
+void Llama3JsonToolCallParser::flush(Output& out) {
+  if (flushed_) return;
+  if (state_ == State::start || (state_ == State::calls && (in_object_ || (num_calls_ == 0 && !pending_)))) {
+    fail(out);  // only whitespace (or a python tag), an object cut off, or nothing after the tag
+  } else if (state_ == State::calls && pending_) {
+    out.calls.push_back(std::move(*pending_));
+    ++num_calls_;
+  }
+  buffer_.clear();
+  raw_.clear();
+  pending_.reset();
+  flushed_ = true;
+}
+
+namespace {
+
+ToolCallOutput parse_all(ToolCallParser& parser, std::string_view text) {
+  ToolCallOutput out;
   parser.push(text, out);
   parser.flush(out);
   return out;
+}
+
+}  // namespace
+
+ToolCallOutput parse_hermes_tool_calls(std::string_view text) {
+  HermesToolCallParser parser;
+  return parse_all(parser, text);
+}
+
+ToolCallOutput parse_llama3_json_tool_calls(std::string_view text) {
+  Llama3JsonToolCallParser parser;
+  return parse_all(parser, text);
 }
 
 }  // namespace adallm::text

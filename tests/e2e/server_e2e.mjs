@@ -2,7 +2,9 @@
 // byte-level BPE tokenizer and ChatML template), driven by the official `openai` npm client (installed
 // in tests/oracles by scripts/oracles.sh) and by raw HTTP for a battery of malformed and hostile requests.
 // Tools run against a second server: the demo model with Qwen3's chat template (a chat_template.jinja
-// beside its files, from the npm Qwen3 tokenizer), whose prompt takes tools and teaches Hermes calls.
+// beside its files, from the npm Qwen3 tokenizer), whose prompt takes tools and teaches Hermes calls;
+// reasoning against a third (a thinking variant of that template, --reasoning-parser qwen3), Llama 3 JSON
+// calls against a fourth (Meta's Llama 3.1 template from tests/data/templates).
 // Servers pick a free port (--port 0) and log it. Exit code 0 when every check passed.
 //
 //   node tests/e2e/server_e2e.mjs build/adallm REPO_ROOT
@@ -487,6 +489,194 @@ await check('tools: the second server stops cleanly', async () => {
   assert.equal(code, 0, toolServer.log.split('\n').slice(-5).join('\n'));
 });
 fs.rmSync(TOOLS_DIR, { recursive: true, force: true });
+
+// Stops a server started by startServer with SIGTERM; resolves to its exit code (or signal).
+function stopServer(started) {
+  return new Promise((resolve) => {
+    started.proc.removeAllListeners('exit');
+    started.proc.on('exit', (c, sig) => resolve(c ?? sig));
+    started.proc.kill('SIGTERM');
+  });
+}
+
+// Concatenates a raw stream's deltas: content, reasoning_content, tool calls, finish reasons, and the order
+// in which content and reasoning came.
+async function streamed(stream) {
+  const out = { content: '', reasoning: '', calls: [], finish: [], order: [], chunks: 0 };
+  for await (const chunk of stream) {
+    out.chunks++;
+    for (const ch of chunk.choices) {
+      const d = ch.delta ?? {};
+      if (d.content) { out.content += d.content; out.order.push('content'); }
+      if (d.reasoning_content) { out.reasoning += d.reasoning_content; out.order.push('reasoning'); }
+      for (const c of d.tool_calls ?? []) out.calls.push(c);
+      if (ch.finish_reason) out.finish.push(ch.finish_reason);
+    }
+    if (chunk.usage) out.usage = chunk.usage;
+  }
+  return out;
+}
+
+// A city of at most 8 characters: a forced call of the demo model ends well within max_tokens.
+const SHORT_WEATHER = { ...WEATHER, function: { ...WEATHER.function, parameters: { type: 'object',
+  additionalProperties: false, properties: { city: { type: 'string', maxLength: 8 } }, required: ['city'] } } };
+
+// ---- reasoning: --reasoning-parser with a thinking template ---------------------------------------------
+// The demo model with Qwen3's template changed as Qwen3-Thinking-2507's and DeepSeek-R1's are: the
+// generation prompt opens <think>\n (unless enable_thinking is false). The demo model never writes
+// </think>, so everything it writes is reasoning: reasoning_content holds it, content is null.
+const THINK_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'adallm-e2e-think-'));
+for (const f of fs.readdirSync(MODEL_DIR)) fs.symlinkSync(path.join(MODEL_DIR, f), path.join(THINK_DIR, f));
+const NO_THINKING = "{{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}";
+assert.ok(qwen3Config.chat_template.includes(NO_THINKING), 'the Qwen3 template changed: update this test');
+fs.writeFileSync(path.join(THINK_DIR, 'chat_template.jinja'), qwen3Config.chat_template.replace(NO_THINKING,
+  "{{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- else %}\n        {{- '<think>\\n' }}\n    {%- endif %}"));
+const thinkServer = await startServer([THINK_DIR, '--served-model-name', NAME, '--max-model-len', '1024', '--threads', '2',
+  '--reasoning-parser', 'qwen3']);
+const thinkClient = new OpenAI({ baseURL: `http://127.0.0.1:${thinkServer.port}/v1`, apiKey: 'none', timeout: 60_000,
+  maxRetries: 0 });
+const think = (extra) => thinkClient.chat.completions.create({ model: NAME, messages: ASK, temperature: 0,
+  max_tokens: 16, ...extra });
+
+let thought;
+await check('reasoning: the answer opened in the prompt is reasoning_content, content null', async () => {
+  assert.match(thinkServer.log, /reasoning: chat answers split <think>\.\.\.<\/think> into reasoning_content/);
+  thought = await think({ logprobs: true });
+  const choice = thought.choices[0];
+  assert.equal(typeof choice.message.reasoning_content, 'string');
+  assert.ok(choice.message.reasoning_content.length > 0);
+  assert.equal(choice.message.reasoning_content, choice.message.reasoning_content.trim());
+  assert.equal(choice.message.content, null);
+  assert.ok(['length', 'stop'].includes(choice.finish_reason), choice.finish_reason);
+  // usage and logprobs count every generated token, the reasoning's included.
+  assert.equal(choice.logprobs.content.length, thought.usage.completion_tokens);
+  if (choice.finish_reason === 'length') assert.equal(thought.usage.completion_tokens, 16);
+  const joined = choice.logprobs.content.map((e) => e.token).join('');
+  assert.equal(joined.trim(), choice.message.reasoning_content);
+});
+
+await check('reasoning: streamed as delta.reasoning_content, the same text, usage the same', async () => {
+  const s = await streamed(await think({ stream: true, stream_options: { include_usage: true } }));
+  assert.equal(s.reasoning, thought.choices[0].message.reasoning_content);
+  assert.equal(s.content, '');
+  assert.ok(s.order.length > 1, 'streamed in pieces');
+  assert.deepEqual(s.finish, [thought.choices[0].finish_reason]);
+  assert.equal(s.usage.completion_tokens, thought.usage.completion_tokens);
+});
+
+await check('reasoning: enable_thinking false, or the completions endpoint, leave the text as content', async () => {
+  const r = await think({ chat_template_kwargs: { enable_thinking: false } });
+  assert.equal(r.choices[0].message.reasoning_content, null);
+  assert.equal(typeof r.choices[0].message.content, 'string');
+  const c = await thinkClient.completions.create({ model: NAME, prompt: '<think>\nabc</think>\n\n', max_tokens: 4,
+    temperature: 0 });
+  assert.equal(c.choices[0].reasoning_content, undefined);
+  assert.equal(typeof c.choices[0].text, 'string');
+});
+
+await check('reasoning: structured output waits for </think> when the prompt opened it', async () => {
+  // The reasoning is free: greedy, it is the unconstrained answer's (the demo model never closes it, so
+  // the grammar never starts).
+  const r = await think({ response_format: { type: 'json_object' }, max_tokens: 12 });
+  assert.equal(r.choices[0].message.content, null);
+  assert.ok(r.choices[0].message.reasoning_content.length > 0);
+  assert.ok(thought.choices[0].message.reasoning_content.startsWith(r.choices[0].message.reasoning_content),
+    `${r.choices[0].message.reasoning_content} / ${thought.choices[0].message.reasoning_content}`);
+  // enable_thinking false: the prompt closed the reasoning, the grammar holds from the first token.
+  const off = { chat_template_kwargs: { enable_thinking: false } };
+  const json = await think({ response_format: { type: 'json_object' }, max_tokens: 40, ...off });
+  assert.equal(json.choices[0].message.reasoning_content, null);
+  assert.ok(json.choices[0].message.content.trimStart().startsWith('{'), json.choices[0].message.content);
+  const called = await think({ tools: [SHORT_WEATHER], tool_choice: 'required', parallel_tool_calls: false,
+    max_tokens: 80, ...off });
+  assert.equal(called.choices[0].finish_reason, 'tool_calls');
+  assert.equal(called.choices[0].message.reasoning_content, null);
+  assert.equal(called.choices[0].message.tool_calls[0].function.name, 'get_weather');
+});
+
+await check('reasoning: the server stops cleanly; a model without <think> is refused at load', async () => {
+  assert.equal(await stopServer(thinkServer), 0, thinkServer.log.split('\n').slice(-5).join('\n'));
+  let refused = '';
+  try {
+    execFileSync(binary, ['serve', MODEL_DIR, '--port', '0', '--reasoning-parser', 'deepseek_r1'],
+      { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  } catch (e) {
+    refused = `${e.stderr}`;
+  }
+  assert.match(refused, /--reasoning-parser deepseek_r1: neither the vocabulary nor the chat template/);
+});
+fs.rmSync(THINK_DIR, { recursive: true, force: true });
+
+// ---- Llama 3 JSON tool calls --------------------------------------------------------------------------
+// The demo model with Meta's Llama 3.1 template (tests/data/templates): tools go into the first user
+// message as JSON, calls come back as {"name": ..., "parameters": ...}.
+const LLAMA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'adallm-e2e-llama-'));
+for (const f of fs.readdirSync(MODEL_DIR)) fs.symlinkSync(path.join(MODEL_DIR, f), path.join(LLAMA_DIR, f));
+fs.copyFileSync(path.join(root, 'tests', 'data', 'templates', 'llama-3.1-instruct.jinja'),
+  path.join(LLAMA_DIR, 'chat_template.jinja'));
+const llamaServer = await startServer([LLAMA_DIR, '--served-model-name', NAME, '--max-model-len', '1024',
+  '--threads', '2']);
+const llamaClient = new OpenAI({ baseURL: `http://127.0.0.1:${llamaServer.port}/v1`, apiKey: 'none', timeout: 60_000,
+  maxRetries: 0 });
+const llamaChat = (extra) => llamaClient.chat.completions.create({ model: NAME, messages: ASK, tools: [WEATHER],
+  temperature: 0, max_tokens: 16, ...extra });
+
+let llamaCall;
+await check('llama3 json: detected, tool_choice required forces a call, read back as tool_calls', async () => {
+  assert.match(llamaServer.log, /tools: calls are parsed in the llama3_json format/);
+  const TIME = { type: 'function', function: { name: 'get_time', parameters: { type: 'object',
+    additionalProperties: false, properties: { utc: { type: 'boolean' } }, required: ['utc'] } } };
+  llamaCall = await llamaChat({ tools: [WEATHER, TIME], tool_choice: { type: 'function', function: { name: 'get_time' } },
+    max_tokens: 40 });
+  const choice = llamaCall.choices[0];
+  assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(choice.message));
+  assert.equal(choice.message.content, null);
+  assert.equal(choice.message.tool_calls.length, 1);
+  const c = choice.message.tool_calls[0];
+  assert.match(c.id, /^call_[0-9a-f]{24}$/);
+  assert.equal(c.function.name, 'get_time');
+  assert.deepEqual(Object.keys(JSON.parse(c.function.arguments)), ['utc']);
+  // Several calls may follow, separated by "; "; the last may be cut by max_tokens (then it is content).
+  const required = await llamaChat({ tools: [SHORT_WEATHER], tool_choice: 'required', parallel_tool_calls: true,
+    max_tokens: 100 });
+  assert.equal(required.choices[0].finish_reason, 'tool_calls', JSON.stringify(required.choices[0].message));
+  assert.ok(required.choices[0].message.tool_calls.length >= 1);
+  for (const call of required.choices[0].message.tool_calls) {
+    assert.equal(call.function.name, 'get_weather');
+    assert.ok([...JSON.parse(call.function.arguments).city].length <= 8, call.function.arguments);
+  }
+});
+
+await check('llama3 json: the forced call streamed, the same call', async () => {
+  const TIME = { type: 'function', function: { name: 'get_time', parameters: { type: 'object',
+    additionalProperties: false, properties: { utc: { type: 'boolean' } }, required: ['utc'] } } };
+  const s = await streamed(await llamaChat({ tools: [WEATHER, TIME], stream: true, max_tokens: 40,
+    tool_choice: { type: 'function', function: { name: 'get_time' } } }));
+  assert.equal(s.content, '');
+  assert.deepEqual(s.finish, ['tool_calls']);
+  assert.equal(s.calls.length, 1);
+  assert.equal(s.calls[0].index, 0);
+  assert.equal(s.calls[0].function.name, 'get_time');
+  assert.equal(s.calls[0].function.arguments, llamaCall.choices[0].message.tool_calls[0].function.arguments);
+});
+
+await check('llama3 json: an answer that is no call is content; a call round-trips into the prompt', async () => {
+  const r = await llamaChat();
+  checkToolAnswer(r.choices[0]);
+  const r2 = await llamaChat({ messages: CALLED, max_tokens: 4 });
+  checkToolAnswer(r2.choices[0]);
+  assert.ok(r2.usage.prompt_tokens > r.usage.prompt_tokens);
+  // The template takes one call per message: two are its own error, a 400.
+  const two = [...ASK, { role: 'assistant', content: null, tool_calls: [CALLED[1].tool_calls[0],
+    { ...CALLED[1].tool_calls[0], id: 'call_2' }] }, { role: 'tool', tool_call_id: 'call_1', content: 'x' }];
+  await assert.rejects(llamaChat({ messages: two }),
+    (e) => e.status === 400 && /only supports single tool-calls/.test(e.message));
+});
+
+await check('llama3 json: the server stops cleanly', async () => {
+  assert.equal(await stopServer(llamaServer), 0, llamaServer.log.split('\n').slice(-5).join('\n'));
+});
+fs.rmSync(LLAMA_DIR, { recursive: true, force: true });
 
 // ---- raw HTTP ----------------------------------------------------------------------------------------
 function request(method, urlPath, { body, headers = {}, auth = true } = {}) {

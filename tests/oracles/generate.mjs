@@ -114,6 +114,8 @@ function requestOracle(family, outDir) {
   const files = dataFiles(family);
   const rows = requestsFor(family).map((r, i) => ({ id: `${family}-request-${String(i).padStart(3, '0')}`,
     description: r.description, tokenizer_config: files.tokenizer_config, request: r.request,
+    // A template of our own tests/data in place of the package's (the npm Llama 3.1 data has Llama 3's).
+    ...(r.chat_template_file ? { chat_template_file: r.chat_template_file } : {}),
     base_context: { add_generation_prompt: true, ...specialTokens(readJson(files.tokenizer_config)) } }));
   if (rows.length) fs.writeFileSync(path.join(outDir, 'templates', `${family}.requests.jsonl`), jsonLines(rows));
   return rows.length;

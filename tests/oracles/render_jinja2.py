@@ -79,10 +79,12 @@ def render_file(env, path, compiled):
     rows = [json.loads(line) for line in open(path, encoding="utf-8")]
     stats = {"conversations": len(rows), "python_errors": 0, "js_differs": 0, "differing_ids": []}
     for row in rows:
-        config_path = row["tokenizer_config"]
+        config_path = row.get("chat_template_file", row["tokenizer_config"])
         if config_path not in compiled:
             with open(config_path, encoding="utf-8") as f:
-                compiled[config_path] = env.from_string(chat_template_of(json.load(f)))
+                # A chat_template.jinja is the template as it is (transformers reads the file whole).
+                source = f.read() if "chat_template_file" in row else chat_template_of(json.loads(f.read()))
+                compiled[config_path] = env.from_string(source)
         if "request" in row:
             row["context"] = request_context(row["request"], row["base_context"])
         try:

@@ -3,6 +3,8 @@
 // template's variables (server::chat_template_context), and render_jinja2.py turns each the way vLLM hands
 // it to transformers (arguments decoded with Python's json.loads). Only families whose template renders
 // tools have them. Fixed cases: every one says what it checks.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const WEATHER = { type: 'function', function: { name: 'get_weather', description: 'Get the weather for a city.',
   parameters: { type: 'object', properties: { city: { type: 'string', description: 'City name, e.g. Tokyo' },
@@ -35,7 +37,53 @@ const ARGUMENTS = [
   ['a string, not an object', '"just text"'],
 ];
 
+// Meta's Llama 3.1 template (tests/data/templates/README.md names its source): tools as JSON in the first
+// user message (or the system message with tools_in_user_message false), one call per assistant message
+// written {"name": ..., "parameters": ...}, tool results as ipython messages.
+const LLAMA31_TEMPLATE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'data', 'templates',
+  'llama-3.1-instruct.jinja');
+
+function llama31Requests() {
+  const rows = [
+    { description: 'tools, one user question', request: { messages: [USER], tools: [WEATHER, SEARCH] } },
+    { description: 'tools with a system message', request: {
+      messages: [{ role: 'system', content: 'You are terse.' }, USER], tools: [SEARCH] } },
+    { description: 'tools in the system message (tools_in_user_message false)', request: {
+      messages: [USER], tools: [WEATHER, ORDERED], chat_template_kwargs: { tools_in_user_message: false } } },
+    { description: 'no tools: tools is None', request: { messages: [USER] } },
+    { description: 'tool_choice none: the same prompt', request: {
+      messages: [USER], tools: [WEATHER], tool_choice: 'none', parallel_tool_calls: false } },
+    { description: 'tools and no user message: the template raises', request: {
+      messages: [{ role: 'system', content: 'Only a system message.' }], tools: [WEATHER] } },
+  ];
+  for (const [what, args] of ARGUMENTS) {
+    rows.push({ description: `one call, arguments ${what}, and its result`, request: {
+      messages: [USER, asked([call('call_a', 'get_weather', args)]), answer('call_a', '{"temperature": 21}')],
+      tools: [WEATHER] } });
+  }
+  rows.push(
+    { description: 'two calls in one message: the template raises', request: { tools: [WEATHER], messages: [
+      USER, asked([call('c1', 'get_weather', '{"city": "Tokyo"}'), call('c2', 'get_weather', '{"city":"Paris"}')])] } },
+    { description: 'two rounds of calls, results as text and as parts', request: { tools: [WEATHER, SEARCH], messages: [
+      USER, asked([call('c1', 'get_weather', '{"city": "Tokyo"}')]), answer('c1', 'Sunny'),
+      { role: 'assistant', content: 'Sunny in Tokyo.' }, { role: 'user', content: 'Search for umbrellas.' },
+      asked([call('c2', 'web-search_v2', '{"q": "umbrella"}')]),
+      answer('c2', [{ type: 'text', text: '<b>result</b>' }, { type: 'text', text: '& more' }])] } },
+    { description: 'content beside the call (the template drops it)', request: { tools: [WEATHER], messages: [
+      USER, asked([call('c1', 'get_weather', '{"city": "Tokyo"}')], 'Let me check.'), answer('c1', 'Sunny')] } },
+    { description: 'what the openai SDK sends back: refusal, annotations, index, name', request: {
+      tools: [WEATHER], messages: [{ ...USER, name: 'alice' },
+        { role: 'assistant', content: null, refusal: null, annotations: [],
+          tool_calls: [{ index: 0, ...call('c1', 'get_weather', '{"city": "Tokyo"}') }] },
+        answer('c1', 'Sunny')] } },
+    { description: 'calls without tools in the request', request: { messages: [
+      USER, asked([call('c1', 'get_weather', '{"city": "Tokyo"}')]), answer('c1', 'Sunny')] } },
+  );
+  return rows.map((r) => ({ ...r, chat_template_file: LLAMA31_TEMPLATE }));
+}
+
 export function requestsFor(family) {
+  if (family === 'llama3_1') return llama31Requests();
   if (family !== 'qwen3') return [];
   const rows = [
     { description: 'tools, one user question', request: { messages: [USER], tools: [WEATHER, SEARCH] } },

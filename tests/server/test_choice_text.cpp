@@ -22,6 +22,8 @@ namespace {
 
 struct Answer {
   std::string content;
+  std::string reasoning;
+  std::vector<std::string> reasoning_deltas;
   std::vector<ToolCallDelta> calls;
   std::vector<size_t> call_after_token;  // the token whose push released each call
   std::vector<std::string> deltas;       // each delta's content
@@ -39,6 +41,10 @@ Answer feed(const text::Tokenizer& tokenizer, const std::vector<int32_t>& ids, C
   const auto take = [&run](ChoiceDelta& d, size_t token) {
     run.content += d.text;
     run.deltas.push_back(d.text);
+    run.reasoning += d.reasoning;
+    run.reasoning_deltas.push_back(d.reasoning);
+    // Reasoning never comes after content (within a delta, the reasoning is the earlier text).
+    if (!d.reasoning.empty()) EXPECT_EQ(run.content.size(), d.text.size()) << "reasoning after content";
     for (ToolCallDelta& c : d.tool_calls) {
       run.calls.push_back(std::move(c));
       run.call_after_token.push_back(token);
@@ -197,6 +203,131 @@ TEST(ChoiceText, LogprobsCoverEveryTokenWithCalls) {
     EXPECT_EQ(run.content, "Checking. ");
     EXPECT_EQ(run.calls.size(), 1u);
   }
+}
+
+}  // namespace
+}  // namespace adallm::server
+
+namespace adallm::server {
+namespace {
+
+ChoiceText::Options reasoning(text::ToolCallFormat tools = text::ToolCallFormat::none, bool opened = false) {
+  ChoiceText::Options o;
+  o.tool_calls = tools;
+  o.reasoning = true;
+  o.reasoning_opened = opened;
+  return o;
+}
+
+// Qwen3's <think> and </think> are single added tokens; the demo model spells them in bytes: either way
+// the tags never reach a delta, the reasoning comes out as it is generated, then the answer.
+TEST(ChoiceText, ReasoningThenTheAnswer) {
+  const Tokenizers t;
+  ASSERT_NE(t.qwen3, nullptr);
+  const std::string answer = "<think>\nThe user wants 2+2. That is 4.\n</think>\n\nThe answer is 4.";
+  for (const auto& [name, tokenizer] : t.all()) {
+    SCOPED_TRACE(name);
+    const std::vector<int32_t> ids = tokenizer->encode(answer, false);
+    const Answer run = feed(*tokenizer, ids, reasoning());
+    EXPECT_EQ(run.reasoning, "The user wants 2+2. That is 4.");
+    EXPECT_EQ(run.content, "The answer is 4.");
+    EXPECT_EQ(run.finish_reason, "stop");
+    size_t with_reasoning = 0;
+    for (size_t k = 0; k < run.deltas.size(); ++k) {
+      EXPECT_EQ(run.deltas[k].find("think>"), std::string::npos) << run.deltas[k];
+      EXPECT_EQ(run.reasoning_deltas[k].find("think>"), std::string::npos) << run.reasoning_deltas[k];
+      with_reasoning += !run.reasoning_deltas[k].empty();
+    }
+    EXPECT_GT(with_reasoning, 1u);  // streamed as generated, not at the end
+    // Without the parser: all of it is content, as before.
+    const Answer plain = feed(*tokenizer, ids, {});
+    EXPECT_EQ(plain.content, answer);
+    EXPECT_EQ(plain.reasoning, "");
+  }
+}
+
+TEST(ChoiceText, ToolCallsAfterTheReasoning) {
+  const Tokenizers t;
+  for (const auto& [name, tokenizer] : t.all()) {
+    SCOPED_TRACE(name);
+    const Answer run = feed(*tokenizer, tokenizer->encode("<think>\nI need the weather.\n</think>\n\n" + kCall, false),
+                            reasoning(text::ToolCallFormat::hermes));
+    EXPECT_EQ(run.reasoning, "I need the weather.");
+    EXPECT_EQ(run.content, "");
+    ASSERT_EQ(run.calls.size(), 1u);
+    EXPECT_EQ(run.calls[0].call.name, "get_weather");
+    EXPECT_EQ(run.finish_reason, "tool_calls");
+    // A call written inside the reasoning is thinking, not a call: the tool parser sees the answer only.
+    const Answer thought = feed(*tokenizer, tokenizer->encode("<think>" + kCall + "</think>No call.", false),
+                                reasoning(text::ToolCallFormat::hermes));
+    EXPECT_EQ(thought.reasoning, kCall);
+    EXPECT_EQ(thought.content, "No call.");
+    EXPECT_TRUE(thought.calls.empty());
+    EXPECT_EQ(thought.finish_reason, "stop");
+  }
+}
+
+// max_tokens inside the reasoning: all of it is reasoning, no content; a stop string inside it cuts it.
+TEST(ChoiceText, ReasoningCutShort) {
+  const Tokenizers t;
+  for (const auto& [name, tokenizer] : t.all()) {
+    SCOPED_TRACE(name);
+    const std::vector<int32_t> ids = tokenizer->encode("<think>\nStep one, step two </thi", false);
+    const Answer cut = feed(*tokenizer, ids, reasoning(), "length");
+    EXPECT_EQ(cut.reasoning, "Step one, step two </thi");
+    EXPECT_EQ(cut.content, "");
+    EXPECT_EQ(cut.finish_reason, "length");
+    ChoiceText::Options stop = reasoning();
+    stop.stop = {"step two"};
+    const Answer stopped = feed(*tokenizer, ids, stop, "length");
+    EXPECT_EQ(stopped.reasoning, "Step one,");
+    EXPECT_EQ(stopped.content, "");
+    EXPECT_EQ(stopped.finish_reason, "stop");
+    // Opened in the prompt: the output starts inside the reasoning.
+    const Answer opened = feed(*tokenizer, tokenizer->encode("Two and two.\n</think>\n\nFour.", false),
+                               reasoning(text::ToolCallFormat::none, true));
+    EXPECT_EQ(opened.reasoning, "Two and two.");
+    EXPECT_EQ(opened.content, "Four.");
+  }
+}
+
+// Every generated token has its logprobs entry, the reasoning's and the tags' included, in order.
+TEST(ChoiceText, LogprobsCoverTheReasoning) {
+  const Tokenizers t;
+  for (const auto& [name, tokenizer] : t.all()) {
+    SCOPED_TRACE(name);
+    // ASCII: a token that is part of a character reads U+FFFD in logprobs.
+    const std::vector<int32_t> ids = tokenizer->encode("<think>\nHmm.\n</think>\n\n" + kCall2, false);
+    ChoiceText::Options o = reasoning(text::ToolCallFormat::hermes);
+    o.logprobs = true;
+    const Answer run = feed(*tokenizer, ids, o);
+    ASSERT_EQ(run.logprobs.size(), ids.size());
+    std::string joined;
+    for (const LogprobEntry& e : run.logprobs) joined += e.token;
+    EXPECT_EQ(joined, tokenizer->decode(ids, true));
+  }
+}
+
+// Llama 3.1's JSON calls, with its tokenizer (<|python_tag|> and <|eot_id|> are special: dropped).
+TEST(ChoiceText, Llama3JsonToolCalls) {
+  const text::Tokenizer* llama = test::load_family("llama3_1");
+  ASSERT_NE(llama, nullptr);
+  ChoiceText::Options o;
+  o.tool_calls = text::ToolCallFormat::llama3_json;
+  const std::string call = R"({"name": "get_weather", "parameters": {"city": "東京"}})";
+  for (const std::string& prefix : {std::string(), std::string("<|python_tag|>")}) {
+    const Answer run = feed(*llama, llama->encode(prefix + call + "; " + call + "<|eot_id|>", false), o);
+    EXPECT_EQ(run.content, "");
+    ASSERT_EQ(run.calls.size(), 2u);
+    EXPECT_EQ(run.calls[0].call.name, "get_weather");
+    EXPECT_EQ(run.calls[1].call.arguments, R"({"city": "東京"})");
+    EXPECT_EQ(run.calls[1].index, 1);
+    EXPECT_EQ(run.finish_reason, "tool_calls");
+  }
+  const Answer text = feed(*llama, llama->encode("It is sunny {really}.", false), o);
+  EXPECT_EQ(text.content, "It is sunny {really}.");
+  EXPECT_TRUE(text.calls.empty());
+  EXPECT_EQ(text.finish_reason, "stop");
 }
 
 }  // namespace

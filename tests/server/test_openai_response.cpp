@@ -1,6 +1,7 @@
 // The logprobs JSON of the OpenAI responses: chat's content entries with bytes and top_logprobs, the legacy
 // completions arrays, and where they sit in a whole answer and in a stream chunk ("logprobs": null when a
-// request did not ask for them); tool calls in a whole answer and in their stream chunks.
+// request did not ask for them); tool calls in a whole answer and in their stream chunks; reasoning_content
+// in a whole answer and in its chunks.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -105,6 +106,35 @@ TEST(OpenAIResponse, ToolCallChunk) {
             R"({"id":"id-1","object":"chat.completion.chunk","created":123,"model":"demo","choices":[{"index":2,)"
             R"("delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"get_time",)"
             R"("arguments":"{\"tz\": \"UTC\"}"}}]},"logprobs":null,"finish_reason":null}],"usage":null})");
+}
+
+TEST(OpenAIResponse, ReasoningInTheWholeAnswer) {
+  const std::vector<std::vector<ToolCallDelta>> calls = {{}, {{0, "call_a", {"get_time", "{}"}}}, {}, {}};
+  const std::vector<std::string> reasoning = {"I think.", "Need the time.", "", "Cut sho"};
+  const json j = response_json(meta(Endpoint::chat), {"Four.", "", "Hi", ""}, {"stop", "tool_calls", "stop", "length"},
+                               {}, nullptr, &calls, &reasoning);
+  EXPECT_EQ(j["choices"][0]["message"].dump(),
+            R"({"role":"assistant","content":"Four.","reasoning_content":"I think."})");
+  EXPECT_EQ(j["choices"][1]["message"].dump(),
+            R"({"role":"assistant","content":null,"reasoning_content":"Need the time.","tool_calls":[)"
+            R"({"id":"call_a","type":"function","function":{"name":"get_time","arguments":"{}"}}]})");
+  EXPECT_EQ(j["choices"][2]["message"].dump(), R"({"role":"assistant","content":"Hi","reasoning_content":null})");
+  // max_tokens inside the reasoning: no content at all.
+  EXPECT_EQ(j["choices"][3]["message"].dump(), R"({"role":"assistant","content":null,"reasoning_content":"Cut sho"})");
+  EXPECT_EQ(j["choices"][3]["finish_reason"], "length");
+  // Without a reasoning parser the message has no reasoning_content.
+  const json plain = response_json(meta(Endpoint::chat), {""}, {"stop"}, {}, nullptr, nullptr);
+  EXPECT_EQ(plain["choices"][0]["message"].dump(), R"({"role":"assistant","content":""})");
+}
+
+TEST(OpenAIResponse, ReasoningChunk) {
+  EXPECT_EQ(reasoning_chunk_json(meta(Endpoint::chat), 1, "Hmm", false).dump(),
+            R"({"id":"id-1","object":"chat.completion.chunk","created":123,"model":"demo","choices":[{"index":1,)"
+            R"("delta":{"reasoning_content":"Hmm"},"logprobs":null,"finish_reason":null}]})");
+  const std::vector<LogprobEntry> entries = sample_entries();
+  const json with = reasoning_chunk_json(meta(Endpoint::chat), 0, "Hmm", true, &entries);
+  EXPECT_EQ(with["choices"][0]["logprobs"]["content"].size(), 2u);
+  EXPECT_TRUE(with["usage"].is_null());
 }
 
 }  // namespace

@@ -43,5 +43,27 @@ TEST(ToolCallGrammar, HermesCallsOfTheAllowedToolsOnly) {
   EXPECT_FALSE(m.can_continue());  // the request stops at the closing tag
 }
 
+// Llama 3 JSON: {"name": ..., "parameters": ...}, several separated by "; " (what vLLM's llama3_json reads).
+TEST(ToolCallGrammar, Llama3JsonCalls) {
+  const auto llama3 = text::ToolCallFormat::llama3_json;
+  const std::string weather = R"({"name": "get_weather", "parameters": {"city": "Paris"}})";
+  const std::string now = R"({"name": "now", "parameters": {}})";
+  const auto required = tool_call_grammar(kTools, "", true, llama3);
+  EXPECT_TRUE(complete(required, weather));
+  EXPECT_TRUE(complete(required, now));
+  EXPECT_TRUE(complete(required, weather + "; " + now));
+  EXPECT_FALSE(complete(required, weather + "\n" + now));
+  EXPECT_FALSE(complete(required, R"({"name": "get_weather", "arguments": {"city": "Paris"}})"));
+  EXPECT_FALSE(complete(required, R"({"name": "get_weather", "parameters": {}})"));
+  EXPECT_FALSE(complete(required, "<tool_call>\n" + now + "\n</tool_call>"));
+  EXPECT_FALSE(complete(tool_call_grammar(kTools, "", false, llama3), weather + "; " + now));
+  const auto named = tool_call_grammar(kTools, "get_weather", true, llama3);
+  EXPECT_TRUE(complete(named, weather));
+  EXPECT_FALSE(complete(named, now));
+  structured::Matcher m(named);
+  ASSERT_TRUE(m.advance(weather));
+  EXPECT_FALSE(m.can_continue());
+}
+
 }  // namespace
 }  // namespace adallm::server

@@ -1,6 +1,7 @@
 // StopStringMatcher: text that might start a stop string is held back across pieces, a stop string split
 // over piece boundaries is still found, the earliest of several wins, the stop string itself is never
-// emitted, and without a stop every byte comes out exactly once.
+// emitted, and without a stop every byte comes out exactly once; the hold-back rule itself
+// (partial_tag_suffix), which the tool-call and reasoning parsers share.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -118,6 +119,19 @@ TEST(StopStrings, NothingAfterTheStop) {
 
 TEST(StopStrings, EmptyStopStringIsRefused) {
   EXPECT_THROW(StopStringMatcher({"ok", ""}), Error);
+}
+
+// The longest suffix that is a proper prefix of the tag: a whole tag is the caller's to find, not held.
+TEST(StopStrings, PartialTagSuffix) {
+  EXPECT_EQ(partial_tag_suffix("Hello </thi", "</think>"), 5u);
+  EXPECT_EQ(partial_tag_suffix("Hello <", "</think>"), 1u);
+  EXPECT_EQ(partial_tag_suffix("Hello </think>", "</think>"), 0u);
+  EXPECT_EQ(partial_tag_suffix("</think", "</think>"), 7u);
+  EXPECT_EQ(partial_tag_suffix("<<", "<<a"), 2u);
+  EXPECT_EQ(partial_tag_suffix("a<<", "<<<"), 2u);
+  EXPECT_EQ(partial_tag_suffix("", "</think>"), 0u);
+  EXPECT_EQ(partial_tag_suffix("abc", ""), 0u);
+  EXPECT_EQ(partial_tag_suffix("x", "x"), 0u);  // a one-byte tag has no proper prefix to hold
 }
 
 }  // namespace
