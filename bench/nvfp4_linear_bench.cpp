@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
         dependent = false;
         independent_us = time_graph(Path::gemv, 0);
         dependent = true;
-        for (int v : {1, 2}) {
+        for (int v : {1, 2, 3, 4, 5}) {
           char cell[32];
           std::snprintf(cell, sizeof(cell), " v%d %.2f", v, time_graph(Path::gemv, v));
           sweep += cell;

@@ -283,7 +283,7 @@ TEST(Nvfp4Gemv, MatchesTheExactReferenceOverOddShapes) {
   };
   uint32_t seed = 1;
   for (const Shape& s : shapes) {
-    for (int variant : {1, 2}) {  // both block shapes, both activation load widths
+    for (int variant : {1, 2, 3, 4, 5}) {  // every block shape (1, 2 or 4 row tiles), both activation load widths
       for (int64_t x_pad : {2, 8}) check_linear(Kernel::gemv, s.n, s.k, s.tokens, seed, variant, x_pad);
     }
     ++seed;
@@ -512,8 +512,11 @@ void check_gate_up(Kernel kernel, int variant = 0) {
 }
 
 TEST(Nvfp4Gemv, FusedGateUpActivationMatchesTheReference) {
-  check_gate_up(Kernel::gemv, 1);  // both block shapes
+  check_gate_up(Kernel::gemv, 1);  // every block shape
   check_gate_up(Kernel::gemv, 2);
+  check_gate_up(Kernel::gemv, 3);
+  check_gate_up(Kernel::gemv, 4);
+  check_gate_up(Kernel::gemv, 5);
 }
 
 TEST(Nvfp4Gemm, FusedGateUpActivationMatchesTheReference) {

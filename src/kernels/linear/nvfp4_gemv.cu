@@ -22,22 +22,15 @@ __device__ __forceinline__ uint32_t load_x_pair(const __nv_bfloat16* p) {
   return __ldg(reinterpret_cast<const unsigned int*>(p));
 }
 
-// Split-K over the block's kWarps warps: each warp's accumulators (c[j][0] for token group j) are summed
-// in shared memory, then warp j scales and stores group j: tile row g (c0, c1: tokens 8j + 2t, 8j + 2t + 1)
-// and tile row g + 8 (c2, c3), or act(gate) · up for a gate_up shape. x_scale[q] is token q's norm scale
-// (1 without x_partials). With a residual, the results join it and leave the next norm's inputs.
-template <int kWarps, int kGroups, int kChains>
-__device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, float4 (&partial)[kWarps][kGroups][32],
-                                                 const float (&x_scale)[kGroups * 8],
-                                                 const float (&c)[kGroups][kChains][4], int64_t rt, int64_t token0,
-                                                 int pass) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+// Row tile rt's outputs, by warp j < kGroups once every warp's accumulators (c[j][0] for token group j) are
+// in `partial`: the warps' split-K sums, then group j scaled and stored — tile row g (c0, c1: tokens 8j + 2t,
+// 8j + 2t + 1) and tile row g + 8 (c2, c3), or act(gate) · up for a gate_up shape. x_scale[q] is token q's
+// norm scale (1 without x_partials). With a residual, the results join it and leave the next norm's inputs.
+template <int kWarps, int kGroups>
+__device__ __forceinline__ void store_group(const Nvfp4LinearParams& p, const float4 (&partial)[kWarps][kGroups][32],
+                                            const float (&x_scale)[kGroups * 8], int64_t rt, int64_t token0, int pass) {
+  const int lane = threadIdx.x % 32, j = threadIdx.x / 32;
   const int g = lane / 4, t = lane % 4;
-#pragma unroll
-  for (int j = 0; j < kGroups; ++j) partial[warp][j][lane] = make_float4(c[j][0][0], c[j][0][1], c[j][0][2], c[j][0][3]);
-  __syncthreads();
-  if (warp >= kGroups) return;
-  const int j = warp;
   float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
   for (int wp = 0; wp < kWarps; ++wp) {
@@ -104,6 +97,20 @@ __device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, flo
   }
 }
 
+// Split-K over the block's kWarps warps: each warp's accumulators go to shared memory, then warps
+// 0 .. kGroups - 1 store row tile rt (store_group). The caller synchronizes before `partial` is reused.
+template <int kWarps, int kGroups, int kChains>
+__device__ __forceinline__ void reduce_and_store(const Nvfp4LinearParams& p, float4 (&partial)[kWarps][kGroups][32],
+                                                 const float (&x_scale)[kGroups * 8],
+                                                 const float (&c)[kGroups][kChains][4], int64_t rt, int64_t token0,
+                                                 int pass) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int j = 0; j < kGroups; ++j) partial[warp][j][lane] = make_float4(c[j][0][0], c[j][0][1], c[j][0][2], c[j][0][3]);
+  __syncthreads();
+  if (warp < kGroups) store_group<kWarps, kGroups>(p, partial, x_scale, rt, token0, pass);
+}
+
 // Each token's norm scale from its partial sums (1 without x_partials), into x_scale: warp w sums the
 // tokens w, w + kWarps, ... of the pass, lanes striding the partials, then a fixed shuffle tree — the same
 // order in every block, so every block scales a token alike. The caller synchronizes before reading. One
@@ -163,24 +170,37 @@ __device__ __forceinline__ void load_x(const __nv_bfloat16* at, bool ok, uint32_
   }
 }
 
-// A block owns one 16-row tile and splits K over its kWarps warps; each warp issues the loads of kUnroll
-// tiles before using the first. A pass covers kGroups groups of 8 tokens: each decoded weight fragment
-// feeds one MMA per group, so 16 or 32 tokens cost little more than 8. kMinBlocks caps registers so that
+// A block owns kRows 16-row tiles and splits K over its kWarps warps; each warp issues the loads of kUnroll
+// tiles of each of its rows before using the first. Every block reads all of the pass's activations from
+// L2 once (32 tokens of a K = 4096 layer: 256 KB, against 37 KB of weights per row tile), so with 16 or 32
+// tokens that traffic, not DRAM, bounds one row tile per block; more rows per block divide it. A pass
+// covers kGroups groups of 8 tokens: each decoded weight fragment feeds one MMA per group, so 16 or 32
+// tokens cost little more than 8. kMinBlocks caps registers so that
 // that many blocks share an SM. Instruction issue bounds the kernel as much as DRAM does, so the main
 // loop carries no predicates and no per-step 64-bit index arithmetic (it covers the tiles wholly inside K
 // in steps of kUnroll; a predicated tail does the rest): about 70 instructions per tile per warp in the
 // loop's SASS, of which the decode is 52 (107 with the predicated loop).
-template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX>
+template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX, int kRows = 1>
 __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t token0, int pass) {
   // One group has two accumulator sets (even and odd steps) to halve its chain of dependent MMAs; with
-  // several groups their chains interleave anyway.
-  constexpr int kChains = kGroups == 1 ? 2 : 1;
+  // several groups or rows their chains interleave anyway.
+  constexpr int kChains = kGroups == 1 && kRows == 1 ? 2 : 1;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t = lane % 4;
-  const int64_t rt = blockIdx.x;
+  const int64_t rt0 = static_cast<int64_t>(blockIdx.x) * kRows;
   const int k_tiles = static_cast<int>(p.shape.k_tiles());
+  // Row r's tiles are r_off[r] words past row tile rt0's (a last block past the row tiles reads the last
+  // one again and stores nothing for it). Row 0 always exists: its offset is the constant 0, so that one
+  // row per block costs no address arithmetic.
+  int64_t r_off[kRows];
+  r_off[0] = 0;
+#pragma unroll
+  for (int r = 1; r < kRows; ++r) {
+    const int64_t rt = rt0 + r < p.shape.row_tiles() ? rt0 + r : p.shape.row_tiles() - 1;
+    r_off[r] = (rt - rt0) * k_tiles * kRecord;
+  }
   // Tile kt's record: codes at words kRecord · kt + lane, scales right after (kNvfp4TileBytes in).
-  const uint4* const row_tile = reinterpret_cast<const uint4*>(p.tiles) + rt * k_tiles * kRecord;
+  const uint4* const row_tile = reinterpret_cast<const uint4*>(p.tiles) + rt0 * k_tiles * kRecord;
   const uint4* const tiles = row_tile + lane;
   const uint16_t* const scales = reinterpret_cast<const uint16_t*>(row_tile + kNvfp4TileBytes / 16) + lane;
   // This lane's B column in group j is token 8j + g of the pass, and its k values are the 16 columns of
@@ -190,7 +210,7 @@ __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t to
 #pragma unroll
   for (int j = 0; j < kGroups; ++j) x[j] = p.x + (token0 + (8 * j + g < pass ? 8 * j + g : 0)) * p.x_stride + 16 * t;
 
-  float c[kGroups][kChains][4] = {};
+  float c[kRows][kGroups][kChains][4] = {};
   // Each warp takes one contiguous share of K: whole steps of kUnroll tiles with no column past K, then a
   // tail (an odd tile, and the last tile when K is not a multiple of 64). Interleaving the warps' steps
   // instead, so that a block reads one contiguous stretch at a time, measured no faster (slower on o).
@@ -205,8 +225,11 @@ __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t to
   // do not depend on it, so the first step's tiles are prefetched into L2 now; activations and the output
   // wait for the previous kernel's writes.
 #pragma unroll
-  for (int u = 0; u < kUnroll; ++u) {
-    if (first + u < end) asm volatile("prefetch.global.L2 [%0];" ::"l"(tiles + (first + u) * kRecord));
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (first + u < end) asm volatile("prefetch.global.L2 [%0];" ::"l"(tiles + r_off[r] + (first + u) * kRecord));
+    }
   }
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
@@ -224,13 +247,16 @@ __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t to
   for (int kt = first; kt < end; kt += kUnroll) {
     // Every load of the step first (weights from DRAM, activations from L1 or, on first touch, L2), so
     // that their latencies overlap; then the arithmetic.
-    uint4 w[kUnroll];
-    uint32_t s[kUnroll];
+    uint4 w[kRows][kUnroll];
+    uint32_t s[kRows][kUnroll];
     uint32_t b[kUnroll][kGroups][8];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      w[u] = load_stream(tile + u * kRecord);
-      s[u] = __ldg(scale + u * kRecord * 8);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        w[r][u] = load_stream(tile + r_off[r] + u * kRecord);
+        s[r][u] = __ldg(scale + r_off[r] * 8 + u * kRecord * 8);
+      }
 #pragma unroll
       for (int j = 0; j < kGroups; ++j) load_x<kVectorX>(xs[j] + u * kTileCols, true, b[u][j]);
     }
@@ -239,23 +265,32 @@ __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t to
 #pragma unroll
     for (int j = 0; j < kGroups; ++j) xs[j] += kUnroll * kTileCols;
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) accumulate_tile(c, w[u], s[u], b[u]);
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) accumulate_tile(c[r], w[r][u], s[r][u], b[u]);
+    }
   }
   // The tail, whose blocks past K hold zero codes and must not read their activations.
   for (int kt = end; kt < last; ++kt) {
-    const uint4 w = load_stream(tiles + kt * kRecord);
-    const uint32_t s = __ldg(scales + kt * kRecord * 8);
+    uint4 w[kRows];
+    uint32_t s[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      w[r] = load_stream(tiles + r_off[r] + kt * kRecord);
+      s[r] = __ldg(scales + r_off[r] * 8 + kt * kRecord * 8);
+    }
     uint32_t b[kGroups][8];
     const bool ok = static_cast<int64_t>(kt) * kTileCols + 16 * t < p.shape.k;
 #pragma unroll
     for (int j = 0; j < kGroups; ++j) load_x<kVectorX>(x[j] + kt * kTileCols, ok, b[j]);
-    accumulate_tile(c, w, s, b);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) accumulate_tile(c[r], w[r], s[r], b);
   }
   if (kChains == 2) {
 #pragma unroll
     for (int j = 0; j < kGroups; ++j) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) c[j][0][i] += c[j][kChains - 1][i];
+      for (int i = 0; i < 4; ++i) c[0][j][0][i] += c[0][j][kChains - 1][i];
     }
   }
 
@@ -264,12 +299,16 @@ __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t to
   asm volatile("griddepcontrol.launch_dependents;");
 #endif
   __shared__ float4 partial[kWarps][kGroups][32];
-  reduce_and_store<kWarps, kGroups>(p, partial, x_scale, c, rt, token0, pass);
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    if (r > 0) __syncthreads();  // the previous row tile's partials are read
+    if (rt0 + r < p.shape.row_tiles()) reduce_and_store<kWarps, kGroups>(p, partial, x_scale, c[r], rt0 + r, token0, pass);
+  }
 }
 
-template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX>
+template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX, int kRows = 1>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4LinearParams p, int64_t token0, int pass) {
-  gemv_body<kWarps, kUnroll, kMinBlocks, kGroups, kVectorX>(p, token0, pass);
+  gemv_body<kWarps, kUnroll, kMinBlocks, kGroups, kVectorX, kRows>(p, token0, pass);
 }
 
 // One pair per blockIdx.y: its expert's tiles and scales, its x row and out row, then the one-token GEMV.
@@ -309,7 +348,7 @@ int multiprocessors() {
 void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
   nvfp4_check_params(p, "nvfp4 GEMV");
   require(!p.out_permuted, "writes its output in natural order only (out_permuted is the wgmma GEMM's)");
-  require(p.variant >= 0 && p.variant <= 2, "variant must be 0, 1 or 2");
+  require(p.variant >= 0 && p.variant <= 5, "variant must be 0 to 5");
   require(p.x_partials == nullptr || (p.x_partials_count > 0 && p.x_partials_stride >= p.x_partials_count && p.x_eps >= 0.0f),
           "x_partials need a positive count, a row stride >= it and an eps >= 0");
   if (p.residual != nullptr) {
@@ -320,18 +359,46 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
   }
   // Measured on the H100 (docs/performance.md): with few row tiles (up to two per SM) 16 warps per block,
   // each with 2 tiles in flight, keep the most loads going; with more, 8 warps per block and 4 blocks per SM.
-  const bool wide = p.variant == 1 || (p.variant == 0 && p.shape.row_tiles() <= 2 * multiprocessors());
+  const int sms = multiprocessors();
+  const bool wide = p.variant == 1 || (p.variant == 0 && p.shape.row_tiles() <= 2 * sms);
+  // A pass of 9 to 32 tokens reads 64–256 KB of activations per block from L2 (K = 4096), several times
+  // the 37 KB of a row tile's weights: two row tiles per block halve that. Where such blocks of 8 warps
+  // still fill the SMs (≥ 4/3 of a wave of one per SM) they win at 9–32 tokens (H100, Qwen3-8B: qkv and
+  // gate_up −1 to −28 %); with fewer row tiles (o, down: 128 blocks) they lose 15–40 %, and blocks of 16
+  // warps win only at 17–32 tokens (o −6 %, down −10 %; +3–8 % at 16). docs/performance.md, session 11.
+  const bool many_row_tiles = p.shape.row_tiles() / 2 >= sms + sms / 3;
   // Activation rows that start 16-byte aligned are read 16 bytes at a time.
   const bool vector_x = aligned(p.x, 16) && p.x_stride % 8 == 0;
-  const unsigned blocks = static_cast<unsigned>(p.shape.row_tiles());
   // Passes of up to 32 tokens (four groups of 8); the last takes as few groups as its tokens need.
   for (int64_t token0 = 0; token0 < p.tokens;) {
     const int64_t left = p.tokens - token0;
     const int groups = left > 16 ? 4 : (left > 8 ? 2 : 1);
     const int pass = static_cast<int>(left < 8 * groups ? left : 8 * groups);
     void (*kernel)(Nvfp4LinearParams, int64_t, int) = nullptr;
-    int warps = 8;
-    if (groups == 1 && wide) {
+    int warps = 8, rows = 1;
+    if (p.variant == 5 || (p.variant == 0 && groups == 4 && !many_row_tiles)) {
+      // Two row tiles per block, 16 warps (for shapes of few row tiles).
+      warps = 16, rows = 2;
+      if (groups == 1) {
+        kernel = vector_x ? gemv_kernel<16, 1, 1, 1, true, 2> : gemv_kernel<16, 1, 1, 1, false, 2>;
+      } else if (groups == 2) {
+        kernel = vector_x ? gemv_kernel<16, 1, 1, 2, true, 2> : gemv_kernel<16, 1, 1, 2, false, 2>;
+      } else {
+        kernel = vector_x ? gemv_kernel<16, 1, 1, 4, true, 2> : gemv_kernel<16, 1, 1, 4, false, 2>;
+      }
+    } else if (p.variant == 3 || p.variant == 4 || (p.variant == 0 && groups > 1 && many_row_tiles)) {
+      // Several row tiles per block (2 or, up to 16 tokens, 4), one tile of each in flight per warp.
+      rows = p.variant != 4 || groups == 4 ? 2 : 4;
+      if (groups == 1) {
+        kernel = rows == 2 ? (vector_x ? gemv_kernel<8, 1, 2, 1, true, 2> : gemv_kernel<8, 1, 2, 1, false, 2>)
+                           : (vector_x ? gemv_kernel<8, 1, 2, 1, true, 4> : gemv_kernel<8, 1, 2, 1, false, 4>);
+      } else if (groups == 2) {
+        kernel = rows == 2 ? (vector_x ? gemv_kernel<8, 1, 2, 2, true, 2> : gemv_kernel<8, 1, 2, 2, false, 2>)
+                           : (vector_x ? gemv_kernel<8, 1, 2, 2, true, 4> : gemv_kernel<8, 1, 2, 2, false, 4>);
+      } else {
+        kernel = vector_x ? gemv_kernel<8, 1, 2, 4, true, 2> : gemv_kernel<8, 1, 2, 4, false, 2>;
+      }
+    } else if (groups == 1 && wide) {
       kernel = vector_x ? gemv_kernel<16, 2, 2, 1, true> : gemv_kernel<16, 2, 2, 1, false>;
       warps = 16;
     } else if (groups == 1) {
@@ -342,6 +409,7 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
     } else {
       kernel = vector_x ? gemv_kernel<8, 2, 2, 4, true> : gemv_kernel<8, 2, 2, 4, false>;
     }
+    const auto blocks = static_cast<unsigned>((p.shape.row_tiles() + rows - 1) / rows);
     launch_kernel("nvfp4 GEMV", kernel, dim3(blocks), dim3(warps * 32), 0, stream, p.dependent_launch, p, token0, pass);
     token0 += pass;
   }

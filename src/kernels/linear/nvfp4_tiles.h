@@ -94,8 +94,9 @@ struct Nvfp4LinearParams {
   // gate_up shapes only (and required there): out = act(gate) · up, gelu_tanh being PyTorch's tanh form.
   Nvfp4Activation activation = Nvfp4Activation::none;
   int64_t out_stride = 0;
-  // 0: chosen from the shape. Benchmarks force the GEMV's 1 (16 warps per block) or 2 (8 warps, 4 blocks
-  // per SM), the wgmma GEMM's 1 (256 tokens per block) or 2 (128).
+  // 0: chosen from the shape. Benchmarks force the GEMV's 1 (16 warps per block), 2 (8 warps, 4 blocks
+  // per SM), 3 (8 warps, 2 row tiles per block), 4 (4 row tiles per block up to 16 tokens a pass, else 2)
+  // or 5 (16 warps, 2 row tiles), the wgmma GEMM's 1 (256 tokens per block) or 2 (128).
   int variant = 0;
   // GEMV only: x holds residual ⊙ norm weight and its norm is still to apply (backend::NormedRows' second
   // form): each token's dot products are multiplied by 1 / sqrt(Σ_j x_partials[token, j] / k + x_eps),
