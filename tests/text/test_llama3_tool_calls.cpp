@@ -13,6 +13,7 @@
 #include "test_util.h"
 #include "text/model_text.h"
 #include "text/tool_calls.h"
+#include "streamed_text.h"
 #include "tokenizer_files.h"
 
 namespace adallm::text {
@@ -68,13 +69,7 @@ const std::vector<Case>& cases() {
 ToolCallOutput streamed(const std::string& text, const std::vector<size_t>& cuts) {
   Llama3JsonToolCallParser parser;
   ToolCallOutput out;
-  size_t from = 0;
-  for (const size_t cut : cuts) {
-    parser.push(std::string_view(text).substr(from, cut - from), out);
-    from = cut;
-  }
-  parser.push(std::string_view(text).substr(from), out);
-  parser.flush(out);
+  test::push_cut(parser, text, cuts, out);
   EXPECT_EQ(parser.num_calls(), out.calls.size());
   return out;
 }
@@ -103,21 +98,10 @@ TEST(Llama3JsonToolCalls, WholeTexts) {
 
 TEST(Llama3JsonToolCalls, SplitAtEveryBoundary) {
   for (const Case& c : cases()) {
-    const size_t n = c.text.size();
-    for (size_t i = 1; i < n; ++i) expect_output(c, streamed(c.text, {i}), "split at " + std::to_string(i));
-    std::vector<size_t> every;
-    for (size_t i = 1; i < n; ++i) every.push_back(i);
-    expect_output(c, streamed(c.text, every), "byte by byte");
-    if (n > 120) continue;  // every pair of cuts: quadratic
-    for (size_t i = 1; i < n; ++i) {
-      for (size_t j = i + 1; j < n; ++j) {
-        const ToolCallOutput out = streamed(c.text, {i, j});
-        if (!same(c, out)) {
-          expect_output(c, out, "split at " + std::to_string(i) + " and " + std::to_string(j));
-          break;
-        }
-      }
-    }
+    test::for_every_cut(
+        c.text.size(), 120, [&](const std::vector<size_t>& cuts) { return streamed(c.text, cuts); },
+        [&](const ToolCallOutput& out, const std::string& how) { expect_output(c, out, how); },
+        [&](const ToolCallOutput& out) { return same(c, out); });
   }
 }
 

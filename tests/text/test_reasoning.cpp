@@ -6,8 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include "core/error.h"
 #include "test_util.h"
 #include "text/model_text.h"
+#include "streamed_text.h"
 #include "tokenizer_files.h"
 
 namespace adallm::text {
@@ -65,13 +65,7 @@ const std::vector<Case>& cases() {
 Output streamed(const Case& c, const std::vector<size_t>& cuts) {
   ReasoningParser parser(c.opened_in_prompt);
   Output out;
-  size_t from = 0;
-  for (const size_t cut : cuts) {
-    parser.push(std::string_view(c.text).substr(from, cut - from), out);
-    from = cut;
-  }
-  parser.push(std::string_view(c.text).substr(from), out);
-  parser.flush(out);
+  test::push_cut(parser, c.text, cuts, out);
   return out;
 }
 
@@ -87,20 +81,10 @@ TEST(ReasoningParser, WholeTexts) {
 
 TEST(ReasoningParser, SplitAtEveryBoundary) {
   for (const Case& c : cases()) {
-    const size_t n = c.text.size();
-    for (size_t i = 1; i < n; ++i) expect_output(c, streamed(c, {i}), "split at " + std::to_string(i));
-    std::vector<size_t> every;
-    for (size_t i = 1; i < n; ++i) every.push_back(i);
-    expect_output(c, streamed(c, every), "byte by byte");
-    for (size_t i = 1; i < n; ++i) {
-      for (size_t j = i + 1; j < n; ++j) {
-        const Output out = streamed(c, {i, j});
-        if (out.reasoning != c.reasoning || out.content != c.content) {
-          expect_output(c, out, "split at " + std::to_string(i) + " and " + std::to_string(j));
-          break;
-        }
-      }
-    }
+    test::for_every_cut(
+        c.text.size(), SIZE_MAX, [&](const std::vector<size_t>& cuts) { return streamed(c, cuts); },
+        [&](const Output& out, const std::string& how) { expect_output(c, out, how); },
+        [&](const Output& out) { return out.reasoning == c.reasoning && out.content == c.content; });
   }
 }
 
@@ -154,18 +138,6 @@ TEST(ReasoningParser, FormatNames) {
 
 fs::path npm_model_dir(const std::string& family) { return test::tokenizer_json(family).parent_path(); }
 
-fs::path demo_with(const test::TempDir& dir, const std::string& chat_template, const nlohmann::json& added = {}) {
-  std::ifstream in(test::demo_model_dir() / "nvfp4" / "tokenizer.json");
-  std::stringstream source;
-  source << in.rdbuf();
-  nlohmann::json tokenizer = nlohmann::json::parse(source.str());
-  for (const auto& token : added) tokenizer["added_tokens"].push_back(token);
-  std::ofstream(dir / "tokenizer.json") << tokenizer.dump();
-  std::ofstream(dir / "tokenizer_config.json")
-      << nlohmann::json{{"eos_token", "<|im_end|>"}, {"chat_template", chat_template}}.dump();
-  return dir.path();
-}
-
 std::string check_error(const ModelText& text) {
   try {
     check_reasoning_support(text, ReasoningFormat::qwen3);
@@ -184,14 +156,16 @@ TEST(ReasoningSupport, RealAndMadeUpModels) {
       << llama;
   {
     test::TempDir dir;  // the template writes the tags; the vocabulary has them as plain text
-    EXPECT_EQ(check_error(load_model_text(demo_with(dir, "{{ messages[0].content }}<think>\n\n</think>"))), "");
+    const auto model = test::demo_model_with_template(dir, "{{ messages[0].content }}<think>\n\n</think>");
+    EXPECT_EQ(check_error(load_model_text(model)), "");
   }
   {
     test::TempDir dir;  // special tokens would be dropped from the text
     const nlohmann::json added = nlohmann::json::parse(
         R"([{"id": 4096, "content": "<think>", "single_word": false, "lstrip": false, "rstrip": false,
              "normalized": false, "special": true}])");
-    const std::string e = check_error(load_model_text(demo_with(dir, "{{ messages[0].content }}</think>", added)));
+    const auto model = test::demo_model_with_template(dir, "{{ messages[0].content }}</think>", added);
+    const std::string e = check_error(load_model_text(model));
     EXPECT_NE(e.find("marks <think> as a special token"), std::string::npos) << e;
   }
 }

@@ -6,8 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +14,7 @@
 
 #include "test_util.h"
 #include "text/model_text.h"
+#include "streamed_text.h"
 #include "tokenizer_files.h"
 
 namespace adallm::text {
@@ -98,13 +97,7 @@ bool same(const Case& c, const Output& out) {
 Output streamed(const std::string& text, const std::vector<size_t>& cuts) {
   HermesToolCallParser parser;
   Output out;
-  size_t from = 0;
-  for (const size_t cut : cuts) {
-    parser.push(std::string_view(text).substr(from, cut - from), out);
-    from = cut;
-  }
-  parser.push(std::string_view(text).substr(from), out);
-  parser.flush(out);
+  test::push_cut(parser, text, cuts, out);
   EXPECT_EQ(parser.num_calls(), out.calls.size());
   return out;
 }
@@ -115,21 +108,10 @@ TEST(HermesToolCalls, WholeTexts) {
 
 TEST(HermesToolCalls, SplitAtEveryBoundary) {
   for (const Case& c : cases()) {
-    const size_t n = c.text.size();
-    for (size_t i = 1; i < n; ++i) expect_output(c, streamed(c.text, {i}), "split at " + std::to_string(i));
-    std::vector<size_t> every;
-    for (size_t i = 1; i < n; ++i) every.push_back(i);
-    expect_output(c, streamed(c.text, every), "byte by byte");
-    if (n > 160) continue;  // every pair of cuts: quadratic
-    for (size_t i = 1; i < n; ++i) {
-      for (size_t j = i + 1; j < n; ++j) {
-        const Output out = streamed(c.text, {i, j});
-        if (!same(c, out)) {
-          expect_output(c, out, "split at " + std::to_string(i) + " and " + std::to_string(j));
-          break;
-        }
-      }
-    }
+    test::for_every_cut(
+        c.text.size(), 160, [&](const std::vector<size_t>& cuts) { return streamed(c.text, cuts); },
+        [&](const Output& out, const std::string& how) { expect_output(c, out, how); },
+        [&](const Output& out) { return same(c, out); });
   }
 }
 
@@ -173,20 +155,6 @@ TEST(DetectToolCalls, RealTemplates) {
   }
 }
 
-// A model directory of the demo tokenizer (whose vocabulary has no <tool_call>) and `chat_template`;
-// `added` tokens are appended to its added_tokens when given.
-fs::path made_up_model(const test::TempDir& dir, const std::string& chat_template, const nlohmann::json& added = {}) {
-  std::ifstream in(test::demo_model_dir() / "nvfp4" / "tokenizer.json");
-  std::stringstream source;
-  source << in.rdbuf();
-  nlohmann::json tokenizer = nlohmann::json::parse(source.str());
-  for (const auto& token : added) tokenizer["added_tokens"].push_back(token);
-  std::ofstream(dir / "tokenizer.json") << tokenizer.dump();
-  std::ofstream(dir / "tokenizer_config.json")
-      << nlohmann::json{{"eos_token", "<|im_end|>"}, {"chat_template", chat_template}}.dump();
-  return dir.path();
-}
-
 const std::string kChatML =
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
@@ -194,15 +162,15 @@ const std::string kChatML =
 TEST(DetectToolCalls, MadeUpTemplates) {
   {
     test::TempDir dir;  // tools rendered, calls in another format
-    const ToolCallSupport s = detect_tool_calls(load_model_text(
-        made_up_model(dir, "{% if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}" + kChatML)));
+    const ToolCallSupport s = detect_tool_calls(load_model_text(test::demo_model_with_template(
+        dir, "{% if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}" + kChatML)));
     EXPECT_TRUE(s.template_renders_tools);
     EXPECT_EQ(s.format, ToolCallFormat::none);
     EXPECT_NE(s.problem.find("format this server cannot parse"), std::string::npos) << s.problem;
   }
   {
     test::TempDir dir;  // the template teaches <tool_call>; the vocabulary does not have it: text tags
-    const ToolCallSupport s = detect_tool_calls(load_model_text(made_up_model(
+    const ToolCallSupport s = detect_tool_calls(load_model_text(test::demo_model_with_template(
         dir, "{% if tools %}Call tools as <tool_call>{...}</tool_call>: {{ tools | tojson }}\n{% endif %}" + kChatML)));
     EXPECT_TRUE(s.template_renders_tools);
     EXPECT_EQ(s.format, ToolCallFormat::hermes);
@@ -215,14 +183,14 @@ TEST(DetectToolCalls, MadeUpTemplates) {
             {"id": 4097, "content": "</tool_call>", "single_word": false, "lstrip": false, "rstrip": false,
              "normalized": false, "special": true}])");
     const ToolCallSupport s = detect_tool_calls(load_model_text(
-        made_up_model(dir, "{% if tools %}{{ tools | tojson }}\n{% endif %}" + kChatML, added)));
+        test::demo_model_with_template(dir, "{% if tools %}{{ tools | tojson }}\n{% endif %}" + kChatML, added)));
     EXPECT_TRUE(s.template_renders_tools);
     EXPECT_EQ(s.format, ToolCallFormat::none);
     EXPECT_NE(s.problem.find("special tokens"), std::string::npos) << s.problem;
   }
   {
     test::TempDir dir;  // a template that refuses the probe is judged by its source
-    const ToolCallSupport s = detect_tool_calls(load_model_text(made_up_model(
+    const ToolCallSupport s = detect_tool_calls(load_model_text(test::demo_model_with_template(
         dir, "{% if messages[0].role != 'system' %}{{ raise_exception('a system message first') }}{% endif %}"
              "{% if tools %}<tool_call>{{ tools | tojson }}{% endif %}" + kChatML)));
     EXPECT_TRUE(s.template_renders_tools);
