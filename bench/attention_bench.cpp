@@ -6,7 +6,7 @@
 // tokens as one causal chunk (prefill attention), reported in TFLOP/s.
 //
 //   attention_bench [--seqs 1,8,32,64] [--context 1024,8192,32768] [--kv-cache-dtype fp8] [--heads 32]
-//                   [--kv-heads 8] [--head-dim 128] [--prefill N]
+//                   [--kv-heads 8] [--head-dim 128] [--prefill N] [--warps 0|4|16]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -37,13 +37,15 @@ int run(int argc, char** argv) {
   app.add_option("--kv-heads", kv_heads, "KV heads");
   app.add_option("--head-dim", head_dim, "head_dim");
   app.add_option("--calls", calls, "timed calls per configuration");
+  int warps = 0;
+  app.add_option("--warps", warps, "warps per decode block: 0 (chosen per launch), 4 or 16")->check(CLI::IsMember({0, 4, 16}));
   int64_t prefill = 0;
   app.add_option("--prefill", prefill,
                  "instead of decoding, each sequence brings its last N tokens (a causal prefill chunk): TFLOP/s");
   CLI11_PARSE(app, argc, argv);
 
   const double copy = cuda::measure_copy_bandwidth();
-  auto b = backend::make_cuda_backend();
+  auto b = backend::make_cuda_backend(backend::CudaOptions{.decode_attention_warps = warps});
   const backend::KvCacheDType dtype = backend::parse_kv_cache_dtype(kv);
   const int64_t page_size = 16;
   std::printf("decode attention on %s: %lld query heads over %lld KV heads, head_dim %lld, KV %s; copy %.0f GB/s\n",

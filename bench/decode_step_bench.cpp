@@ -7,6 +7,7 @@
 // published shape (`--synthetic qwen3-8b`: random NVFP4 codes and block scales, random embeddings).
 //
 //   decode_step_bench --synthetic qwen3-8b [--batch 1] [--context 1024] [--steps 50] [--kv-cache-dtype fp8]
+//                     [--separate-norms] [--attention-warps 0|4|16]
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -45,6 +46,9 @@ int run(int argc, char** argv) {
   app.add_option("--kv-cache-dtype", kv, "fp8 or bf16")->check(CLI::IsMember({"fp8", "bf16"}));
   bool separate_norms = false;
   app.add_flag("--separate-norms", separate_norms, "every RMSNorm its own kernel (not folded into the GEMV)");
+  int attention_warps = 0;
+  app.add_option("--attention-warps", attention_warps, "warps per decode-attention block: 0 (chosen per launch), 4 or 16")
+      ->check(CLI::IsMember({0, 4, 16}));
   CLI11_PARSE(app, argc, argv);
   if (model_dir.empty() == synthetic.empty()) throw Error("give a model directory or --synthetic NAME");
 
@@ -65,7 +69,7 @@ int run(int argc, char** argv) {
 
   const double copy = cuda::measure_copy_bandwidth();
   const model::Footprint footprint = model::checkpoint_footprint(dir);
-  auto backend = backend::make_cuda_backend(backend::CudaOptions{.fold_norms = !separate_norms});
+  auto backend = backend::make_cuda_backend(backend::CudaOptions{.fold_norms = !separate_norms, .decode_attention_warps = attention_warps});
   auto m = model::Model::load(dir, *backend);
   const int64_t page_size = 16;
   const int64_t pages = batch * ((context + page_size - 1) / page_size);

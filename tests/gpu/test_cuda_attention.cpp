@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -20,7 +22,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "core/error.h"
 #include "core/float_codecs.h"
+#include "kernels/attention/paged_attention.h"
 
 namespace adallm::backend {
 namespace {
@@ -96,10 +100,22 @@ double nmse(const std::vector<float>& got, const std::vector<float>& want) {
   return err / ref;
 }
 
-class CudaAttention : public ::testing::TestWithParam<std::tuple<Shape, KvCacheDType>> {};
+// warps: CudaOptions::decode_attention_warps (0: chosen per launch — 16 for these few-sequence steps where
+// they exist —, 4 or 16 forced); steps with decode tokens run all three, the others (prefill kernel only)
+// warps 0.
+class CudaAttention : public ::testing::TestWithParam<std::tuple<Shape, KvCacheDType, int>> {};
+
+// The CPU backend's result per (shape, cache dtype), computed once for the three block shapes (the CPU
+// prefill of a long history takes seconds).
+const Result& cpu_result(const std::string& key, const std::function<Result()>& compute) {
+  static std::map<std::string, Result> results;
+  auto it = results.find(key);
+  if (it == results.end()) it = results.emplace(key, compute()).first;
+  return it->second;
+}
 
 TEST_P(CudaAttention, MatchesTheCpuBackend) {
-  const auto& [s, kv] = GetParam();
+  const auto& [s, kv, warps] = GetParam();
   std::mt19937 rng(1234);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int page_size = 16;
@@ -153,18 +169,34 @@ TEST_P(CudaAttention, MatchesTheCpuBackend) {
   for (int64_t i = 0; i < d / 2; ++i) rope.inv_freq.push_back(std::pow(10000.0f, -2.0f * static_cast<float>(i) / static_cast<float>(d)));
   rope.attention_factor = 1.0f;
 
-  auto cpu = make_cpu_backend(2);
-  auto cuda = make_cuda_backend();
-  const Result want = run(*cpu, s, kv, qkv, norm_w, rope, page_size, num_pages, history, step);
+  std::string key = std::to_string(s.heads) + "/" + std::to_string(s.kv_heads) + "/" + std::to_string(s.head_dim) + "/" +
+                    std::to_string(s.sliding_window) + "/" + std::to_string(s.qk_norm) + "/" + kv_cache_dtype_name(kv);
+  for (size_t q = 0; q < s.context.size(); ++q) key += "/" + std::to_string(s.context[q]) + "+" + std::to_string(s.new_tokens[q]);
+  const Result& want = cpu_result(key, [&] {
+    auto cpu = make_cpu_backend(2);
+    return run(*cpu, s, kv, qkv, norm_w, rope, page_size, num_pages, history, step);
+  });
+  auto cuda = make_cuda_backend(CudaOptions{.decode_attention_warps = warps});
+  const bool fp8 = kv == KvCacheDType::fp8_e4m3;
+  if (warps == 16 && !kernels::paged_attention_wide_blocks(s.head_dim, fp8, s.heads / s.kv_heads)) {
+    // Asking for a block shape that does not exist is an error naming it, not another shape.
+    try {
+      run(*cuda, s, kv, qkv, norm_w, rope, page_size, num_pages, history, step);
+      ADD_FAILURE() << "forced 16-warp blocks ran where they do not exist";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("no 16-warp decode blocks"), std::string::npos) << e.what();
+    }
+    return;
+  }
   const Result got = run(*cuda, s, kv, qkv, norm_w, rope, page_size, num_pages, history, step);
   const double e_qkv = nmse(got.qkv, want.qkv), e_out = nmse(got.out, want.out);
-  std::printf("[cuda attention] heads %d/%d d %d window %d kv %s: qkv NMSE %.2e, out NMSE %.2e\n", s.heads,
-              s.kv_heads, s.head_dim, s.sliding_window, kv_cache_dtype_name(kv), e_qkv, e_out);
+  std::printf("[cuda attention] heads %d/%d d %d window %d kv %s warps %d: qkv NMSE %.2e, out NMSE %.2e\n", s.heads,
+              s.kv_heads, s.head_dim, s.sliding_window, kv_cache_dtype_name(kv), warps, e_qkv, e_out);
   EXPECT_LE(e_qkv, 1e-5);  // q and k rounded to bf16 once more than on the CPU
   EXPECT_LE(e_out, kv == KvCacheDType::bf16 ? 1e-4 : 1e-3);
 }
 
-std::vector<std::tuple<Shape, KvCacheDType>> cases() {
+std::vector<std::tuple<Shape, KvCacheDType, int>> cases() {
   const std::vector<Shape> shapes = {
       // Qwen3-8B heads: one long decode, a decode next to a prefill chunk that starts mid-page.
       {32, 8, 128, {2000}, {1}, 0, true},
@@ -183,14 +215,37 @@ std::vector<std::tuple<Shape, KvCacheDType>> cases() {
       {6, 2, 48, {200}, {37}, 0, false},
       {32, 8, 128, {3000}, {500}, 0, true},
   };
-  std::vector<std::tuple<Shape, KvCacheDType>> all;
+  std::vector<std::tuple<Shape, KvCacheDType, int>> all;
   for (const Shape& s : shapes) {
-    for (KvCacheDType kv : {KvCacheDType::bf16, KvCacheDType::fp8_e4m3}) all.emplace_back(s, kv);
+    const bool decodes = std::find(s.new_tokens.begin(), s.new_tokens.end(), 1) != s.new_tokens.end();
+    for (KvCacheDType kv : {KvCacheDType::bf16, KvCacheDType::fp8_e4m3}) {
+      for (int warps : {0, 4, 16}) {
+        if (warps == 0 || decodes) all.emplace_back(s, kv, warps);
+      }
+    }
   }
   return all;
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaAttention, ::testing::ValuesIn(cases()));
+
+// The forced-16 cases above run the wide kernel only where it exists: on a GPU with the shared memory of
+// an A100 or H100 it must exist for the shapes that matter (Qwen3 / Llama fp8 at head_dim 128, head_dim 64
+// either dtype), so that those cases cannot pass by refusing.
+TEST(CudaAttentionWideBlocks, ExistWhereTheSharedMemoryAllows) {
+  auto cuda = make_cuda_backend();  // selects and initializes the device
+  int device = 0, optin = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), cudaSuccess);
+  EXPECT_FALSE(kernels::paged_attention_wide_blocks(256, true, 2));  // head_dim 256: narrow blocks only
+  EXPECT_FALSE(kernels::paged_attention_wide_blocks(128, false, 4));  // bf16 rings of 16 warps: > 227 KB
+  EXPECT_TRUE(kernels::paged_attention_wide_blocks(64, true, 4));
+  if (optin >= 160 * 1024) {
+    EXPECT_TRUE(kernels::paged_attention_wide_blocks(128, true, 4));
+    EXPECT_TRUE(kernels::paged_attention_wide_blocks(128, true, 16));
+    EXPECT_TRUE(kernels::paged_attention_wide_blocks(64, false, 2));
+  }
+}
 
 }  // namespace
 }  // namespace adallm::backend

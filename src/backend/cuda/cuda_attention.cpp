@@ -119,6 +119,7 @@ void CudaBackend::attention(const Tensor& q, const KvCache& cache, int64_t layer
   p.scale = scale;
   p.sliding_window = sliding_window ? static_cast<int>(*sliding_window) : 0;
   p.max_keys = static_cast<int>(max_keys);
+  p.decode_warps = decode_attention_warps_;
   p.out = out.ptr<__nv_bfloat16>();
   p.out_stride = out.stride;
   // Steps where some sequence brings several tokens: those run the prefill kernel, the others decode.

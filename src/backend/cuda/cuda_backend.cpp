@@ -97,6 +97,7 @@ CudaBackend::CudaBackend(const CudaOptions& options) {
   }
   plan_ = kernels::plan_nvfp4_linear(kernels::current_nvfp4_device(), options.linear_path);
   fold_norms_ = options.fold_norms;
+  decode_attention_warps_ = options.decode_attention_warps;
   name_ = "cuda:" + std::to_string(options.device) + " (" + info_.name + ")";
   log::info(plan_.describe());
 }

@@ -18,6 +18,8 @@ struct CudaOptions {
   // Fold the blocks' RMSNorms into the NVFP4 GEMV's epilogues at decode sizes (linear_residual_norm);
   // off, every norm is its own kernel — for benchmarks comparing the two.
   bool fold_norms = true;
+  // Warps per decode-attention block: 0 chooses per launch, 4 or 16 force one shape (benchmarks).
+  int decode_attention_warps = 0;
 };
 
 // Throws adallm::Error when the device is missing or this binary holds no code for it.

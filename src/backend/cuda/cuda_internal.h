@@ -262,6 +262,7 @@ class CudaBackend final : public Backend {
   cublasHandle_t cublas_ = nullptr;
   kernels::Nvfp4LinearPlan plan_;
   bool fold_norms_ = true;
+  int decode_attention_warps_ = 0;  // CudaOptions::decode_attention_warps
   const ForwardBatch* batch_ = nullptr;
   bool recording_ = false;  // between begin_graph and end_graph
   // Bumped whenever device memory a step graph may have recorded moves (batch arrays, workspaces).

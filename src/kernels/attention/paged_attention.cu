@@ -20,17 +20,23 @@ namespace {
 
 using namespace attention;
 
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
-constexpr int kChunkKeys = 16;                  // keys per warp step: the M of one mma
-constexpr int kTileKeys = kWarps * kChunkKeys;  // keys per block step (the unit of a split)
-constexpr int kStages = 3;                      // cp.async ring depth per warp
+constexpr int kChunkKeys = 16;  // keys per warp step: the M of one mma
+// Two block shapes for the decode kernel. Narrow: 4 warps, each with a 3-deep cp.async ring. Wide: 16
+// warps with 2-deep rings, for launches of few blocks (a small batch): there a block's fixed work — the
+// query fragments, the merge of its warps, the partials of split-K and their merge by the last block —
+// bounds the time, not DRAM (at 256 keys one narrow warp issues ~2,400 instructions for its one chunk of
+// 16 keys), so one block of 16 warps per KV head takes 256 keys with no split-K merge through L2.
+constexpr int kNarrowWarps = 4;
+constexpr int kWideWarps = 16;
+constexpr int ring_stages(int warps) { return warps == kNarrowWarps ? 3 : 2; }
+constexpr int kCombineWarps = 4;  // combine_kernel: a warp per (token, head)
 // At most this many splits are merged by the last of their blocks (an atomic count per token and KV
 // head) rather than by a second kernel: one launch fewer per layer (the same time per call on the H100
 // within noise: 32 × 8K keys in 2 splits 203–205 µs either way). More splits are merged by the combine
 // kernel, a warp per head: one block's serial loop over many splits was slower (CUDA-core kernel, 1 × 8K
-// keys in 64 splits: 55 → 97 µs).
-constexpr int kMaxBlockMergeSplits = 8;
+// keys in 64 splits: 55 → 97 µs). Wide blocks (512 threads) merge up to 16.
+constexpr int kMaxBlockMergeSplits = 16;
+constexpr int max_block_merge_splits(int warps) { return warps == kNarrowWarps ? 8 : kMaxBlockMergeSplits; }
 constexpr int kMaxSplits = 32;  // the combine kernel's warp holds one split's weight per lane
 
 // Blocks of the decode kernel (tokens alone of their sequence in the step).
@@ -48,17 +54,21 @@ int64_t decode_blocks(const PagedAttentionParams& p) {
 // Each token then takes as many of them as its own keys want (token_splits), so that a launch planned for
 // more keys than a step holds (a CUDA graph replayed over growing contexts) cuts short contexts as an
 // exact plan would; the blocks of the other splits return at once.
-__host__ __device__ __forceinline__ int wanted_splits(int keys) {
+// Wide blocks (16 warps) want splits of 512 keys, two chunks per warp, both in flight at once in the
+// warp's 2-deep ring: a warp's chunks are computed one after another, each ~2.5 µs at 1–4 chunks (H100,
+// 1 sequence: 256 / 1K keys in one split 11.1 / 19.0 µs).
+__host__ __device__ __forceinline__ int wanted_splits(int keys, int warps) {
+  if (warps == kWideWarps) return max(1, (keys + 511) / 512);
   return max((keys + 511) / 512, min(4, (keys + 63) / 64));
 }
-__device__ __forceinline__ int token_splits(int keys, int max_splits) {
-  return max(1, min(wanted_splits(keys), max_splits));
+__device__ __forceinline__ int token_splits(int keys, int max_splits, int warps) {
+  return max(1, min(wanted_splits(keys, warps), max_splits));
 }
 
-int choose_splits(const PagedAttentionParams& p, int64_t slots) {
+int choose_splits(const PagedAttentionParams& p, int64_t slots, int warps) {
   const int64_t groups = decode_blocks(p) * p.kv_heads;
   if (groups <= 0) return 1;
-  const int64_t wanted = wanted_splits(p.max_keys);
+  const int64_t wanted = wanted_splits(p.max_keys, warps);
   return static_cast<int>(std::clamp<int64_t>(slots / groups, 1, std::min<int64_t>(wanted, kMaxSplits)));
 }
 
@@ -67,11 +77,13 @@ __device__ __forceinline__ int2 token_keys(const PagedAttentionParams& p, int po
   return make_int2(p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0, position + 1);
 }
 
-// Shared memory: the queries' B fragments, then each warp's ring of kStages (K, V) chunks of 16 rows. So
+// Shared memory: the queries' B fragments, then each warp's ring of (K, V) chunks of 16 rows. So
 // that ldmatrix and the V word loads are free of bank conflicts, a row of a multiple of 8 16-byte parts
 // keeps part j at j ^ (row % 8), other rows are padded by 16 bytes. Without the padding fp8 rows of
 // head_dim 128 fit 4 blocks per SM instead of 3: 32 × 8K keys 218 → 206 µs, 64 × 8K 410 → 382 µs on the
-// H100 (prefill unchanged). At the end the rings hold each warp's softmax state and output for the merge.
+// H100 (prefill unchanged). At the end the rings' space holds each warp's softmax state and output for the
+// merge ([columns] m, [columns] l, [columns][head_dim] o per warp), then each warp's weight per column and
+// the columns' merged m, l and output factor.
 struct SmemLayout {
   int row_stride = 0;    // bytes per cached row
   bool swizzle = false;  // parts XOR-swizzled by row % 8 (else rows padded)
@@ -80,14 +92,16 @@ struct SmemLayout {
   int bytes = 0;
 };
 
-SmemLayout smem_layout(int head_dim, bool fp8, int n_tiles) {
+SmemLayout smem_layout(int head_dim, bool fp8, int n_tiles, int warps) {
   SmemLayout l;
   const int row_bytes = head_dim * (fp8 ? 1 : 2);
+  const int cols = 8 * n_tiles;
   l.swizzle = row_bytes % 128 == 0;
   l.row_stride = l.swizzle ? row_bytes : row_bytes + 16;
   l.ring = head_dim / 16 * n_tiles * 32 * 8;
-  l.ring_bytes = kStages * 2 * kChunkKeys * l.row_stride;
-  l.bytes = l.ring + kWarps * l.ring_bytes;
+  l.ring_bytes = ring_stages(warps) * 2 * kChunkKeys * l.row_stride;
+  const int merge_bytes = (warps * cols * (head_dim + 2) + warps * cols + 3 * cols) * 4;
+  l.bytes = l.ring + std::max(warps * l.ring_bytes, merge_bytes);
   return l;
 }
 
@@ -113,11 +127,14 @@ __device__ __forceinline__ int output_dim(int mt, int row, int head_dim) {
 
 // One block per (decode token, KV head, split); see paged_attention.h. kDim: head_dim rounded up to the
 // instantiated size (registers are sized by it); kNTiles: n8 tiles of query columns (column j is query
-// head j of the KV head).
-template <bool kFp8, int kDim, int kNTiles>
-__global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParams p, int splits, SmemLayout layout,
-                                                             float* partial, int32_t* counters) {
+// head j of the KV head); kWarps: kNarrowWarps or kWideWarps.
+template <bool kFp8, int kDim, int kNTiles, int kWarps>
+__global__ void __launch_bounds__(kWarps * 32) attention_kernel(PagedAttentionParams p, int splits, SmemLayout layout,
+                                                                float* partial, int32_t* counters) {
   extern __shared__ __align__(16) uint8_t smem[];
+  constexpr int kThreads = kWarps * 32;
+  constexpr int kTileKeys = kWarps * kChunkKeys;  // keys per block step (the unit of a split)
+  constexpr int kStages = ring_stages(kWarps);
   constexpr int kCols = 8 * kNTiles;
   constexpr int kMTiles = kDim / 16;
   constexpr int kElem = kFp8 ? 1 : 2;
@@ -125,16 +142,17 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
   const int d = p.head_dim, ksteps = d / 16;
   const int group = p.heads / p.kv_heads;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, c = lane % 4;
-  const int s = static_cast<int>(blockIdx.x % splits);
-  const int64_t bk = blockIdx.x / splits;
-  const int kvh = static_cast<int>(bk % p.kv_heads);
-  const int64_t qb = bk / p.kv_heads;
+  // 32-bit index arithmetic (the launch has fewer than 2^31 blocks): 64-bit divisions are long calls.
+  const int s = static_cast<int>(blockIdx.x % static_cast<unsigned>(splits));
+  const int bk = static_cast<int>(blockIdx.x / static_cast<unsigned>(splits));
+  const int kvh = bk % p.kv_heads;
+  const int qb = bk / p.kv_heads;
   const int64_t first_token = p.decode_blocks != nullptr ? p.decode_blocks[qb].first : qb;
   const int ncols = group;  // column j: query head kvh · group + j of the token
   // The token's keys, cut into its own number of splits (at most the launch's), of whole block steps.
   const int2 range = token_keys(p, p.positions[first_token]);
   const int lo = range.x, hi = range.y;
-  const int my_splits = token_splits(hi - lo, splits);
+  const int my_splits = token_splits(hi - lo, splits, kWarps);
   if (s >= my_splits) return;
   const int per_split = ((hi - lo + my_splits - 1) / my_splits + kTileKeys - 1) / kTileKeys * kTileKeys;
   const int begin = lo + s * per_split;
@@ -389,34 +407,47 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
       }
     }
   }
-  __syncthreads();
+  // Each column's weight per warp (0 for a warp without keys of it), its merged m and l, and the factor
+  // of its output: 1 / l for a token of one split, else the partial stays unnormalized.
+  float* weight = merged + kWarps * warp_floats;  // [kWarps][kCols]
+  float* col_m = weight + kWarps * kCols;
+  float* col_l = col_m + kCols;
+  float* col_factor = col_l + kCols;
   const float v_scale = kFp8 ? p.v_scale : 1.0f;
-  for (int i = tid; i < ncols * d; i += kThreads) {
-    const int col = i / d, dim = i % d;
+  __syncthreads();
+  if (tid < ncols) {
     float m = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) m = fmaxf(m, merged[w * warp_floats + col]);
-    float o = 0.0f, l = 0.0f;
-    if (m != -INFINITY) {
+    for (int w = 0; w < kWarps; ++w) m = fmaxf(m, merged[w * warp_floats + tid]);
+    float l = 0.0f;
 #pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float* part = merged + w * warp_floats;
-        const float weight = exp2f(part[col] - m);  // 0 for a warp without keys of this column
-        l += weight * part[kCols + col];
-        o += weight * part[2 * kCols + col * d + dim];
-      }
+    for (int w = 0; w < kWarps; ++w) {
+      const float wt = m == -INFINITY ? 0.0f : exp2f(merged[w * warp_floats + tid] - m);
+      weight[w * kCols + tid] = wt;
+      l += wt * merged[w * warp_floats + kCols + tid];
     }
+    col_m[tid] = m;  // log2 units; -inf (and l = 0) for a split with none of the token's keys
+    col_l[tid] = l;
+    col_factor[tid] = my_splits == 1 ? v_scale / l : v_scale;
+  }
+  __syncthreads();
+  for (int i = tid; i < ncols * d; i += kThreads) {
+    const int col = i / d, dim = i % d;
+    float o = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) o += weight[w * kCols + col] * merged[w * warp_floats + 2 * kCols + col * d + dim];
+    o *= col_factor[col];
     const int64_t t = first_token;
     const int h = kvh * group + col;
     if (my_splits == 1) {
-      p.out[t * p.out_stride + static_cast<int64_t>(h) * d + dim] = __float2bfloat16_rn(o * v_scale / l);
+      p.out[t * p.out_stride + static_cast<int64_t>(h) * d + dim] = __float2bfloat16_rn(o);
     } else {
       float* part = partial + ((t * p.heads + h) * splits + s) * (d + 2);
       if (dim == 0) {
-        part[0] = m;  // log2 units; -inf (and l = 0) for a split with none of the token's keys
-        part[1] = l;
+        part[0] = col_m[col];
+        part[1] = col_l[col];
       }
-      part[2 + dim] = o * v_scale;
+      part[2 + dim] = o;
     }
   }
   if (my_splits == 1 || counters == nullptr) return;
@@ -462,7 +493,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
     const float* parts = parts_of(col) + 2 + dim;
     float o = 0.0f;
 #pragma unroll
-    for (int j = 0; j < kMaxBlockMergeSplits; ++j) {
+    for (int j = 0; j < max_block_merge_splits(kWarps); ++j) {
       if (j < n) o += split_w[col * n + j] * __ldcg(parts + j * (d + 2));
     }
     p.out[first_token * p.out_stride + static_cast<int64_t>(kvh * group + col) * d + dim] = __float2bfloat16_rn(o);
@@ -471,16 +502,17 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(PagedAttentionParam
 
 // One warp per (token, head): merges its splits' partial softmaxes (m in log2 units; at most 32 splits,
 // one per lane for the weights).
-__global__ void combine_kernel(PagedAttentionParams p, int64_t decode_count, int splits, const float* partial) {
+__global__ void combine_kernel(PagedAttentionParams p, int64_t decode_count, int splits, int block_warps,
+                               const float* partial) {
   pdl_begin();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t bh = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
+  const int64_t bh = static_cast<int64_t>(blockIdx.x) * kCombineWarps + warp;
   if (bh >= decode_count * p.heads) return;
   const int64_t t = p.decode_blocks != nullptr ? p.decode_blocks[bh / p.heads].first : bh / p.heads;
   const int h = static_cast<int>(bh % p.heads);
   const int d = p.head_dim;
   const int2 range = token_keys(p, p.positions[t]);
-  const int n = token_splits(range.y - range.x, splits);
+  const int n = token_splits(range.y - range.x, splits, block_warps);
   if (n == 1) return;  // the attention kernel wrote this token's output
   const float* parts = partial + (t * p.heads + h) * splits * (d + 2);
   float m = -INFINITY, l = 0.0f;
@@ -501,49 +533,76 @@ __global__ void combine_kernel(PagedAttentionParams p, int64_t decode_count, int
 
 using AttentionKernel = void (*)(PagedAttentionParams, int, SmemLayout, float*, int32_t*);
 
-template <bool kFp8, int kNTiles>
+template <bool kFp8, int kNTiles, int kWarps>
 AttentionKernel pick_dim(int head_dim) {
-  if (head_dim <= 32) return attention_kernel<kFp8, 32, kNTiles>;
-  if (head_dim <= 64) return attention_kernel<kFp8, 64, kNTiles>;
-  if (head_dim <= 128) return attention_kernel<kFp8, 128, kNTiles>;
-  return attention_kernel<kFp8, 256, kNTiles>;
+  if (head_dim <= 32) return attention_kernel<kFp8, 32, kNTiles, kWarps>;
+  if (head_dim <= 64) return attention_kernel<kFp8, 64, kNTiles, kWarps>;
+  if (head_dim <= 128) return attention_kernel<kFp8, 128, kNTiles, kWarps>;
+  if constexpr (kWarps == kNarrowWarps) return attention_kernel<kFp8, 256, kNTiles, kWarps>;
+  return nullptr;  // wide blocks: 16 warps cannot hold head_dim 256's accumulators in 128 registers
 }
 
+template <int kWarps>
 AttentionKernel pick_kernel(bool fp8, int n_tiles, int head_dim) {
-  if (fp8) return n_tiles == 1 ? pick_dim<true, 1>(head_dim) : pick_dim<true, 2>(head_dim);
-  return n_tiles == 1 ? pick_dim<false, 1>(head_dim) : pick_dim<false, 2>(head_dim);
+  if (fp8) return n_tiles == 1 ? pick_dim<true, 1, kWarps>(head_dim) : pick_dim<true, 2, kWarps>(head_dim);
+  return n_tiles == 1 ? pick_dim<false, 1, kWarps>(head_dim) : pick_dim<false, 2, kWarps>(head_dim);
+}
+
+AttentionKernel pick_kernel(bool fp8, int n_tiles, int head_dim, int warps) {
+  return warps == kWideWarps ? pick_kernel<kWideWarps>(fp8, n_tiles, head_dim)
+                             : pick_kernel<kNarrowWarps>(fp8, n_tiles, head_dim);
 }
 
 // n8 tiles of query columns a block needs.
 int n_tiles(const PagedAttentionParams& p) { return p.heads / p.kv_heads > 8 ? 2 : 1; }
 
-// What one call launches: the kernel, its shared memory, and the splits.
+// What one call launches: the kernel, its block of warps, its shared memory, and the splits.
 struct Plan {
   AttentionKernel kernel = nullptr;
+  int warps = kNarrowWarps;
   SmemLayout layout;
   int splits = 1;
 };
 
-Plan plan(const PagedAttentionParams& p, int multiprocessors) {
-  static const bool configured = [] {
+// The most dynamic shared memory a block of the current device may ask for.
+int max_block_smem() {
+  int device = 0, bytes = 0;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return bytes;
+}
+
+// The kernel of `warps` warps for p, its layout, and its splits over the SMs; kernel null when that block
+// shape does not exist for p's head_dim or does not fit the shared memory.
+Plan plan_for(const PagedAttentionParams& p, int multiprocessors, int warps) {
+  static const int smem_limit = [] {
     // Up to 206 KB (bf16 rows of head_dim 256, two query tiles), and the largest carveout, so that as
     // many blocks as the shared memory allows share an SM.
-    for (const bool fp8 : {false, true}) {
-      for (const int t : {1, 2}) {
-        for (const int dim : {32, 64, 128, 256}) {
-          const AttentionKernel k = pick_kernel(fp8, t, dim);
-          ADALLM_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_layout(dim, fp8, t).bytes));
-          ADALLM_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
+    const int limit = max_block_smem();
+    for (const int w : {kNarrowWarps, kWideWarps}) {
+      for (const bool fp8 : {false, true}) {
+        for (const int t : {1, 2}) {
+          for (const int dim : {32, 64, 128, 256}) {
+            const AttentionKernel k = pick_kernel(fp8, t, dim, w);
+            const int bytes = smem_layout(dim, fp8, t, w).bytes;
+            if (k == nullptr || bytes > limit) continue;
+            ADALLM_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+            ADALLM_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
+          }
         }
       }
     }
-    return true;
+    return limit;
   }();
-  (void)configured;
   Plan plan;
   const int tiles = n_tiles(p);
-  plan.kernel = pick_kernel(p.fp8, tiles, p.head_dim);
-  plan.layout = smem_layout(p.head_dim, p.fp8, tiles);
+  plan.warps = warps;
+  plan.layout = smem_layout(p.head_dim, p.fp8, tiles, warps);
+  plan.kernel = pick_kernel(p.fp8, tiles, p.head_dim, warps);
+  if (plan.kernel == nullptr || plan.layout.bytes > smem_limit) {
+    plan.kernel = nullptr;
+    return plan;
+  }
   // Blocks per SM of this kernel at this shared memory size, asked once per pair.
   static std::mutex mutex;
   static std::map<std::pair<AttentionKernel, int>, int> resident;
@@ -555,22 +614,51 @@ Plan plan(const PagedAttentionParams& p, int multiprocessors) {
     if (it != resident.end()) {
       per_sm = it->second;
     } else {
-      ADALLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, plan.kernel, kThreads, plan.layout.bytes));
+      ADALLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, plan.kernel, warps * 32, plan.layout.bytes));
       resident.emplace(key, per_sm);
     }
   }
-  plan.splits = choose_splits(p, int64_t{std::max(1, per_sm)} * multiprocessors);
+  plan.splits = choose_splits(p, int64_t{std::max(1, per_sm)} * multiprocessors, warps);
   return plan;
 }
 
+// Wide blocks where the step's (token, KV head) groups are no more than the SMs (a small batch: its time
+// is each block's fixed work and each warp's chain of chunks), when they exist for p; p.decode_warps
+// forces one shape. H100, fp8, 8 KV heads, µs narrow → wide: 1 × 256 keys 16.7 → 11.5, 1 × 8K 32.2 →
+// 22.5, 4 × 4K 29.4 → 24.2, 16 × 1K 27.6 → 21.5, 16 × 8K 110.8 → 111.9; 32 sequences 3–6 % slower.
+Plan plan(const PagedAttentionParams& p, int multiprocessors) {
+  if (p.decode_warps == kNarrowWarps) return plan_for(p, multiprocessors, kNarrowWarps);
+  const Plan wide = plan_for(p, multiprocessors, kWideWarps);
+  if (p.decode_warps == kWideWarps) {
+    if (wide.kernel == nullptr) {
+      throw Error("paged_attention kernel: no 16-warp decode blocks for head_dim " + std::to_string(p.head_dim) +
+                  (p.fp8 ? " with fp8" : " with bf16") + " pages on this GPU (head_dim ≤ 128 and shared memory)");
+    }
+    return wide;
+  }
+  if (wide.kernel != nullptr && decode_blocks(p) * p.kv_heads <= multiprocessors) return wide;
+  return plan_for(p, multiprocessors, kNarrowWarps);
+}
+
 }  // namespace
+
+bool paged_attention_wide_blocks(int head_dim, bool fp8, int group) {
+  PagedAttentionParams p;
+  p.head_dim = head_dim;
+  p.fp8 = fp8;
+  p.heads = group;
+  p.kv_heads = 1;
+  p.tokens = 1;
+  p.max_keys = 1;
+  return plan_for(p, 1, kWideWarps).kernel != nullptr;
+}
 
 int64_t paged_attention_counters(const PagedAttentionParams& p) {
   return p.tokens > 0 && p.kv_heads > 0 ? decode_blocks(p) * p.kv_heads : 0;
 }
 
 int64_t paged_attention_workspace_bytes(const PagedAttentionParams& p, int multiprocessors) {
-  if (p.tokens <= 0 || p.heads <= 0 || p.kv_heads <= 0 || p.max_keys <= 0) return 0;
+  if (p.tokens <= 0 || p.heads <= 0 || p.kv_heads <= 0 || p.max_keys <= 0 || decode_blocks(p) == 0) return 0;
   const int splits = plan(p, multiprocessors).splits;
   if (splits == 1) return 0;
   return p.tokens * p.heads * splits * (p.head_dim + 2) * static_cast<int64_t>(sizeof(float));
@@ -586,6 +674,9 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
     bad("heads must be a multiple of kv_heads, at most " + std::to_string(kAttentionMaxGroup) + " per KV head");
   }
   if (p.page_size <= 0 || p.max_keys <= 0) bad("page_size and max_keys must be > 0");
+  if (p.decode_warps != 0 && p.decode_warps != 4 && p.decode_warps != 16) {
+    bad("decode_warps " + std::to_string(p.decode_warps) + " must be 0 (chosen per launch), 4 or 16");
+  }
   if (!p.q || !p.out || !p.k_cache || !p.v_cache || !p.positions || !p.seq_index || !p.page_tables) bad("null pointer");
   const auto check_list = [&](const AttentionQueryBlock* list, int64_t n, const char* what) {
     if (n < 0 || n > p.tokens || (n > 0 && list == nullptr)) {
@@ -604,14 +695,15 @@ void paged_attention(const PagedAttentionParams& p, int multiprocessors, void* w
   const int64_t blocks = decode_count * p.kv_heads * splits;
   if (blocks >= (int64_t{1} << 31)) bad("too many tokens for one launch");
   // Up to kMaxBlockMergeSplits splits merge in their last block when the caller gave counters.
-  const bool block_merge = splits > 1 && splits <= kMaxBlockMergeSplits && p.split_counters != nullptr;
-  launch_dependent("paged_attention", launch.kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
+  const bool block_merge = splits > 1 && splits <= max_block_merge_splits(launch.warps) && p.split_counters != nullptr;
+  launch_dependent("paged_attention", launch.kernel, dim3(static_cast<unsigned>(blocks)), dim3(launch.warps * 32),
                    static_cast<size_t>(launch.layout.bytes), stream, p, splits, launch.layout,
                    static_cast<float*>(workspace), block_merge ? p.split_counters : nullptr);
   if (splits > 1 && !block_merge) {
     const int64_t heads = decode_count * p.heads;
-    launch_dependent("paged_attention combine", combine_kernel, dim3(static_cast<unsigned>((heads + kWarps - 1) / kWarps)),
-                     dim3(kThreads), 0, stream, p, decode_count, splits, static_cast<const float*>(workspace));
+    launch_dependent("paged_attention combine", combine_kernel,
+                     dim3(static_cast<unsigned>((heads + kCombineWarps - 1) / kCombineWarps)), dim3(kCombineWarps * 32), 0,
+                     stream, p, decode_count, splits, launch.warps, static_cast<const float*>(workspace));
   }
 }
 

@@ -2,12 +2,12 @@
 // pages, dequantized in the kernel), for decode and prefill alike: causal through each token's position,
 // an optional sliding window, GQA. A decode token's long key range is split across blocks (flash-decoding),
 // merged by the last of them to finish (up to 8 splits) or by a second kernel, so that a batch of one
-// sequence still fills the GPU.
+// sequence still fills the GPU. A block has 4 warps, or 16 in a launch of few blocks (a small batch).
 //
 // Tensor cores (mma.sync m16n8k16, fp32 accumulation) do both products in two kernels. Decode (tokens
 // that are alone of their sequence in the step): keys along M and queries along N, S^T = K · Q^T and
 // O^T = V^T · P^T, a block's queries the query heads of one KV head (GQA) for one token, so a decode
-// step's 4 query heads per KV head fill one n8 tile; each of the block's 4 warps streams its own 16-key
+// step's 4 query heads per KV head fill one n8 tile; each of the block's warps streams its own 16-key
 // chunks through a private cp.async ring and keeps its own online softmax, the warps merge at the end.
 // Prefill (several tokens of a sequence): flash attention with queries along M, 128 (token, head) rows per
 // block (prefill_attention.cu). fp8 pages are converted to f16 two values per instruction and multiplied
@@ -67,11 +67,19 @@ struct PagedAttentionParams {
   // Optional: paged_attention_counters() ints, zero on entry (the kernel leaves them zero). With them a
   // call of few splits merges them in its last block instead of launching a second kernel.
   int32_t* split_counters = nullptr;
+  // Warps per decode block: 0 chooses per launch (16 where 4-warp blocks would not fill the SMs once and
+  // the head_dim and shared memory allow, else 4); 4 or 16 force one shape (benchmarks, tests; 16 is an
+  // error where it does not exist).
+  int decode_warps = 0;
 };
 
 // How many consecutive tokens of one sequence a prefill block takes (a power of two, 4 to 128: 128 query
 // rows of (token, query head of the KV head), 64 above head_dim 128).
 int paged_attention_prefill_tokens(int heads, int kv_heads, int head_dim);
+
+// Whether 16-warp decode blocks exist on the current GPU for this head_dim, page dtype and number of query
+// heads per KV head (head_dim ≤ 128 and their shared memory within the GPU's limit).
+bool paged_attention_wide_blocks(int head_dim, bool fp8, int group);
 
 // How many split counters paged_attention may use for these params.
 int64_t paged_attention_counters(const PagedAttentionParams& params);
