@@ -62,22 +62,35 @@ float embedding_scale(const io::ModelConfig& config, DType table_dtype) {
   return scale;
 }
 
-LayerWeights load_layer(backend::Backend& b, const LayerTensors& t) {
+// A layer's weights, or under tensor parallelism (`shard`) this rank's part of them: column-parallel
+// q/k/v and gate/up rows, row-parallel o_proj and down_proj columns.
+LayerWeights load_layer(backend::Backend& b, const LayerTensors& t, const io::ModelConfig& c,
+                        const TensorParallelShard* shard) {
+  const auto rows = [&](const LinearTensors& l, IndexRange r) {
+    return shard ? slice_rows(linear_source(l), r) : linear_source(l);
+  };
+  SliceStorage storage;  // a row-parallel slice's copy, alive until its Linear is loaded
+  const auto cols = [&](const LinearTensors& l, IndexRange r) {
+    return shard ? slice_columns(linear_source(l), r, storage) : linear_source(l);
+  };
+  const IndexRange q_rows = shard ? shard->q_rows(c.head_dim) : IndexRange{};
+  const IndexRange kv_rows = shard ? shard->kv_rows(c.head_dim) : IndexRange{};
   LayerWeights w;
   w.input_layernorm = upload_f32(b, t.input_layernorm);
   w.post_attention_layernorm = upload_f32(b, t.post_attention_layernorm);
   w.pre_feedforward_layernorm = upload_f32(b, t.pre_feedforward_layernorm);
   w.post_feedforward_layernorm = upload_f32(b, t.post_feedforward_layernorm);
-  const backend::LinearSource qkv[] = {linear_source(t.attn.q_proj), linear_source(t.attn.k_proj),
-                                       linear_source(t.attn.v_proj)};
+  const backend::LinearSource qkv[] = {rows(t.attn.q_proj, q_rows), rows(t.attn.k_proj, kv_rows),
+                                       rows(t.attn.v_proj, kv_rows)};
   w.qkv_proj = b.load_linear(qkv);
-  const backend::LinearSource o[] = {linear_source(t.attn.o_proj)};
+  const backend::LinearSource o[] = {cols(t.attn.o_proj, q_rows)};
   w.o_proj = b.load_linear(o);
   w.q_norm = upload_f32(b, t.attn.q_norm);
   w.k_norm = upload_f32(b, t.attn.k_norm);
   if (t.mlp) {
-    w.gate_up_proj = b.load_gate_up_linear(linear_source(t.mlp->gate_proj), linear_source(t.mlp->up_proj));
-    const backend::LinearSource down[] = {linear_source(t.mlp->down_proj)};
+    const IndexRange inter = shard ? shard->intermediate : IndexRange{};
+    w.gate_up_proj = b.load_gate_up_linear(rows(t.mlp->gate_proj, inter), rows(t.mlp->up_proj, inter));
+    const backend::LinearSource down[] = {cols(t.mlp->down_proj, inter)};
     w.down_proj = b.load_linear(down);
   }
   if (t.moe) {
@@ -110,7 +123,7 @@ void Model::reserve(int64_t num_tokens, int64_t num_logit_rows) {
   backend::Backend& b = backend_;
   const io::ModelConfig& c = config_;
   if (num_tokens > step_->layers.capacity()) ++step_->epoch;
-  step_->layers.reserve(b, c, num_tokens);
+  step_->layers.reserve(b, rank_config_, num_tokens);
   if (num_logit_rows > step_->head_capacity) {
     ++step_->epoch;
     const DType dt = b.activation_dtype();
@@ -118,12 +131,16 @@ void Model::reserve(int64_t num_tokens, int64_t num_logit_rows) {
     step_->delta = b.alloc(num_logit_rows, c.hidden_size, dt);
     step_->normed = b.alloc(num_logit_rows, c.hidden_size, dt);
     step_->logits = b.alloc(num_logit_rows, c.vocab_size, DType::F32);
+    if (tp_) {
+      step_->rank_logits = b.alloc(num_logit_rows, tp_->shard.vocab_shard, DType::F32);
+      step_->gathered_logits = b.alloc(num_logit_rows, tp_->shard.vocab_shard * tp_->shard.size, DType::F32);
+    }
     step_->ids = b.alloc(num_logit_rows, 1, DType::I32);
     step_->head_capacity = num_logit_rows;
   }
 }
 
-std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backend) {
+std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backend, const TensorParallelRank* tp) {
   if (!fs::is_directory(dir)) {
     throw Error("model directory not found").file(dir.string()).hint("give a directory holding config.json and *.safetensors");
   }
@@ -141,22 +158,46 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backen
   for (const std::string& w : tensors.warnings) log::warn(w);
 
   const io::ModelConfig& c = m->config_;
+  m->rank_config_ = c;
+  const TensorParallelShard* shard = nullptr;
+  if (tp != nullptr && tp->shard.size > 1) {
+    if (tp->comm == nullptr || tp->comm->size() != tp->shard.size || tp->comm->rank() != tp->shard.rank) {
+      throw Error("tensor parallelism: rank " + std::to_string(tp->shard.rank) + " of " + std::to_string(tp->shard.size) +
+                  " needs a communicator of that rank and size");
+    }
+    if (c.num_experts > 0) {
+      throw Error("tensor parallelism over MoE layers (experts split across ranks) is not built yet")
+          .file(config_path.string());
+    }
+    // Checked against the config by shard_model again: a shard made for another model is refused.
+    if (!(shard_model(c, tp->shard.size, tp->shard.rank).q_heads == tp->shard.q_heads)) {
+      throw Error("tensor parallelism: the rank's shard was made for another model").file(config_path.string());
+    }
+    m->tp_ = *tp;
+    shard = &m->tp_->shard;
+    m->rank_config_.num_attention_heads = shard->q_heads.size();
+    m->rank_config_.num_key_value_heads = shard->kv_heads.size();
+    m->rank_config_.intermediate_size = shard->intermediate.size();
+  }
   ModelWeights& w = m->weights_;
   // BF16 tables stay BF16; F16 and F32 ones become F32 (exact).
   const DType table_dtype = tensors.embed_tokens->dtype == DType::BF16 ? DType::BF16 : DType::F32;
   w.embed_tokens = backend.upload(host_array(*tensors.embed_tokens), table_dtype);
   w.embed_scale = embedding_scale(c, tensors.embed_tokens->dtype);
   for (const LayerTensors& layer : tensors.layers) {
-    w.layers.push_back(load_layer(backend, layer));
+    w.layers.push_back(load_layer(backend, layer, c, shard));
     w.k_scales.push_back(layer.attn.k_scale);
     w.v_scales.push_back(layer.attn.v_scale);
     w.has_kv_scales = w.has_kv_scales || layer.attn.has_kv_scales;
   }
   w.norm = upload_f32(backend, tensors.norm);
+  // Under tensor parallelism, this rank's vocabulary rows of the head.
+  const IndexRange vocab = shard ? shard->vocab : IndexRange{0, c.vocab_size};
   if (tensors.lm_head_tied) {
-    w.lm_head = backend.linear_from_table(w.embed_tokens->view());  // the embedding table, not a copy
+    // The embedding table's rows, not a copy.
+    w.lm_head = backend.linear_from_table(w.embed_tokens->view().row_slice(vocab.begin, vocab.size()));
   } else {
-    const backend::LinearSource lm_head[] = {linear_source(tensors.lm_head)};
+    const backend::LinearSource lm_head[] = {slice_rows(linear_source(tensors.lm_head), vocab)};
     w.lm_head = backend.load_linear(lm_head);
   }
   w.rope_full = rope_table(c.rope_full, c.head_dim);
@@ -177,7 +218,7 @@ backend::KvCacheSpec Model::kv_cache_spec(int64_t num_pages, int64_t page_size, 
   spec.num_layers = config_.num_hidden_layers;
   spec.num_pages = num_pages;
   spec.page_size = page_size;
-  spec.num_key_value_heads = config_.num_key_value_heads;
+  spec.num_key_value_heads = rank_config_.num_key_value_heads;
   spec.head_dim = config_.head_dim;
   spec.dtype = dtype;
   spec.k_scales = weights_.k_scales;
@@ -201,7 +242,8 @@ backend::Tensor Model::issue_step(int64_t n, int64_t rows, backend::KvCache& cac
   backend::Backend& b = backend_;
   arch::Activations act = step_->layers.rows(n);
   b.embed(weights_.embed_tokens->view(), weights_.embed_scale, act.residual);
-  arch::LayerContext ctx{b, c, weights_, cache, act};
+  arch::LayerContext ctx{b, rank_config_, weights_, cache, act};
+  ctx.comm = tp_ ? tp_->comm : nullptr;
   const arch::LayerFunction layer = arch::layer_function(c.arch);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer(ctx, l);
 
@@ -215,7 +257,18 @@ backend::Tensor Model::issue_step(int64_t n, int64_t rows, backend::KvCache& cac
   b.gather_logit_rows(act.delta, delta);
   b.add_rms_norm(delta, residual, weights_.norm->view(), static_cast<float>(c.rms_norm_eps),
                  c.gemma_norm ? backend::NormKind::gemma : backend::NormKind::llama, normed);
-  b.linear(*weights_.lm_head, normed, out);
+  if (!tp_) {
+    b.linear(*weights_.lm_head, normed, out);
+    return out;
+  }
+  // Each rank's vocabulary rows, gathered side by side (the last rank's padding columns past vocab_size
+  // are never read).
+  const TensorParallelShard& s = tp_->shard;
+  const backend::Tensor mine = step_->rank_logits->view().row_slice(0, rows);
+  const backend::Tensor all = step_->gathered_logits->view().row_slice(0, rows);
+  b.linear(*weights_.lm_head, normed, mine.col_slice(0, s.vocab.size()));
+  tp_->comm->all_gather_cols(mine, all);
+  b.copy(all.col_slice(0, c.vocab_size), out);
   return out;
 }
 

@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/communicator.h"
 #include "io/model_config.h"
 #include "io/quant_config.h"
+#include "model/tensor_parallel.h"
 
 namespace adallm::model {
 
@@ -60,11 +62,24 @@ struct GraphPlan {
   int32_t max_keys = 0;              // the longest context a graphed step may see (max_model_len)
 };
 
+// One rank of a tensor-parallel group: which part of the model it holds, and its collectives (which
+// must outlive the model). Every rank runs the same steps, each on its own thread and backend.
+struct TensorParallelRank {
+  TensorParallelShard shard;
+  backend::Communicator* comm = nullptr;
+};
+
 class Model {
  public:
   // Opens the checkpoint directory, checks and binds every tensor (model/ledger.h), and loads the
-  // weights into `backend`. The backend must outlive the model.
-  static std::unique_ptr<Model> load(const std::filesystem::path& dir, backend::Backend& backend);
+  // weights into `backend`. The backend must outlive the model. With `tp` (size > 1) the model loads and
+  // runs its rank's shard: its query and KV heads (q/k/v rows, o_proj columns, its KV cache's heads), its
+  // MLP rows (gate/up rows, down columns) and its vocabulary rows of lm_head; o_proj's and down_proj's
+  // partial sums meet in an all-reduce and the logits in an all-gather, so every rank's forward returns
+  // the whole model's logits. The embedding is kept whole on every rank. MoE models are refused there
+  // (expert parallelism is not built yet), as are step graphs.
+  static std::unique_ptr<Model> load(const std::filesystem::path& dir, backend::Backend& backend,
+                                     const TensorParallelRank* tp = nullptr);
 
   const io::ModelConfig& config() const { return config_; }
   const io::QuantConfig& quant() const { return quant_; }
@@ -140,6 +155,10 @@ class Model {
   std::filesystem::path dir_;
   backend::Backend& backend_;
   io::ModelConfig config_;
+  // The layers' view of the config: with tensor parallelism, this rank's query heads, KV heads and
+  // intermediate rows; else config_.
+  io::ModelConfig rank_config_;
+  std::optional<TensorParallelRank> tp_;
   io::QuantConfig quant_;
   ModelWeights weights_;
   std::unique_ptr<StepBuffers> step_;

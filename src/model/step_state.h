@@ -18,6 +18,8 @@ struct Model::StepBuffers {
   arch::ActivationBuffers layers;
   int64_t head_capacity = 0;
   std::unique_ptr<backend::Buffer> residual, delta, normed, logits, ids;
+  // Tensor parallelism: this rank's logits [rows, vocab_shard] and every rank's [rows, size · vocab_shard].
+  std::unique_ptr<backend::Buffer> rank_logits, gathered_logits;
   // logprobs, at first use (grown to the most rows asked): the raw logits kept from the sampler's
   // penalties, and the results.
   std::unique_ptr<backend::Buffer> raw_logits, chosen, top_ids, top_logprobs;

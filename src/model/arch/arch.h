@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "backend/backend.h"
+#include "backend/communicator.h"
 #include "io/model_config.h"
 #include "model/model.h"
 
@@ -46,13 +47,16 @@ class ActivationBuffers {
 
 struct LayerContext {
   backend::Backend& backend;
-  const io::ModelConfig& config;
+  const io::ModelConfig& config;  // this rank's heads and intermediate rows under tensor parallelism
   const ModelWeights& weights;
   backend::KvCache& cache;
   Activations& act;
   // Set by a layer whose last block added its output into the residual and left the next layer's
   // normalized input (act.hidden, act.norm_partials); unset when act.delta holds an output not yet added.
   std::optional<backend::NormedRows> next_input;
+  // Tensor parallelism (null without): row-parallel projections (o_proj, down_proj) leave partial sums
+  // that meet here before they join the residual.
+  backend::Communicator* comm = nullptr;
 };
 
 // One decoder layer. On entry residual holds the stream and, for layer > 0, either next_input is set or
@@ -71,8 +75,12 @@ void gemma3_layer(LayerContext& ctx, int64_t layer);
 // The layer's normalized input: next_input when the previous layer left it (taken), else hidden =
 // norm(residual) for layer 0, or residual += delta; hidden = norm(residual).
 backend::NormedRows input_norm(LayerContext& ctx, int64_t layer, const backend::Buffer& weight, backend::NormKind kind);
+// out = x Wᵀ of a row-parallel projection (o_proj, down_proj), summed over the ranks under tensor
+// parallelism.
+void project_out(LayerContext& ctx, const backend::Linear& weight, const backend::Tensor& x, backend::Tensor out);
 // residual += x Wᵀ, and the next block's input norm(residual) · norm_weight (into act.hidden and
-// act.norm_partials, with act.delta as scratch).
+// act.norm_partials, with act.delta as scratch). Under tensor parallelism the partial sums are reduced
+// first and the norm is its own op (a plain input).
 backend::NormedRows residual_norm(LayerContext& ctx, const backend::Linear& weight, const backend::Tensor& x,
                                   const backend::Buffer& norm_weight, backend::NormKind kind);
 // Self-attention of the normalized input into ctx.act.attn (o_proj is the caller's): fused qkv projection,

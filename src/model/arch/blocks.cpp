@@ -74,8 +74,19 @@ backend::NormedRows input_norm(LayerContext& ctx, int64_t layer, const backend::
   return backend::NormedRows::plain(ctx.act.hidden);
 }
 
+void project_out(LayerContext& ctx, const backend::Linear& weight, const backend::Tensor& x, backend::Tensor out) {
+  ctx.backend.linear(weight, x, out);
+  if (ctx.comm != nullptr) ctx.comm->all_reduce_sum(out);
+}
+
 backend::NormedRows residual_norm(LayerContext& ctx, const backend::Linear& weight, const backend::Tensor& x,
                                   const backend::Buffer& norm_weight, backend::NormKind kind) {
+  if (ctx.comm != nullptr) {
+    project_out(ctx, weight, x, ctx.act.delta);
+    ctx.backend.add_rms_norm(ctx.act.delta, ctx.act.residual, norm_weight.view(),
+                             static_cast<float>(ctx.config.rms_norm_eps), kind, ctx.act.hidden);
+    return backend::NormedRows::plain(ctx.act.hidden);
+  }
   return ctx.backend.linear_residual_norm(weight, x, ctx.act.residual, norm_weight.view(),
                                           static_cast<float>(ctx.config.rms_norm_eps), kind, ctx.act.delta,
                                           ctx.act.hidden, ctx.act.norm_partials);
@@ -114,7 +125,7 @@ backend::Tensor gated_block(LayerContext& ctx, int64_t layer, const backend::Nor
 
 void dense_mlp_block(LayerContext& ctx, int64_t layer, const backend::NormedRows& in, backend::Tensor out) {
   const backend::Tensor h = gated_block(ctx, layer, in);
-  ctx.backend.linear(*ctx.weights.layers[static_cast<size_t>(layer)].down_proj, h, out);
+  project_out(ctx, *ctx.weights.layers[static_cast<size_t>(layer)].down_proj, h, out);
 }
 
 void dense_mlp_to_residual(LayerContext& ctx, int64_t layer, const backend::NormedRows& in, backend::NormKind kind) {

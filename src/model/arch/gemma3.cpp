@@ -13,7 +13,7 @@ void gemma3_layer(LayerContext& ctx, int64_t layer) {
   backend::Backend& b = ctx.backend;
   const backend::NormedRows in = input_norm(ctx, layer, *w.input_layernorm, kind);
   attention_block(ctx, layer, in, w.q_norm.get(), w.k_norm.get(), kind);
-  b.linear(*w.o_proj, ctx.act.attn, ctx.act.delta);
+  project_out(ctx, *w.o_proj, ctx.act.attn, ctx.act.delta);
   b.rms_norm(ctx.act.delta, w.post_attention_layernorm->view(), eps, kind, ctx.act.delta);
   b.add_rms_norm(ctx.act.delta, ctx.act.residual, w.pre_feedforward_layernorm->view(), eps, kind,
                  ctx.act.hidden);

@@ -12,7 +12,7 @@ void qwen3_moe_layer(LayerContext& ctx, int64_t layer) {
   attention_block(ctx, layer, in, w.q_norm.get(), w.k_norm.get(), kind);
   if (ctx.config.is_moe_layer(layer)) {
     // The router and the experts read plain normalized rows.
-    ctx.backend.linear(*w.o_proj, ctx.act.attn, ctx.act.delta);
+    project_out(ctx, *w.o_proj, ctx.act.attn, ctx.act.delta);
     ctx.backend.add_rms_norm(ctx.act.delta, ctx.act.residual, w.post_attention_layernorm->view(),
                              static_cast<float>(ctx.config.rms_norm_eps), kind, ctx.act.hidden);
     moe_block(ctx, layer, ctx.act.delta);
