@@ -104,8 +104,13 @@ LayerWeights load_layer(backend::Backend& b, const LayerTensors& t, const io::Mo
     w.router = b.load_linear(std::span<const backend::LinearSource>(&router, 1));
     std::vector<backend::ExpertSource> experts;
     experts.reserve(t.moe->experts.size());
-    for (const MlpTensors& e : t.moe->experts) {
-      experts.push_back({linear_source(e.gate_proj), linear_source(e.up_proj), linear_source(e.down_proj)});
+    std::vector<SliceStorage> down_slices(t.moe->experts.size());  // alive until load_experts has copied them
+    const IndexRange inter = shard ? shard->moe_intermediate : IndexRange{};
+    for (size_t i = 0; i < t.moe->experts.size(); ++i) {
+      const MlpTensors& e = t.moe->experts[i];
+      const backend::LinearSource down =
+          shard ? slice_columns(linear_source(e.down_proj), inter, down_slices[i]) : linear_source(e.down_proj);
+      experts.push_back({rows(e.gate_proj, inter), rows(e.up_proj, inter), down});
     }
     w.experts = b.load_experts(experts);
   }
@@ -165,10 +170,6 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backen
       throw Error("tensor parallelism: rank " + std::to_string(tp->shard.rank) + " of " + std::to_string(tp->shard.size) +
                   " needs a communicator of that rank and size");
     }
-    if (c.num_experts > 0) {
-      throw Error("tensor parallelism over MoE layers (experts split across ranks) is not built yet")
-          .file(config_path.string());
-    }
     // Checked against the config by shard_model again: a shard made for another model is refused.
     if (!(shard_model(c, tp->shard.size, tp->shard.rank).q_heads == tp->shard.q_heads)) {
       throw Error("tensor parallelism: the rank's shard was made for another model").file(config_path.string());
@@ -178,6 +179,7 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backen
     m->rank_config_.num_attention_heads = shard->q_heads.size();
     m->rank_config_.num_key_value_heads = shard->kv_heads.size();
     m->rank_config_.intermediate_size = shard->intermediate.size();
+    m->rank_config_.moe_intermediate_size = shard->moe_intermediate.size();
   }
   ModelWeights& w = m->weights_;
   // BF16 tables stay BF16; F16 and F32 ones become F32 (exact).

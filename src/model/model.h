@@ -76,8 +76,8 @@ class Model {
   // runs its rank's shard: its query and KV heads (q/k/v rows, o_proj columns, its KV cache's heads), its
   // MLP rows (gate/up rows, down columns) and its vocabulary rows of lm_head; o_proj's and down_proj's
   // partial sums meet in an all-reduce and the logits in an all-gather, so every rank's forward returns
-  // the whole model's logits. The embedding is kept whole on every rank. MoE models are refused there
-  // (expert parallelism is not built yet), as are step graphs.
+  // the whole model's logits. MoE layers split every expert's rows the same way (the router replicated).
+  // The embedding is kept whole on every rank. Step graphs are refused there.
   static std::unique_ptr<Model> load(const std::filesystem::path& dir, backend::Backend& backend,
                                      const TensorParallelRank* tp = nullptr);
 

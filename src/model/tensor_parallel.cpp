@@ -62,8 +62,11 @@ TensorParallelShard shard_model(const io::ModelConfig& config, int size, int ran
     s.intermediate = even_part(config.intermediate_size, size, rank);
   }
   if (moe_layers) {
-    if (config.num_experts % size != 0) refuse("num_experts", config.num_experts, size, "each rank holds whole experts");
-    s.experts = even_part(config.num_experts, size, rank);
+    if (config.moe_intermediate_size % (int64_t{16} * size) != 0) {
+      refuse("moe_intermediate_size", config.moe_intermediate_size, size,
+             "each rank's share of an expert's down_proj input must be a multiple of 16 columns (whole NVFP4 blocks)");
+    }
+    s.moe_intermediate = even_part(config.moe_intermediate_size, size, rank);
   }
   // Vocabulary rows: ceil(vocab / size) per rank, the last rank fewer (its all-gather slot padded).
   s.vocab_shard = (config.vocab_size + size - 1) / size;

@@ -6,7 +6,8 @@
 // Column parallel (each rank computes some output features, no communication): q/k/v, gate/up, lm_head
 // and the embedding (vocabulary rows). Row parallel (each rank holds some input features, the outputs are
 // partial sums, all-reduced): o_proj over the rank's query heads, down_proj over its intermediate rows.
-// MoE layers split experts whole (expert parallel), the router replicated. With fewer KV heads than ranks
+// MoE layers split every expert the same way (its gate/up rows, its down columns: vLLM's default), so
+// that routing, replicated, needs no exchange. With fewer KV heads than ranks
 // each KV head is replicated on size / num_key_value_heads ranks, so that every rank's query heads find
 // their KV head locally.
 #pragma once
@@ -33,8 +34,8 @@ struct TensorParallelShard {
   IndexRange q_heads;   // query heads of this rank
   IndexRange kv_heads;  // KV heads it keeps: those of its query heads (one, replicated, when fewer than ranks)
   bool kv_replicated = false;
-  IndexRange intermediate;  // dense MLP: rows of gate_proj and up_proj, columns of down_proj
-  IndexRange experts;       // MoE layers: the experts it holds whole (empty for a dense model)
+  IndexRange intermediate;      // dense MLP: rows of gate_proj and up_proj, columns of down_proj
+  IndexRange moe_intermediate;  // MoE layers: the same of every expert (empty for a dense model)
   IndexRange vocab;         // rows of the embedding and of lm_head; every rank but the last holds vocab_shard
   int64_t vocab_shard = 0;  // rows per rank (the all-gather's stride: the last rank's rows are padded to it)
 
@@ -45,8 +46,8 @@ struct TensorParallelShard {
 
 // The shard of rank `rank` of `size`. Throws adallm::Error naming the config field when the model does not
 // split over `size` ranks: num_attention_heads must divide; num_key_value_heads must divide or be divided by
-// `size`; intermediate_size (dense layers) must split into whole 16-column NVFP4 blocks per rank, and
-// num_experts (MoE) must divide.
+// `size`; intermediate_size (dense layers) and moe_intermediate_size (MoE layers) must split into whole
+// 16-column NVFP4 blocks per rank.
 TensorParallelShard shard_model(const io::ModelConfig& config, int size, int rank);
 
 // Rows `rows` of a stored Linear (column parallel): a view into the same memory, no copy.

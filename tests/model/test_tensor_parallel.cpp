@@ -37,7 +37,7 @@ TEST(TensorParallel, PublishedShapesSplitIntoWholeDisjointShards) {
     const int64_t group = c.num_attention_heads / c.num_key_value_heads;
     for (const int size : {1, 2, 4, 8, 16}) {
       const std::string what = name + " over " + std::to_string(size);
-      std::vector<IndexRange> q, kv, inter, experts, vocab;
+      std::vector<IndexRange> q, kv, inter, moe_inter, vocab;
       for (int rank = 0; rank < size; ++rank) {
         const TensorParallelShard s = shard_model(c, size, rank);
         EXPECT_EQ(s.size, size);
@@ -45,7 +45,7 @@ TEST(TensorParallel, PublishedShapesSplitIntoWholeDisjointShards) {
         q.push_back(s.q_heads);
         if (!s.kv_replicated || rank % (size / c.num_key_value_heads) == 0) kv.push_back(s.kv_heads);
         inter.push_back(s.intermediate);
-        experts.push_back(s.experts);
+        moe_inter.push_back(s.moe_intermediate);
         vocab.push_back(s.vocab);
         EXPECT_EQ(s.kv_replicated, size > c.num_key_value_heads) << what;
         // Every query head of the rank reads a KV head the rank keeps.
@@ -63,7 +63,7 @@ TEST(TensorParallel, PublishedShapesSplitIntoWholeDisjointShards) {
       expect_tiles(kv, c.num_key_value_heads, what + ": KV heads");
       expect_tiles(vocab, c.vocab_size, what + ": vocabulary");
       if (c.num_experts > 0) {
-        expect_tiles(experts, c.num_experts, what + ": experts");
+        expect_tiles(moe_inter, c.moe_intermediate_size, what + ": expert intermediate");
       } else {
         expect_tiles(inter, c.intermediate_size, what + ": intermediate");
       }
@@ -72,12 +72,13 @@ TEST(TensorParallel, PublishedShapesSplitIntoWholeDisjointShards) {
 }
 
 TEST(TensorParallel, HandCheckedShards) {
-  // Qwen3-30B-A3B: 32 query heads over 4 KV heads (groups of 8), 128 experts, vocabulary 151,936.
+  // Qwen3-30B-A3B: 32 query heads over 4 KV heads (groups of 8), experts of 768 intermediate rows,
+  // vocabulary 151,936.
   const TensorParallelShard moe = shard_model(preset("qwen3-30b-a3b"), 8, 5);
   EXPECT_EQ(moe.q_heads, (IndexRange{20, 24}));
   EXPECT_EQ(moe.kv_heads, (IndexRange{2, 3}));  // ranks 4 and 5 share KV head 2 (heads 16..23)
   EXPECT_TRUE(moe.kv_replicated);
-  EXPECT_EQ(moe.experts, (IndexRange{80, 96}));
+  EXPECT_EQ(moe.moe_intermediate, (IndexRange{480, 576}));
   EXPECT_EQ(moe.intermediate.size(), 0);  // no dense layer
   EXPECT_EQ(moe.vocab_shard, 18992);
   EXPECT_EQ(moe.vocab, (IndexRange{94960, 113952}));
@@ -89,7 +90,7 @@ TEST(TensorParallel, HandCheckedShards) {
   EXPECT_EQ(dense.q_rows(128), (IndexRange{2048, 4096}));
   EXPECT_EQ(dense.kv_rows(128), (IndexRange{512, 1024}));
   EXPECT_EQ(dense.intermediate, (IndexRange{6144, 12288}));
-  EXPECT_EQ(dense.experts.size(), 0);
+  EXPECT_EQ(dense.moe_intermediate.size(), 0);
   // A vocabulary that does not divide: 151,937 rows over 4 ranks take 37,985 each, the last 37,982.
   io::ModelConfig odd = preset("qwen3-8b");
   odd.vocab_size = 151'937;
@@ -118,8 +119,7 @@ TEST(TensorParallel, ShapesThatDoNotSplitAreRefusedByName) {
   inter.intermediate_size = 14336 + 16;
   expect_refused(inter, 2, "intermediate_size 14352 does not split over 2 ranks");
   io::ModelConfig experts = preset("qwen3-30b-a3b");
-  experts.num_experts = 100;
-  expect_refused(experts, 8, "num_experts 100 does not split over 8 ranks");
+  expect_refused(experts, 32, "moe_intermediate_size 768 does not split over 32 ranks");
   expect_refused(preset("qwen3-8b"), 0, "at least 1");
   EXPECT_THROW(shard_model(preset("qwen3-8b"), 2, 2), Error);
 }

@@ -5,7 +5,7 @@
 // ~1e-13 on Llama and Qwen3; Gemma3's norms on the block outputs amplify it to 1.1e-7 on its BF16 fixture
 // (the whole model with 1e-7 relative noise on those outputs: 3e-11 there, 1e-13 on Llama). A wrong head,
 // row or block scale gives NMSE of order 1. NVFP4 forms cut codes and block scales at
-// o_proj's and down_proj's columns. Also: the refusals (MoE, a shard of another size, graphs).
+// o_proj's and down_proj's columns; Qwen3-MoE splits every expert's rows. Also: the refusals.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -130,17 +130,28 @@ TEST(TensorParallelModel, RanksTogetherMatchTheWholeModel) {
   }
 }
 
-TEST(TensorParallelModel, RefusesWhatItCannotSplit) {
-  auto comms = backend::make_cpu_communicators(2);
-  auto b = backend::make_cpu_backend(1);
-  const std::filesystem::path moe = test::fixtures_dir() / "qwen3_moe" / "bf16";
-  TensorParallelRank tp{shard_model(io::load_model_config(moe / "config.json"), 2, 0), comms[0].get()};
-  try {
-    Model::load(moe, *b, &tp);
-    ADD_FAILURE() << "an MoE model loaded split";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("MoE"), std::string::npos) << e.what();
+TEST(TensorParallelModel, MoeRanksTogetherMatchTheWholeModel) {
+  // 4 query / 2 KV heads, a dense first layer (intermediate 128), then 4 experts of 32 rows, 2 per token:
+  // over 2 ranks each holds 16 rows of every expert (4 ranks would cut NVFP4 blocks: refused).
+  for (const std::string form : {"bf16", "nvfp4-modelopt", "nvfp4-ct"}) {
+    const std::filesystem::path dir = test::fixtures_dir() / "qwen3_moe" / form;
+    const std::vector<std::vector<float>> whole = run(dir, 1);
+    bool agree = false;
+    const std::vector<std::vector<float>> split = run(dir, 2, &agree);
+    ASSERT_EQ(split.size(), whole.size());
+    EXPECT_TRUE(agree) << form;
+    for (size_t step = 0; step < whole.size(); ++step) {
+      const double e = nmse(split[step], whole[step]);
+      std::printf("[tensor parallel] qwen3_moe %s over 2 ranks, step %zu: NMSE %.2e\n", form.c_str(), step, e);
+      EXPECT_LE(e, 1e-6) << form << " step " << step;
+    }
   }
+}
+
+TEST(TensorParallelModel, RefusesWhatItCannotSplit) {
+  auto b = backend::make_cpu_backend(1);
+  const io::ModelConfig moe = io::load_model_config(test::fixtures_dir() / "qwen3_moe" / "bf16" / "config.json");
+  EXPECT_THROW(shard_model(moe, 4, 0), Error);  // 32 expert rows over 4 ranks: 8-column NVFP4 slices
   // A rank whose communicator is of another size.
   const std::filesystem::path llama = test::fixtures_dir() / "llama" / "bf16";
   auto four = backend::make_cpu_communicators(4);

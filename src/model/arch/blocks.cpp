@@ -145,6 +145,7 @@ void moe_block(LayerContext& ctx, int64_t layer, backend::Tensor out) {
               ctx.act.topk_weights);
   b.moe_experts(*w.experts, ctx.act.hidden, ctx.act.topk_ids, ctx.act.topk_weights,
                 mlp_activation(ctx.config), out);
+  if (ctx.comm != nullptr) ctx.comm->all_reduce_sum(out);  // each rank's share of every expert's rows
 }
 
 }  // namespace adallm::model::arch
