@@ -8,7 +8,6 @@
 // o_proj's and down_proj's columns; Qwen3-MoE splits every expert's rows. Also: the refusals.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_communicator.h"
 #include "core/error.h"
+#include "logits_compare.h"
 #include "model/model.h"
 #include "model/tensor_parallel.h"
 #include "test_util.h"
@@ -84,25 +84,6 @@ std::vector<std::vector<float>> run(const std::filesystem::path& dir, int size, 
   return logits[0];
 }
 
-double nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double err = 0, ref = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    ref += double(want[i]) * want[i];
-  }
-  return err / ref;
-}
-
-// The greedy token of each row of [rows, vocab] logits.
-std::vector<int64_t> argmax_rows(const std::vector<float>& logits, int64_t vocab) {
-  std::vector<int64_t> ids;
-  for (size_t r = 0; r * vocab < logits.size(); ++r) {
-    const auto row = logits.begin() + static_cast<std::ptrdiff_t>(r * vocab);
-    ids.push_back(std::max_element(row, row + vocab) - row);
-  }
-  return ids;
-}
-
 TEST(TensorParallelModel, RanksTogetherMatchTheWholeModel) {
   // llama: 8 query / 2 KV heads (4 ranks replicate each KV head on 2); qwen3: 4 / 4; gemma3: 4 / 2, tied
   // embeddings, sliding windows, norms on the block outputs. All: intermediate 128, vocabulary 256.
@@ -119,11 +100,11 @@ TEST(TensorParallelModel, RanksTogetherMatchTheWholeModel) {
         EXPECT_TRUE(agree) << arch << " " << form << " over " << size << ": ranks returned different logits";
         for (size_t step = 0; step < whole.size(); ++step) {
           ASSERT_EQ(split[step].size(), whole[step].size());
-          const double e = nmse(split[step], whole[step]);
+          const test::LogitsAgreement a = test::compare_logits(split[step], whole[step], vocab);
           std::printf("[tensor parallel] %s %s over %d ranks, step %zu: NMSE %.2e\n", arch.c_str(), form.c_str(), size,
-                      step, e);
-          EXPECT_LE(e, 1e-6) << arch << " " << form << " over " << size << " step " << step;
-          EXPECT_EQ(argmax_rows(split[step], vocab), argmax_rows(whole[step], vocab)) << arch << " " << form;
+                      step, a.nmse);
+          EXPECT_LE(a.nmse, 1e-6) << arch << " " << form << " over " << size << " step " << step;
+          EXPECT_EQ(a.top1, 1.0) << arch << " " << form << " over " << size << " step " << step;
         }
       }
     }
@@ -135,15 +116,17 @@ TEST(TensorParallelModel, MoeRanksTogetherMatchTheWholeModel) {
   // over 2 ranks each holds 16 rows of every expert (4 ranks would cut NVFP4 blocks: refused).
   for (const std::string form : {"bf16", "nvfp4-modelopt", "nvfp4-ct"}) {
     const std::filesystem::path dir = test::fixtures_dir() / "qwen3_moe" / form;
+    const int64_t vocab = io::load_model_config(dir / "config.json").vocab_size;
     const std::vector<std::vector<float>> whole = run(dir, 1);
     bool agree = false;
     const std::vector<std::vector<float>> split = run(dir, 2, &agree);
     ASSERT_EQ(split.size(), whole.size());
     EXPECT_TRUE(agree) << form;
     for (size_t step = 0; step < whole.size(); ++step) {
-      const double e = nmse(split[step], whole[step]);
-      std::printf("[tensor parallel] qwen3_moe %s over 2 ranks, step %zu: NMSE %.2e\n", form.c_str(), step, e);
-      EXPECT_LE(e, 1e-6) << form << " step " << step;
+      const test::LogitsAgreement a = test::compare_logits(split[step], whole[step], vocab);
+      std::printf("[tensor parallel] qwen3_moe %s over 2 ranks, step %zu: NMSE %.2e\n", form.c_str(), step, a.nmse);
+      EXPECT_LE(a.nmse, 1e-6) << form << " step " << step;
+      EXPECT_EQ(a.top1, 1.0) << form << " step " << step;
     }
   }
 }
