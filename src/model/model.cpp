@@ -170,8 +170,8 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backen
       throw Error("tensor parallelism: rank " + std::to_string(tp->shard.rank) + " of " + std::to_string(tp->shard.size) +
                   " needs a communicator of that rank and size");
     }
-    // Checked against the config by shard_model again: a shard made for another model is refused.
-    if (!(shard_model(c, tp->shard.size, tp->shard.rank).q_heads == tp->shard.q_heads)) {
+    // Made again from this checkpoint's config: a shard made for another model is refused.
+    if (!(shard_model(c, tp->shard.size, tp->shard.rank) == tp->shard)) {
       throw Error("tensor parallelism: the rank's shard was made for another model").file(config_path.string());
     }
     m->tp_ = *tp;

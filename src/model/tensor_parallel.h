@@ -42,6 +42,7 @@ struct TensorParallelShard {
   // Rows of q_proj (and columns of o_proj), and of k_proj / v_proj.
   IndexRange q_rows(int64_t head_dim) const { return {q_heads.begin * head_dim, q_heads.end * head_dim}; }
   IndexRange kv_rows(int64_t head_dim) const { return {kv_heads.begin * head_dim, kv_heads.end * head_dim}; }
+  bool operator==(const TensorParallelShard&) const = default;
 };
 
 // The shard of rank `rank` of `size`. Throws adallm::Error naming the config field when the model does not

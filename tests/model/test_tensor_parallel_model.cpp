@@ -140,6 +140,16 @@ TEST(TensorParallelModel, RefusesWhatItCannotSplit) {
   auto four = backend::make_cpu_communicators(4);
   TensorParallelRank wrong{shard_model(io::load_model_config(llama / "config.json"), 2, 0), four[0].get()};
   EXPECT_THROW(Model::load(llama, *b, &wrong), Error);
+  // A shard made for another model (Qwen3's heads) on the Llama fixture.
+  auto two = backend::make_cpu_communicators(2);
+  TensorParallelRank other{shard_model(io::load_model_config(test::fixtures_dir() / "qwen3" / "bf16" / "config.json"), 2, 0),
+                           two[0].get()};
+  try {
+    Model::load(llama, *b, &other);
+    ADD_FAILURE() << "a shard of another model loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("another model"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
