@@ -59,12 +59,18 @@ std::vector<std::vector<float>> run(const std::filesystem::path& dir, int size, 
   std::vector<std::vector<std::vector<float>>> logits(static_cast<size_t>(size));
   std::vector<std::string> errors(static_cast<size_t>(size));
   std::vector<std::unique_ptr<backend::Communicator>> comms = backend::make_cpu_communicators(size);
+  // Made here, before the rank threads: making a CPU backend sets the shared thread pool's size.
+  std::vector<std::unique_ptr<backend::Backend>> backends;
+  for (int r = 0; r < size; ++r) backends.push_back(backend::make_cpu_backend(1));
+  std::vector<int64_t> kv_heads(static_cast<size_t>(size));
   const auto rank_main = [&](int rank) {
     try {
-      auto b = backend::make_cpu_backend(1);
+      backend::Backend& b = *backends[static_cast<size_t>(rank)];
       TensorParallelRank tp{shard_model(config, size, rank), comms[static_cast<size_t>(rank)].get()};
-      auto model = Model::load(dir, *b, size > 1 ? &tp : nullptr);
-      auto cache = b->alloc_kv_cache(model->kv_cache_spec(8, kPageSize, backend::KvCacheDType::bf16));
+      auto model = Model::load(dir, b, size > 1 ? &tp : nullptr);
+      const backend::KvCacheSpec spec = model->kv_cache_spec(8, kPageSize, backend::KvCacheDType::bf16);
+      kv_heads[static_cast<size_t>(rank)] = spec.num_key_value_heads;
+      auto cache = b.alloc_kv_cache(spec);
       for (const backend::ForwardBatch& batch : batches) {
         logits[static_cast<size_t>(rank)].emplace_back();
         model->forward(batch, *cache, logits[static_cast<size_t>(rank)].back());
@@ -77,6 +83,11 @@ std::vector<std::vector<float>> run(const std::filesystem::path& dir, int size, 
   for (int r = 0; r < size; ++r) threads.emplace_back(rank_main, r);
   for (std::thread& t : threads) t.join();
   for (const std::string& e : errors) EXPECT_EQ(e, "");
+  // The ranks hold their own KV heads only (a model that ignored its shard would match the whole one too).
+  for (int r = 0; r < size; ++r) {
+    EXPECT_EQ(kv_heads[static_cast<size_t>(r)], shard_model(config, size, r).kv_heads.size()) << "rank " << r;
+    if (size > 1) EXPECT_LT(kv_heads[static_cast<size_t>(r)], config.num_key_value_heads) << "rank " << r;
+  }
   if (ranks_agree) {
     *ranks_agree = true;
     for (int r = 1; r < size; ++r) *ranks_agree = *ranks_agree && logits[static_cast<size_t>(r)] == logits[0];
