@@ -4,9 +4,12 @@
 // on the same shape, all measured in the same run. Weights rotate through enough copies (≥ 4× L2) that
 // every call reads them from DRAM. Our kernels are timed as CUDA-graph replays of many calls (the engine
 // replays graphs), cuBLAS as back-to-back stream launches (which favours us slightly on the shortest
-// calls).
+// calls). For BF16 weights at up to 32 tokens the sweep column also times our BF16 GEMV against cuBLAS,
+// both as plain stream launches.
 //
-// usage: nvfp4_linear_bench [--json FILE] [--tokens 1,2,4,8] [--only MODEL|MODEL:LAYER]
+// usage: nvfp4_linear_bench [--json FILE] [--tokens 1,2,4,8] [--only MODEL|MODEL:LAYER] [--moe]
+//
+// --moe times the MoE decode path of a Qwen3-30B-A3B layer instead (see run_moe_bench).
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -20,10 +23,12 @@
 #include <vector>
 
 #include "kernels/cuda_check.h"
+#include "kernels/linear/bf16_gemv.h"
 #include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
 #include "kernels/linear/nvfp4_linear.h"
 #include "kernels/linear/nvfp4_w4a8.h"
+#include "kernels/moe/moe.h"
 
 namespace {
 
@@ -56,6 +61,10 @@ const Shape kShapes[] = {
     // one launch is the MoE kernel's job, so a lone expert here shows the fixed cost of a small call).
     {"qwen3-30b-a3b", "qkv", 5120, 2048}, {"qwen3-30b-a3b", "o", 2048, 4096},
     {"qwen3-30b-a3b", "expert_gu", 1536, 2048}, {"qwen3-30b-a3b", "expert_dn", 2048, 768},
+    // BF16 in the checkpoints: the MoE router and the lm_head, where the bf16 GEMV column compares our
+    // kernel with cuBLAS (the NVFP4 columns only show what a 4-bit form of the shape would cost).
+    {"qwen3-30b-a3b", "router", 128, 2048}, {"qwen3-30b-a3b", "lm_head", 151936, 2048},
+    {"qwen3-8b", "lm_head", 151936, 4096},
 };
 
 uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -117,17 +126,175 @@ std::vector<int64_t> parse_list(const char* s) {
   return v;
 }
 
+// --moe: the MoE decode path of a Qwen3-30B-A3B layer (128 experts, gate/up 1536 × 2048 with SiLU, down
+// 2048 × 768, top-8) as the engine runs it — the device sort of the (token, k) pairs, the two expert GEMVs
+// and the combine — for random routings (8 distinct experts per token, seeded). Two copies of all 128
+// experts (680 MB) alternate, so the weights come from DRAM. Reported against the bytes of the distinct
+// experts the routing touches (each should be read once): GB/s and the share of the copy bandwidth. Each
+// expert-GEMV block shape (variant) is timed for both linears.
+void run_moe_bench(cudaStream_t stream, double copy_gbs, const std::vector<int64_t>& token_counts) {
+  using namespace adallm::kernels;
+  constexpr int kExperts = 128, kTopK = 8;
+  constexpr int64_t kHidden = 2048, kInter = 768;
+  const Nvfp4TiledShape gu_shape{2 * kInter, kHidden, /*gate_up=*/true}, dn_shape{kHidden, kInter};
+  const auto repacked = [&](const Nvfp4TiledShape& shape) {
+    std::vector<uint8_t> packed(static_cast<size_t>(shape.n * shape.k / 2)), scales(static_cast<size_t>(shape.n * shape.k / 16));
+    for (auto& b : packed) b = static_cast<uint8_t>(next_random());
+    for (auto& b : scales) b = static_cast<uint8_t>(0x28 + next_random() % 0x20);
+    uint8_t *d_packed, *d_scales, *tiles;
+    int* d_bad;
+    ADALLM_CUDA_CHECK(cudaMalloc(&d_packed, packed.size()));
+    ADALLM_CUDA_CHECK(cudaMalloc(&d_scales, scales.size()));
+    ADALLM_CUDA_CHECK(cudaMalloc(&d_bad, sizeof(int)));
+    ADALLM_CUDA_CHECK(cudaMalloc(&tiles, static_cast<size_t>(shape.tile_bytes())));
+    ADALLM_CUDA_CHECK(cudaMemcpy(d_packed, packed.data(), packed.size(), cudaMemcpyHostToDevice));
+    ADALLM_CUDA_CHECK(cudaMemcpy(d_scales, scales.data(), scales.size(), cudaMemcpyHostToDevice));
+    nvfp4_repack(d_packed, d_scales, shape, tiles, d_bad, stream);
+    ADALLM_CUDA_CHECK(cudaStreamSynchronize(stream));
+    cudaFree(d_packed);
+    cudaFree(d_scales);
+    cudaFree(d_bad);
+    return tiles;
+  };
+  uint8_t* gu_one = repacked(gu_shape);
+  uint8_t* dn_one = repacked(dn_shape);
+  const size_t gu_bytes = static_cast<size_t>(gu_shape.tile_bytes()), dn_bytes = static_cast<size_t>(dn_shape.tile_bytes());
+  float* row_scale;
+  ADALLM_CUDA_CHECK(cudaMalloc(&row_scale, 2 * kInter * sizeof(float)));
+  const std::vector<float> scale_values(2 * kInter, 1.0f / 4096.0f);
+  ADALLM_CUDA_CHECK(cudaMemcpy(row_scale, scale_values.data(), scale_values.size() * sizeof(float), cudaMemcpyHostToDevice));
+  constexpr int kCopies = 2;
+  std::vector<uint8_t*> blobs;
+  std::vector<const void**> tables(kCopies);
+  for (int c = 0; c < kCopies; ++c) {
+    uint8_t* blob;
+    ADALLM_CUDA_CHECK(cudaMalloc(&blob, kExperts * (gu_bytes + dn_bytes)));
+    blobs.push_back(blob);
+    std::vector<const void*> t(4 * kExperts);
+    for (int e = 0; e < kExperts; ++e) {
+      uint8_t* gu = blob + e * (gu_bytes + dn_bytes);
+      ADALLM_CUDA_CHECK(cudaMemcpy(gu, gu_one, gu_bytes, cudaMemcpyDeviceToDevice));
+      ADALLM_CUDA_CHECK(cudaMemcpy(gu + gu_bytes, dn_one, dn_bytes, cudaMemcpyDeviceToDevice));
+      t[e] = gu;
+      t[kExperts + e] = row_scale;
+      t[2 * kExperts + e] = gu + gu_bytes;
+      t[3 * kExperts + e] = row_scale;
+    }
+    ADALLM_CUDA_CHECK(cudaMalloc(&tables[c], t.size() * sizeof(void*)));
+    ADALLM_CUDA_CHECK(cudaMemcpy(tables[c], t.data(), t.size() * sizeof(void*), cudaMemcpyHostToDevice));
+  }
+  std::printf("\nMoE experts, Qwen3-30B-A3B layer (128 experts, top-8): sort + gate/up + down + combine, us per layer\n");
+  std::printf("%5s %6s %8s | %9s %7s %6s | %s\n", "T", "pairs", "experts", "auto us", "GB/s", "%copy", "variants 1-6 (us)");
+  for (const int64_t tokens : token_counts) {
+    const int64_t pairs = tokens * kTopK;
+    if (pairs > 1024) continue;  // the engine's device path
+    std::vector<int32_t> ids(static_cast<size_t>(pairs));
+    std::vector<bool> used(kExperts, false);
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int k = 0; k < kTopK; ++k) {
+        int32_t e;
+        bool repeat;
+        do {
+          e = static_cast<int32_t>(next_random() % kExperts);
+          repeat = false;
+          for (int j = 0; j < k; ++j) repeat |= ids[static_cast<size_t>(t * kTopK + j)] == e;
+        } while (repeat);
+        ids[static_cast<size_t>(t * kTopK + k)] = e;
+        used[static_cast<size_t>(e)] = true;
+      }
+    }
+    const int distinct = static_cast<int>(std::count(used.begin(), used.end(), true));
+    const int slots = static_cast<int>(std::min<int64_t>(pairs, kExperts));
+    int32_t *d_ids, *index;
+    float *weights, *y;
+    __nv_bfloat16 *x, *h, *out;
+    ADALLM_CUDA_CHECK(cudaMalloc(&d_ids, pairs * 4));
+    ADALLM_CUDA_CHECK(cudaMemcpy(d_ids, ids.data(), pairs * 4, cudaMemcpyHostToDevice));
+    ADALLM_CUDA_CHECK(cudaMalloc(&index, (kExperts + 1 + slots + 2 * pairs) * 4));
+    ADALLM_CUDA_CHECK(cudaMalloc(&weights, pairs * 4));
+    ADALLM_CUDA_CHECK(cudaMemset(weights, 0, pairs * 4));
+    ADALLM_CUDA_CHECK(cudaMalloc(&y, pairs * kHidden * 4));
+    ADALLM_CUDA_CHECK(cudaMalloc(&x, tokens * kHidden * 2));
+    ADALLM_CUDA_CHECK(cudaMemset(x, 0, tokens * kHidden * 2));
+    ADALLM_CUDA_CHECK(cudaMalloc(&h, pairs * kInter * 2));
+    ADALLM_CUDA_CHECK(cudaMalloc(&out, tokens * kHidden * 2));
+    MoeSortedPairs sorted{index, index + kExperts + 1, index + kExperts + 1 + slots, index + kExperts + 1 + slots + pairs, slots};
+    const auto layer = [&](int copy, int variant) {
+      const auto* const* t = reinterpret_cast<const void* const*>(tables[static_cast<size_t>(copy)]);
+      moe_sort_pairs(d_ids, pairs, kTopK, kExperts, sorted, stream);
+      Nvfp4ExpertGemv g;
+      g.active = sorted.active;
+      g.offsets = sorted.offsets;
+      g.slots = slots;
+      g.num_experts = kExperts;
+      Nvfp4LinearParams p;
+      p.shape = gu_shape;
+      p.tiles = gu_one;
+      p.row_scale = row_scale;
+      p.x = x;
+      p.x_stride = kHidden;
+      p.out_bf16 = h;
+      p.out_stride = kInter;
+      p.activation = Nvfp4Activation::silu;
+      p.variant = variant;
+      g.tiles = reinterpret_cast<const uint8_t* const*>(t);
+      g.row_scale = reinterpret_cast<const float* const*>(t + kExperts);
+      g.x_rows = sorted.row_token;
+      nvfp4_gemv_experts(p, g, stream);
+      p = Nvfp4LinearParams{};
+      p.shape = dn_shape;
+      p.tiles = dn_one;
+      p.row_scale = row_scale;
+      p.x = h;
+      p.x_stride = kInter;
+      p.out = y;
+      p.out_stride = kHidden;
+      p.variant = variant;
+      g.tiles = reinterpret_cast<const uint8_t* const*>(t + 2 * kExperts);
+      g.row_scale = reinterpret_cast<const float* const*>(t + 3 * kExperts);
+      g.x_rows = nullptr;
+      nvfp4_gemv_experts(p, g, stream);
+      moe_combine(y, sorted.pair_row, weights, tokens, kTopK, kHidden, out, kHidden, stream);
+    };
+    const int calls = 32;
+    const auto time_variant = [&](int variant) {
+      return time_calls(stream, calls, 15, [&] {
+        for (int i = 0; i < calls; ++i) layer(i % kCopies, variant);
+      });
+    };
+    const double auto_us = time_variant(0);
+    std::string sweep;
+    for (int v = 1; v <= 6; ++v) {
+      char cell[32];
+      std::snprintf(cell, sizeof(cell), " v%d %.2f", v, time_variant(v));
+      sweep += cell;
+    }
+    const double gbs = double(distinct) * double(gu_bytes + dn_bytes) / (auto_us * 1e-6) / 1e9;
+    std::printf("%5lld %6lld %8d | %9.2f %7.0f %5.1f%% |%s\n", static_cast<long long>(tokens), static_cast<long long>(pairs),
+                distinct, auto_us, gbs, 100.0 * gbs / copy_gbs, sweep.c_str());
+    std::fflush(stdout);
+    for (void* ptr : std::initializer_list<void*>{d_ids, index, weights, y, x, h, out}) cudaFree(ptr);
+  }
+  for (uint8_t* blob : blobs) cudaFree(blob);
+  for (const void** t : tables) cudaFree(t);
+  cudaFree(gu_one);
+  cudaFree(dn_one);
+  cudaFree(row_scale);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string json_path, only;
   std::vector<int64_t> token_counts = {1, 2, 4, 8};
+  bool moe = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) token_counts = parse_list(argv[++i]);
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else if (!std::strcmp(argv[i], "--moe")) moe = true;
     else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--tokens 1,2,4,8] [--only MODEL|MODEL:LAYER]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json FILE] [--tokens 1,2,4,8] [--only MODEL|MODEL:LAYER] [--moe]\n", argv[0]);
       return 2;
     }
   }
@@ -141,6 +308,10 @@ int main(int argc, char** argv) {
   const double copy_gbs = copy_bandwidth_gbs(stream);
   std::printf("GPU %s, %d SMs, L2 %d MB; device-to-device copy %.0f GB/s (read + write)\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize >> 20, copy_gbs);
+  if (moe) {
+    run_moe_bench(stream, copy_gbs, token_counts);
+    return 0;
+  }
   const bool gemm_ok = adallm::kernels::nvfp4_gemm_supported();
   const bool fp8_mma = adallm::kernels::fp8_mma_supported();
   std::printf("%s (the engine's choice; both kernels are timed below)\n",
@@ -333,6 +504,25 @@ int main(int argc, char** argv) {
         }
       };
       const double cublas_us = time_calls(stream, cublas_calls, 15, launch_cublas);
+      // Our BF16 GEMV on the same rotated weights (as the engine would run it for these few tokens).
+      double bf16_gemv_us = -1;
+      if (tokens <= adallm::kernels::kBf16GemvMaxTokens) {
+        adallm::kernels::Bf16GemvParams bp;
+        bp.x = x;
+        bp.x_stride = s.k;
+        bp.n = s.n;
+        bp.k = s.k;
+        bp.tokens = tokens;
+        bp.out_bf16 = out_bf16;
+        bp.out_stride = s.n;
+        bp.dependent_launch = false;  // launched like cuBLAS: no overlap with the previous call
+        bf16_gemv_us = time_calls(stream, cublas_calls, 15, [&] {
+          for (int i = 0; i < cublas_calls; ++i) {
+            bp.w = wbf[i % bf16_copies];
+            adallm::kernels::bf16_gemv(bp, stream);
+          }
+        });
+      }
 
       const double bytes = double(tile_bytes) + double(s.n) * 4 + double(tokens * s.k) * 2 +
                            double(tokens * s.n) * 4;
@@ -348,6 +538,11 @@ int main(int argc, char** argv) {
       if (w4a8_us > 0) {
         char extra[64];
         std::snprintf(extra, sizeof(extra), " W4A8 GEMM %.2f (%.2fx) |", w4a8_us, cublas_us / w4a8_us);
+        sweep = extra + sweep;
+      }
+      if (bf16_gemv_us > 0) {
+        char extra[64];
+        std::snprintf(extra, sizeof(extra), " bf16 GEMV %.2f (%.2fx cuBLAS) |", bf16_gemv_us, cublas_us / bf16_gemv_us);
         sweep = extra + sweep;
       }
       if (mma_us > 0) {
@@ -370,10 +565,10 @@ int main(int argc, char** argv) {
       std::snprintf(row, sizeof(row),
                     "%s{\"model\": \"%s\", \"layer\": \"%s\", \"n\": %lld, \"k\": %lld, \"tokens\": %lld, "
                     "\"us\": %.3f, \"gemv_us\": %.3f, \"gemv_us_repeat\": %.3f, \"gemm_us\": %.3f, \"gemm_permuted_us\": %.3f, \"gemm_mma_us\": %.3f, \"gemm_w4a8_us\": %.3f, \"bytes\": %.0f, "
-                    "\"gbs\": %.1f, \"ratio_copy\": %.4f, \"tflops\": %.1f, \"cublas_bf16_us\": %.3f, \"speedup_vs_cublas\": %.3f}",
+                    "\"gbs\": %.1f, \"ratio_copy\": %.4f, \"tflops\": %.1f, \"cublas_bf16_us\": %.3f, \"speedup_vs_cublas\": %.3f, \"bf16_gemv_us\": %.3f}",
                     first_row ? "" : ", ", s.model, s.layer, static_cast<long long>(s.n), static_cast<long long>(s.k),
                     static_cast<long long>(tokens), ours_us, gemv_us, again_us, gemm_us, gemm_permuted_us, mma_us, w4a8_us, bytes, gbs, gbs / copy_gbs,
-                    flop / (ours_us * 1e6), cublas_us, cublas_us / ours_us);
+                    flop / (ours_us * 1e6), cublas_us, cublas_us / ours_us, bf16_gemv_us);
       json += row;
       first_row = false;
       cudaFree(workspace);

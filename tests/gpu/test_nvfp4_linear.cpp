@@ -25,11 +25,13 @@
 #include <vector>
 
 #include "core/float_codecs.h"
+#include "gpu/device_array.h"
 #include "kernels/cuda_check.h"
 #include "kernels/linear/nvfp4_gemm.h"
 #include "kernels/linear/nvfp4_gemv.h"
 #include "kernels/linear/nvfp4_linear.h"
 #include "kernels/linear/nvfp4_w4a8.h"
+#include "kernels/moe/moe.h"
 #include "quant/fp8_activations.h"
 #include "quant/nvfp4.h"
 #include "test_util.h"
@@ -37,22 +39,7 @@
 namespace adallm::kernels {
 namespace {
 
-template <typename T>
-struct DeviceArray {
-  T* ptr = nullptr;
-  size_t count = 0;
-  explicit DeviceArray(size_t n) : count(n) { ADALLM_CUDA_CHECK(cudaMalloc(&ptr, std::max<size_t>(n, 1) * sizeof(T))); }
-  DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
-    ADALLM_CUDA_CHECK(cudaMemcpy(ptr, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  ~DeviceArray() { cudaFree(ptr); }
-  DeviceArray(const DeviceArray&) = delete;
-  std::vector<T> to_host() const {
-    std::vector<T> h(count);
-    ADALLM_CUDA_CHECK(cudaMemcpy(h.data(), ptr, count * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-  }
-};
+using test::DeviceArray;
 
 struct Weight {
   int64_t n = 0, k = 0;
@@ -583,14 +570,18 @@ void check_bf16_output(Kernel kernel, int64_t tokens, int64_t out_stride) {
 
 TEST(Nvfp4Gemv, Bf16OutputIsTheRoundedFp32Output) { check_bf16_output(Kernel::gemv, 5, 300); }
 
-// The grouped GEMV (MoE decode) against the dense GEMV: pair i's output row must equal, bit for bit, the
-// dense GEMV of its expert over its x row (the two share the kernel body; only the pointers differ). Both
-// forms the MoE block uses: gate_up with the fused activation reading each pair's token (x_row_divisor =
-// top_k), and a plain weight reading row i. An expert id outside the table writes nothing.
-void check_grouped(bool gate_up) {
+// The MoE decode path's two kernels: moe_sort_pairs groups the (token, k) pairs by expert, and the expert
+// GEMV runs each active expert over its rows. The sorted layout is checked for what it promises (offsets
+// are the counts' prefix sums, the active list is the used experts ascending then -1, every pair has its
+// own row inside its expert's range, row_token names the pair's token); then each pair's output row must
+// equal, bit for bit, the dense GEMV of its expert over its x row (the kernels share the GEMV body; only
+// the pointers differ). Both forms the MoE block uses: gate_up with the fused activation reading each row's
+// token through row_token, and a plain weight reading sorted row r of its input. Expert 3 gets 10 rows
+// (two passes of 8), expert 2 none, and one pair an id outside the table (no row, nothing written).
+void check_experts(bool gate_up) {
   SCOPED_TRACE(gate_up ? "gate_up" : "plain");
   std::mt19937 rng(gate_up ? 91 : 92);
-  const int64_t experts = 5, k = gate_up ? 1040 : 768, n = gate_up ? 2 * 200 : 2048, tokens = 3, top_k = 2;
+  const int64_t experts = 5, k = gate_up ? 1040 : 768, n = gate_up ? 2 * 200 : 2048, tokens = 9, top_k = 2;
   const int64_t width = gate_up ? n / 2 : n, pairs = tokens * top_k;
   std::vector<std::unique_ptr<Repacked>> weights;
   std::vector<const uint8_t*> tiles;
@@ -601,58 +592,93 @@ void check_grouped(bool gate_up) {
     tiles.push_back(weights.back()->tiles.ptr);
     scales.push_back(weights.back()->row_scale.ptr);
   }
-  const std::vector<int32_t> ids = {3, 0, 3, 4, -1, 1};  // a repeated expert, and one out of range
-  const int64_t x_rows = gate_up ? tokens : pairs;
+  const std::vector<int32_t> ids = {3, 0, 3, 4, 3, 1, 3, 0, 3, 4, 3, -1, 3, 1, 3, 0, 3, 3};
+  ASSERT_EQ(static_cast<int64_t>(ids.size()), pairs);
+  const int slots = static_cast<int>(experts);
+
+  // The sort.
+  DeviceArray<int32_t> d_ids(ids), offsets(static_cast<size_t>(experts + 1)), active(static_cast<size_t>(slots)),
+      row_token(static_cast<size_t>(pairs)), pair_row(static_cast<size_t>(pairs));
+  MoeSortedPairs sorted{offsets.ptr, active.ptr, row_token.ptr, pair_row.ptr, slots};
+  moe_sort_pairs(d_ids.ptr, pairs, static_cast<int>(top_k), static_cast<int>(experts), sorted, nullptr);
+  ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<int32_t> off = offsets.to_host(), act = active.to_host(), tok = row_token.to_host(), at = pair_row.to_host();
+  std::vector<int32_t> count(static_cast<size_t>(experts), 0);
+  for (const int32_t e : ids) {
+    if (e >= 0) ++count[static_cast<size_t>(e)];
+  }
+  ASSERT_EQ(count[3], 10);
+  EXPECT_EQ(off[0], 0);
+  for (int64_t e = 0; e < experts; ++e) EXPECT_EQ(off[e + 1] - off[e], count[e]) << "expert " << e;
+  EXPECT_EQ(act, (std::vector<int32_t>{0, 1, 3, 4, -1}));
+  std::vector<bool> taken(static_cast<size_t>(pairs), false);
+  for (int64_t i = 0; i < pairs; ++i) {
+    const int32_t e = ids[static_cast<size_t>(i)], r = at[static_cast<size_t>(i)];
+    if (e < 0) {
+      EXPECT_EQ(r, -1) << "pair " << i;
+      continue;
+    }
+    ASSERT_GE(r, off[e]) << "pair " << i;
+    ASSERT_LT(r, off[e + 1]) << "pair " << i;
+    EXPECT_FALSE(taken[static_cast<size_t>(r)]) << "row " << r << " given twice";
+    taken[static_cast<size_t>(r)] = true;
+    EXPECT_EQ(tok[static_cast<size_t>(r)], i / top_k) << "row " << r;
+  }
+
+  // The GEMVs: x rows are tokens (gate_up, read through row_token) or sorted rows (plain).
+  const int64_t rows = off[experts];
+  const int64_t x_rows = gate_up ? tokens : rows;
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<uint16_t> x_bits(static_cast<size_t>(x_rows * k));
   for (uint16_t& b : x_bits) b = f32_to_bf16(normal(rng));
   DeviceArray<uint16_t> x(x_bits);
-  DeviceArray<int32_t> d_ids(ids);
   DeviceArray<const uint8_t*> d_tiles(tiles);
   DeviceArray<const float*> d_scales(scales);
   const std::vector<float> poison(static_cast<size_t>(pairs * width), std::numeric_limits<float>::quiet_NaN());
   DeviceArray<float> got(poison), want(poison);
-  const Nvfp4Activation act = gate_up ? Nvfp4Activation::silu : Nvfp4Activation::none;
-  const int64_t divisor = gate_up ? top_k : 1;
-  for (int64_t i = 0; i < pairs; ++i) {  // the dense GEMV, one pair at a time
-    const int32_t e = ids[static_cast<size_t>(i)];
+  const Nvfp4Activation activation = gate_up ? Nvfp4Activation::silu : Nvfp4Activation::none;
+  for (int64_t i = 0; i < pairs; ++i) {  // the dense GEMV, one pair at a time, into the pair's sorted row
+    const int32_t e = ids[static_cast<size_t>(i)], r = at[static_cast<size_t>(i)];
     if (e < 0) continue;
-    Nvfp4LinearParams p = weights[static_cast<size_t>(e)]->params(x.ptr + i / divisor * k, k, 1);
-    p.out = want.ptr + i * width;
+    Nvfp4LinearParams p = weights[static_cast<size_t>(e)]->params(x.ptr + (gate_up ? i / top_k : r) * k, k, 1);
+    p.out = want.ptr + r * width;
     p.out_stride = width;
-    p.activation = act;
+    p.activation = activation;
     nvfp4_gemv(p, nullptr);
   }
   Nvfp4LinearParams p = weights[0]->params(x.ptr, k, 1);
   p.out = got.ptr;
   p.out_stride = width;
-  p.activation = act;
-  Nvfp4GroupedGemv g;
-  g.experts = d_ids.ptr;
+  p.activation = activation;
+  Nvfp4ExpertGemv g;
+  g.active = active.ptr;
+  g.offsets = offsets.ptr;
+  g.x_rows = gate_up ? row_token.ptr : nullptr;
   g.tiles = d_tiles.ptr;
   g.row_scale = d_scales.ptr;
-  g.pairs = pairs;
+  g.slots = slots;
   g.num_experts = static_cast<int>(experts);
-  g.x_row_divisor = static_cast<int>(divisor);
-  nvfp4_gemv_grouped(p, g, nullptr);
+  nvfp4_gemv_experts(p, g, nullptr);
   ADALLM_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> a = got.to_host(), b = want.to_host();
-  for (int64_t i = 0; i < pairs; ++i) {
+  for (int64_t r = 0; r < pairs; ++r) {
     for (int64_t j = 0; j < width; ++j) {
-      const size_t at = static_cast<size_t>(i * width + j);
-      if (ids[static_cast<size_t>(i)] < 0) {
-        ASSERT_TRUE(std::isnan(a[at])) << "pair " << i << " (expert -1) was written at " << j;
+      const size_t i = static_cast<size_t>(r * width + j);
+      if (r >= rows) {
+        ASSERT_TRUE(std::isnan(a[i])) << "row " << r << " (no pair) was written at " << j;
       } else {
-        ASSERT_EQ(std::memcmp(&a[at], &b[at], sizeof(float)), 0) << "pair " << i << " output " << j << ": grouped "
-                                                                  << a[at] << ", dense " << b[at];
+        ASSERT_EQ(std::memcmp(&a[i], &b[i], sizeof(float)), 0) << "row " << r << " output " << j << ": grouped " << a[i]
+                                                               << ", dense " << b[i];
       }
     }
   }
+  g.slots = static_cast<int>(experts) + 1;
+  test::expect_error([&] { nvfp4_gemv_experts(p, g, nullptr); }, "slots outside");
 }
 
-TEST(Nvfp4GemvGrouped, EachPairEqualsTheDenseGemvOfItsExpert) {
-  check_grouped(/*gate_up=*/true);
-  check_grouped(/*gate_up=*/false);
+TEST(Nvfp4GemvExperts, EachSortedRowEqualsTheDenseGemvOfItsExpert) {
+  check_experts(/*gate_up=*/true);
+  check_experts(/*gate_up=*/false);
 }
 
 TEST(Nvfp4Gemm, Bf16OutputIsTheRoundedFp32Output) {

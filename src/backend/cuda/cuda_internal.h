@@ -234,8 +234,8 @@ class CudaBackend final : public Backend {
 
   const ForwardBatch& batch(const char* op) const;
   const CudaKvCache& checked_cache(const KvCache& cache, int64_t layer, const char* op) const;
-  // NVFP4 experts at decode sizes: two grouped GEMV launches over the (token, k) pairs with the experts
-  // chosen on the device, then the combine; no routing comes back to the host.
+  // NVFP4 experts at decode sizes: the (token, k) pairs sorted by expert on the device, two grouped GEMV
+  // launches over the active experts, then the combine; no routing comes back to the host.
   static constexpr int64_t kGroupedMoePairs = 1024;
   void grouped_moe_experts(const CudaExperts& ex, const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                            Activation act, int64_t top_k, Tensor out);

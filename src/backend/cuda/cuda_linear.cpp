@@ -9,6 +9,7 @@
 #include "backend/cuda/cuda_internal.h"
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/linear/bf16_gemv.h"
 #include "kernels/linear/nvfp4_linear.h"
 #include "kernels/norm/rms_norm.h"
 
@@ -219,6 +220,26 @@ void CudaBackend::run_linear(const CudaLinear& w, const Tensor& x, Tensor out, k
   }
   if (norm != nullptr && norm->partials.cols > 0) throw Error(op + ": cuBLAS reads normalized rows only");
   if (act != kernels::Nvfp4Activation::none) throw Error(op + ": a fused activation needs NVFP4 weights");
+  // Few tokens and few rows (at most a row tile of 16 per SM): our BF16 GEMV — an MoE router (128 × 2048)
+  // takes 4.0 µs there against 9.0 through cuBLAS; on wide weights cuBLAS streams better (an lm_head of
+  // 151,936 × 4096 at batch 1: 553 µs against 433). H100, docs/performance.md, session 13.
+  kernels::Bf16GemvParams g;
+  g.w = static_cast<const __nv_bfloat16*>(w.dense());
+  g.x = x.ptr<__nv_bfloat16>();
+  g.x_stride = x.stride;
+  g.n = w.out_features();
+  g.k = w.in_features();
+  g.tokens = x.rows;
+  if (out.dtype == DType::BF16) {
+    g.out_bf16 = out.ptr<__nv_bfloat16>();
+  } else {
+    g.out = out.ptr<float>();
+  }
+  g.out_stride = out.stride;
+  if ((g.n + 15) / 16 <= plan_.multiprocessors && kernels::bf16_gemv_supported(g)) {
+    kernels::bf16_gemv(g, stream_);
+    return;
+  }
   // Row-major out [T, N] = x [T, K] · Wᵀ is, column-major, out (N × T) = Wᵀ (N × K, W stored K × N) · x (K × T).
   const float one = 1.0f, zero = 0.0f;
   check_cublas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.out_features()), static_cast<int>(x.rows),

@@ -1,7 +1,7 @@
 // Qwen3-MoE on the GPU: routing in one kernel, then the experts. Decode-sized steps (up to
-// kGroupedMoePairs (token, k) pairs) with NVFP4 experts run two grouped GEMV launches, each block reading
-// its pair's expert from the routing on the device, then a weighted combine: nothing comes back to the
-// host. Larger steps (prefill) and BF16 experts read the routing back (one small copy and a stream
+// kGroupedMoePairs (token, k) pairs) with NVFP4 experts sort the pairs by expert on the device and run two
+// grouped GEMV launches, each block taking one active expert's rows (an expert is read once for all of its
+// tokens), then a weighted combine: nothing comes back to the host. Larger steps (prefill) and BF16 experts read the routing back (one small copy and a stream
 // synchronization per MoE layer), sort the pairs by expert there, and run each used expert's linears over
 // its rows (GEMM-sized) with the activation fused into gate/up.
 #include <cuda_bf16.h>
@@ -60,20 +60,33 @@ void CudaBackend::moe_route(const Tensor& router_logits, int64_t top_k, bool ren
 void CudaBackend::grouped_moe_experts(const CudaExperts& ex, const Tensor& x, const Tensor& topk_ids,
                                       const Tensor& topk_weights, Activation act, int64_t top_k, Tensor out) {
   const int64_t hidden = ex.hidden_size(), inter = ex.moe_intermediate_size(), pairs = x.rows * top_k;
-  // Workspace: h [pairs, inter] bf16, y [pairs, hidden] f32.
-  const int64_t h_bytes = (pairs * inter * 2 + 255) / 256 * 256;
-  auto* base = static_cast<std::byte*>(moe_workspace_.get(static_cast<size_t>(h_bytes + pairs * hidden * 4), stream_));
-  auto* h = reinterpret_cast<__nv_bfloat16*>(base);
-  auto* y = reinterpret_cast<float*>(base + h_bytes);
-  const auto* const* tables = ex.device_tables();
   const int64_t n = ex.num_experts();
-  kernels::Nvfp4GroupedGemv g;
-  g.experts = topk_ids.ptr<int32_t>();
-  g.pairs = pairs;
+  const int slots = static_cast<int>(std::min(pairs, n));
+  // Workspace: the sorted routing (offsets [n + 1], active [slots], row_token and pair_row [pairs], int32),
+  // h [pairs, inter] bf16 and y [pairs, hidden] f32, both in sorted-row order.
+  const auto align = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
+  const int64_t index_bytes = align((n + 1 + slots + 2 * pairs) * 4), h_bytes = align(pairs * inter * 2);
+  auto* base = static_cast<std::byte*>(moe_workspace_.get(static_cast<size_t>(index_bytes + h_bytes + pairs * hidden * 4), stream_));
+  auto* index = reinterpret_cast<int32_t*>(base);
+  kernels::MoeSortedPairs sorted;
+  sorted.offsets = index;
+  sorted.active = index + n + 1;
+  sorted.row_token = sorted.active + slots;
+  sorted.pair_row = sorted.row_token + pairs;
+  sorted.slots = slots;
+  auto* h = reinterpret_cast<__nv_bfloat16*>(base + index_bytes);
+  auto* y = reinterpret_cast<float*>(base + index_bytes + h_bytes);
+  kernels::moe_sort_pairs(topk_ids.ptr<int32_t>(), pairs, static_cast<int>(top_k), static_cast<int>(n), sorted, stream_);
+
+  const auto* const* tables = ex.device_tables();
+  kernels::Nvfp4ExpertGemv g;
+  g.active = sorted.active;
+  g.offsets = sorted.offsets;
+  g.slots = slots;
   g.num_experts = static_cast<int>(n);
 
   // Every expert has expert 0's shapes; its weights stand in for the launch checks.
-  kernels::Nvfp4LinearParams p;  // gate_up: each pair's token row of x -> act(gate) · up into h
+  kernels::Nvfp4LinearParams p;  // gate_up: each sorted row's token row of x -> act(gate) · up into h
   p.shape = ex.gate_up(0).shape();
   p.tiles = ex.gate_up(0).tiles();
   p.row_scale = ex.gate_up(0).row_scale();
@@ -84,10 +97,10 @@ void CudaBackend::grouped_moe_experts(const CudaExperts& ex, const Tensor& x, co
   p.activation = act == Activation::silu ? kernels::Nvfp4Activation::silu : kernels::Nvfp4Activation::gelu_tanh;
   g.tiles = reinterpret_cast<const uint8_t* const*>(tables);
   g.row_scale = reinterpret_cast<const float* const*>(tables + n);
-  g.x_row_divisor = static_cast<int>(top_k);
-  kernels::nvfp4_gemv_grouped(p, g, stream_);
+  g.x_rows = sorted.row_token;
+  kernels::nvfp4_gemv_experts(p, g, stream_);
 
-  p = kernels::Nvfp4LinearParams{};  // down: pair i's h row -> y row i
+  p = kernels::Nvfp4LinearParams{};  // down: sorted row r of h -> row r of y
   p.shape = ex.down(0).shape();
   p.tiles = ex.down(0).tiles();
   p.row_scale = ex.down(0).row_scale();
@@ -97,9 +110,9 @@ void CudaBackend::grouped_moe_experts(const CudaExperts& ex, const Tensor& x, co
   p.out_stride = hidden;
   g.tiles = reinterpret_cast<const uint8_t* const*>(tables + 2 * n);
   g.row_scale = reinterpret_cast<const float* const*>(tables + 3 * n);
-  g.x_row_divisor = 1;
-  kernels::nvfp4_gemv_grouped(p, g, stream_);
-  kernels::moe_combine(y, nullptr, topk_weights.ptr<float>(), x.rows, static_cast<int>(top_k), hidden,
+  g.x_rows = nullptr;
+  kernels::nvfp4_gemv_experts(p, g, stream_);
+  kernels::moe_combine(y, sorted.pair_row, topk_weights.ptr<float>(), x.rows, static_cast<int>(top_k), hidden,
                        out.ptr<__nv_bfloat16>(), out.stride, stream_);
 }
 

@@ -180,8 +180,11 @@ __device__ __forceinline__ void load_x(const __nv_bfloat16* at, bool ok, uint32_
 // loop carries no predicates and no per-step 64-bit index arithmetic (it covers the tiles wholly inside K
 // in steps of kUnroll; a predicated tail does the rest): about 70 instructions per tile per warp in the
 // loop's SASS, of which the decode is 52 (107 with the predicated loop).
+// x_rows (MoE experts): column q of the pass reads x row x_rows[token0 + q] instead of row token0 + q. It is
+// read before the body waits for the previous kernel: a caller passing it has waited already.
 template <int kWarps, int kUnroll, int kMinBlocks, int kGroups, bool kVectorX, int kRows = 1>
-__device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t token0, int pass) {
+__device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t token0, int pass,
+                                          const int32_t* x_rows = nullptr) {
   // One group has two accumulator sets (even and odd steps) to halve its chain of dependent MMAs; with
   // several groups or rows their chains interleave anyway.
   constexpr int kChains = kGroups == 1 && kRows == 1 ? 2 : 1;
@@ -208,7 +211,10 @@ __device__ __forceinline__ void gemv_body(const Nvfp4LinearParams& p, int64_t to
   // its B column only, and those outputs are never stored.
   const __nv_bfloat16* x[kGroups];
 #pragma unroll
-  for (int j = 0; j < kGroups; ++j) x[j] = p.x + (token0 + (8 * j + g < pass ? 8 * j + g : 0)) * p.x_stride + 16 * t;
+  for (int j = 0; j < kGroups; ++j) {
+    const int64_t column = token0 + (8 * j + g < pass ? 8 * j + g : 0);
+    x[j] = p.x + (x_rows != nullptr ? x_rows[column] : column) * p.x_stride + 16 * t;
+  }
 
   float c[kRows][kGroups][kChains][4] = {};
   // Each warp takes one contiguous share of K: whole steps of kUnroll tiles with no column past K, then a
@@ -311,23 +317,29 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_kernel(Nvfp4Line
   gemv_body<kWarps, kUnroll, kMinBlocks, kGroups, kVectorX, kRows>(p, token0, pass);
 }
 
-// One pair per blockIdx.y: its expert's tiles and scales, its x row and out row, then the one-token GEMV.
-template <int kWarps, int kUnroll, int kMinBlocks, bool kVectorX>
-__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) grouped_gemv_kernel(Nvfp4LinearParams p, Nvfp4GroupedGemv g) {
+// One (row tile, active expert) per block: blockIdx.y's expert from the sorted routing, then its rows
+// offsets[e] .. offsets[e + 1] in passes of up to 8 tokens (the weights of a row tile come from DRAM once,
+// from L2 in any later pass).
+template <int kWarps, int kUnroll, int kMinBlocks, bool kVectorX, int kRows>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) expert_gemv_kernel(Nvfp4LinearParams p, Nvfp4ExpertGemv g) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   // The routing (and, for down, x) is the previous kernels' output: wait before reading it. The body's
   // weight prefetch then has nothing to overlap, the price of choosing the weights on the device.
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
-  const int64_t pair = blockIdx.y;
-  const int expert = g.experts[pair];
-  if (expert < 0 || expert >= g.num_experts) return;  // moe_route writes ids in range; nothing to read otherwise
+  const int expert = g.active[blockIdx.y];
+  if (expert < 0 || expert >= g.num_experts) return;
+  const int first = g.offsets[expert], rows = g.offsets[expert + 1] - first;
   p.tiles = g.tiles[expert];
   p.row_scale = g.row_scale[expert];
-  p.x += pair / g.x_row_divisor * p.x_stride;
-  if (p.out != nullptr) p.out += pair * p.out_stride;
-  if (p.out_bf16 != nullptr) p.out_bf16 += pair * p.out_stride;
-  gemv_body<kWarps, kUnroll, kMinBlocks, 1, kVectorX>(p, 0, 1);
+  if (p.out != nullptr) p.out += static_cast<int64_t>(first) * p.out_stride;
+  if (p.out_bf16 != nullptr) p.out_bf16 += static_cast<int64_t>(first) * p.out_stride;
+  const int32_t* x_rows = g.x_rows != nullptr ? g.x_rows + first : nullptr;
+  if (x_rows == nullptr) p.x += static_cast<int64_t>(first) * p.x_stride;
+  for (int token0 = 0; token0 < rows; token0 += 8) {
+    if (token0 > 0) __syncthreads();  // the previous pass's partial sums are read
+    gemv_body<kWarps, kUnroll, kMinBlocks, 1, kVectorX, kRows>(p, token0, rows - token0 < 8 ? rows - token0 : 8, x_rows);
+  }
 }
 
 void require(bool ok, const std::string& what) {
@@ -415,27 +427,42 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
   }
 }
 
-void nvfp4_gemv_grouped(const Nvfp4LinearParams& params, const Nvfp4GroupedGemv& g, cudaStream_t stream) {
+void nvfp4_gemv_experts(const Nvfp4LinearParams& params, const Nvfp4ExpertGemv& g, cudaStream_t stream) {
   Nvfp4LinearParams p = params;
-  p.tokens = 1;  // per pair
-  nvfp4_check_params(p, "nvfp4 grouped GEMV");
+  p.tokens = 1;  // per row; the rows come from the routing
+  nvfp4_check_params(p, "nvfp4 expert GEMV");
   require(!p.out_permuted, "writes its output in natural order only");
   require(p.x_partials == nullptr && p.residual == nullptr, "the norm prologue and residual epilogue are the dense GEMV's");
-  require(g.experts != nullptr && g.tiles != nullptr && g.row_scale != nullptr, "null expert table");
-  require(g.num_experts > 0 && g.x_row_divisor > 0, "no experts or a bad x_row_divisor");
-  if (g.pairs <= 0) return;
-  require(g.pairs < 65536, "more than 65535 pairs in one launch");
-  // A block per (row tile, pair): the dense GEMV's variant choice for one token.
-  const bool wide = p.shape.row_tiles() <= 2 * multiprocessors();
+  require(g.active != nullptr && g.offsets != nullptr && g.tiles != nullptr && g.row_scale != nullptr, "null routing or expert table");
+  require(g.num_experts > 0, "no experts");
+  if (g.slots <= 0) return;
+  require(g.slots <= g.num_experts && g.slots < 65536, "slots outside 1 .. min(num_experts, 65535)");
+  // Block shapes (variant; 0 chooses): 1: 16 warps, one row tile; 2: 8 warps, one row tile, 4 blocks per
+  // SM; 3: 8 warps, 2 row tiles; 4: 8 warps, 4 row tiles; 5: 4 warps, 2 row tiles; 6: 4 warps, 4 row tiles.
   const bool vector_x = aligned(params.x, 16) && p.x_stride % 8 == 0;
-  void (*kernel)(Nvfp4LinearParams, Nvfp4GroupedGemv) = nullptr;
-  if (wide) {
-    kernel = vector_x ? grouped_gemv_kernel<16, 2, 2, true> : grouped_gemv_kernel<16, 2, 2, false>;
-  } else {
-    kernel = vector_x ? grouped_gemv_kernel<8, 2, 4, true> : grouped_gemv_kernel<8, 2, 4, false>;
-  }
-  launch_kernel("nvfp4 grouped GEMV", kernel, dim3(static_cast<unsigned>(p.shape.row_tiles()), static_cast<unsigned>(g.pairs)),
-                dim3((wide ? 16 : 8) * 32), 0, stream, p.dependent_launch, p, g);
+  // Every block first reads its expert and rows (two dependent L2 round trips) and keeps little DRAM work
+  // after them, so what counts is how many blocks an SM holds at once: blocks of 8 warps, 4 per SM, beat
+  // every other shape at 1–128 tokens (H100, Qwen3-30B-A3B layer: 20.5 / 160.9 µs at 1 / 32 tokens
+  // against 28.3 / 267.1 for 16 warps; docs/performance.md, session 13).
+  const int variant = p.variant != 0 ? p.variant : 2;
+  require(variant >= 1 && variant <= 6, "variant must be 0 to 6");
+  using Kernel = void (*)(Nvfp4LinearParams, Nvfp4ExpertGemv);
+  struct Shape {
+    Kernel vector, scalar;
+    int warps, rows;
+  };
+  static const Shape shapes[] = {
+      {expert_gemv_kernel<16, 2, 2, true, 1>, expert_gemv_kernel<16, 2, 2, false, 1>, 16, 1},
+      {expert_gemv_kernel<8, 2, 4, true, 1>, expert_gemv_kernel<8, 2, 4, false, 1>, 8, 1},
+      {expert_gemv_kernel<8, 1, 2, true, 2>, expert_gemv_kernel<8, 1, 2, false, 2>, 8, 2},
+      {expert_gemv_kernel<8, 1, 2, true, 4>, expert_gemv_kernel<8, 1, 2, false, 4>, 8, 4},
+      {expert_gemv_kernel<4, 1, 4, true, 2>, expert_gemv_kernel<4, 1, 4, false, 2>, 4, 2},
+      {expert_gemv_kernel<4, 1, 4, true, 4>, expert_gemv_kernel<4, 1, 4, false, 4>, 4, 4},
+  };
+  const Shape& shape = shapes[variant - 1];
+  const auto blocks = static_cast<unsigned>((p.shape.row_tiles() + shape.rows - 1) / shape.rows);
+  launch_kernel("nvfp4 expert GEMV", vector_x ? shape.vector : shape.scalar, dim3(blocks, static_cast<unsigned>(g.slots)),
+                dim3(shape.warps * 32), 0, stream, p.dependent_launch, p, g);
 }
 
 }  // namespace adallm::kernels

@@ -14,20 +14,22 @@ namespace adallm::kernels {
 // alignment or activation.
 void nvfp4_gemv(const Nvfp4LinearParams& params, cudaStream_t stream);
 
-// MoE decode: `pairs` one-token GEMVs in one launch, pair i with the weights of expert experts[i] (its
-// tiles and row scales from the device tables; every expert of params.shape), reading x row
-// i / x_rows_per_pair_divisor and writing out row i. The experts are read on the device after the previous
-// kernel completes, so the routing never comes back to the host. params gives the shape, x, out and the
-// activation, and one expert's tiles and row_scale for the checks (the kernel takes each pair's from the
-// tables).
-struct Nvfp4GroupedGemv {
-  const int32_t* experts = nullptr;          // [pairs], device
+// MoE experts at decode sizes, with the step's (token, k) pairs sorted by expert on the device
+// (kernels::moe_sort_pairs): one launch runs every active expert's GEMV over all of its rows, so an expert
+// chosen by several tokens is read once. Block (row tile, y) takes expert active[y] (none when -1) and its
+// sorted rows offsets[e] .. offsets[e + 1] - 1 in passes of up to 8: row r reads x row x_rows[r] (row r itself
+// when x_rows is null) and writes out row r. The routing is read on the device after the previous kernel
+// completes, so it never comes back to the host. params gives the shape, x, out and the activation, and one
+// expert's tiles and row_scale for the checks (the kernel takes each expert's from the tables).
+struct Nvfp4ExpertGemv {
+  const int32_t* active = nullptr;           // [slots] expert per slot, -1 for none, device
+  const int32_t* offsets = nullptr;          // [num_experts + 1] each expert's first sorted row, device
+  const int32_t* x_rows = nullptr;           // [rows] x row of each sorted row, device; null: the row itself
   const uint8_t* const* tiles = nullptr;     // [num_experts] device pointers, device
   const float* const* row_scale = nullptr;   // [num_experts] device pointers, device
-  int64_t pairs = 0;
+  int slots = 0;                             // grid rows: at most num_experts (and 65,535)
   int num_experts = 0;
-  int x_row_divisor = 1;  // top_k to read each pair's token from the tokens' rows, 1 to read row i
 };
-void nvfp4_gemv_grouped(const Nvfp4LinearParams& params, const Nvfp4GroupedGemv& group, cudaStream_t stream);
+void nvfp4_gemv_experts(const Nvfp4LinearParams& params, const Nvfp4ExpertGemv& experts, cudaStream_t stream);
 
 }  // namespace adallm::kernels
