@@ -438,14 +438,16 @@ void nvfp4_gemv_experts(const Nvfp4LinearParams& params, const Nvfp4ExpertGemv& 
   if (g.slots <= 0) return;
   require(g.slots <= g.num_experts && g.slots < 65536, "slots outside 1 .. min(num_experts, 65535)");
   // Block shapes (variant; 0 chooses): 1: 16 warps, one row tile; 2: 8 warps, one row tile, 4 blocks per
-  // SM; 3: 8 warps, 2 row tiles; 4: 8 warps, 4 row tiles; 5: 4 warps, 2 row tiles; 6: 4 warps, 4 row tiles.
+  // SM; 3: 8 warps, 2 row tiles; 4: 8 warps, 4 row tiles; 5: 4 warps, 2 row tiles; 6: 4 warps, 4 row tiles;
+  // 7: 8 warps, one row tile, 4 tiles in flight per warp, 3 blocks per SM.
   const bool vector_x = aligned(params.x, 16) && p.x_stride % 8 == 0;
   // Every block first reads its expert and rows (two dependent L2 round trips) and keeps little DRAM work
-  // after them, so what counts is how many blocks an SM holds at once: blocks of 8 warps, 4 per SM, beat
-  // every other shape at 1–128 tokens (H100, Qwen3-30B-A3B layer: 20.5 / 160.9 µs at 1 / 32 tokens
-  // against 28.3 / 267.1 for 16 warps; docs/performance.md, session 13).
-  const int variant = p.variant != 0 ? p.variant : 2;
-  require(variant >= 1 && variant <= 6, "variant must be 0 to 6");
+  // after them, so what counts is how many blocks an SM holds at once: blocks of 8 warps, 4 per SM, for
+  // gate/up (K = 2048), and for a short K (down, 768: 12 tiles) 4 warps over 2 row tiles, 3 tiles per
+  // warp. H100, Qwen3-30B-A3B layer, 1 / 32 tokens: 28.3 / 267.1 µs with 16-warp blocks for both, 20.7 /
+  // 162.7 with 8 warps, and the down shape alone a further 4 % faster (docs/performance.md, session 13).
+  const int variant = p.variant != 0 ? p.variant : (p.shape.k_tiles() <= 16 ? 5 : 2);
+  require(variant >= 1 && variant <= 7, "variant must be 0 to 7");
   using Kernel = void (*)(Nvfp4LinearParams, Nvfp4ExpertGemv);
   struct Shape {
     Kernel vector, scalar;
@@ -458,6 +460,7 @@ void nvfp4_gemv_experts(const Nvfp4LinearParams& params, const Nvfp4ExpertGemv& 
       {expert_gemv_kernel<8, 1, 2, true, 4>, expert_gemv_kernel<8, 1, 2, false, 4>, 8, 4},
       {expert_gemv_kernel<4, 1, 4, true, 2>, expert_gemv_kernel<4, 1, 4, false, 2>, 4, 2},
       {expert_gemv_kernel<4, 1, 4, true, 4>, expert_gemv_kernel<4, 1, 4, false, 4>, 4, 4},
+      {expert_gemv_kernel<8, 4, 3, true, 1>, expert_gemv_kernel<8, 4, 3, false, 1>, 8, 1},
   };
   const Shape& shape = shapes[variant - 1];
   const auto blocks = static_cast<unsigned>((p.shape.row_tiles() + shape.rows - 1) / shape.rows);
