@@ -193,8 +193,12 @@ class Backend {
   virtual void replay_graph(const Graph& graph);
   virtual int64_t memory_epoch() const { return 0; }
 
-  // out[t] = table[token_ids[t]] * scale. table [vocab_size, hidden_size]; out [num_tokens, hidden_size].
-  virtual void embed(const Tensor& table, float scale, Tensor out) = 0;
+  // out[t] = table[token_ids[t] - first_id] * scale for the ids first_id .. first_id + table.rows - 1, zeros
+  // for the others: table holds vocabulary rows first_id onwards of a vocabulary of vocab_size (the whole
+  // table: first_id 0, vocab_size table.rows; a tensor-parallel rank's rows: the ranks' outputs sum to the
+  // whole lookup). Every id must be below vocab_size. table [rows, hidden_size]; out [num_tokens,
+  // hidden_size] F32.
+  virtual void embed(const Tensor& table, int64_t first_id, int64_t vocab_size, float scale, Tensor out) = 0;
 
   // out = rmsnorm(x) · weight. x, out [rows, n]; weight [1, n] F32. out may alias x.
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) = 0;

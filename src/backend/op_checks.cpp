@@ -45,17 +45,21 @@ void check_cache_layer(const KvCache& cache, int64_t layer, const ForwardBatch& 
   batch.validate(cache.spec().num_pages, cache.spec().page_size);
 }
 
-void check_embed(const Tensor& table, const ForwardBatch& batch, const Tensor& out) {
+void check_embed(const Tensor& table, int64_t first_id, int64_t vocab_size, const ForwardBatch& batch, const Tensor& out) {
   if (table.dtype != DType::F32 && table.dtype != DType::BF16) {
     throw Error("embed: table expected F32 or BF16 [vocab_size, hidden_size], got " + table.describe());
   }
   expect_tensor(table, table.dtype, -1, -1, "embed", "table");
   expect_tensor(out, DType::F32, batch.num_tokens(), table.cols, "embed", "out");
+  if (first_id < 0 || first_id + table.rows > vocab_size) {
+    throw Error("embed: table rows " + std::to_string(first_id) + " .. " + std::to_string(first_id + table.rows - 1) +
+                " outside vocab_size " + std::to_string(vocab_size));
+  }
   for (int64_t t = 0; t < batch.num_tokens(); ++t) {
     const int32_t id = batch.token_ids[static_cast<size_t>(t)];
-    if (id < 0 || id >= table.rows) {
+    if (id < 0 || id >= vocab_size) {
       throw Error("embed: token " + std::to_string(t) + " has id " + std::to_string(id) + ", outside vocab_size " +
-                  std::to_string(table.rows));
+                  std::to_string(vocab_size));
     }
   }
 }

@@ -23,7 +23,7 @@ void check_upload(const HostArray& src, DType dtype);
 // Unless `layer` is one of the cache's layers and the batch fits the cache's pages.
 void check_cache_layer(const KvCache& cache, int64_t layer, const ForwardBatch& batch, const char* op);
 // table [vocab_size, hidden_size] F32 or BF16, out [num_tokens, hidden_size] F32, every id in the vocabulary.
-void check_embed(const Tensor& table, const ForwardBatch& batch, const Tensor& out);
+void check_embed(const Tensor& table, int64_t first_id, int64_t vocab_size, const ForwardBatch& batch, const Tensor& out);
 void check_qk_norm_rope_kv_write(const Tensor& qkv, int64_t num_attention_heads, const Tensor* q_norm,
                                  const Tensor* k_norm, const RopeTable& rope, const KvCacheSpec& spec,
                                  const ForwardBatch& batch, DType dtype);

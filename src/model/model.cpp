@@ -4,6 +4,7 @@
 #include "model/model.h"
 
 #include <cmath>
+#include <cstddef>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -182,9 +183,14 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backen
     m->rank_config_.moe_intermediate_size = shard->moe_intermediate.size();
   }
   ModelWeights& w = m->weights_;
+  // Under tensor parallelism, this rank's vocabulary rows of the embedding and of the head.
+  const IndexRange vocab = shard ? shard->vocab : IndexRange{0, c.vocab_size};
   // BF16 tables stay BF16; F16 and F32 ones become F32 (exact).
   const DType table_dtype = tensors.embed_tokens->dtype == DType::BF16 ? DType::BF16 : DType::F32;
-  w.embed_tokens = backend.upload(host_array(*tensors.embed_tokens), table_dtype);
+  backend::HostArray table = host_array(*tensors.embed_tokens);
+  table.data = static_cast<const std::byte*>(table.data) + vocab.begin * table.cols * dtype_size(table.dtype);
+  table.rows = vocab.size();
+  w.embed_tokens = backend.upload(table, table_dtype);
   w.embed_scale = embedding_scale(c, tensors.embed_tokens->dtype);
   for (const LayerTensors& layer : tensors.layers) {
     w.layers.push_back(load_layer(backend, layer, c, shard));
@@ -193,11 +199,9 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, backend::Backend& backen
     w.has_kv_scales = w.has_kv_scales || layer.attn.has_kv_scales;
   }
   w.norm = upload_f32(backend, tensors.norm);
-  // Under tensor parallelism, this rank's vocabulary rows of the head.
-  const IndexRange vocab = shard ? shard->vocab : IndexRange{0, c.vocab_size};
   if (tensors.lm_head_tied) {
-    // The embedding table's rows, not a copy.
-    w.lm_head = backend.linear_from_table(w.embed_tokens->view().row_slice(vocab.begin, vocab.size()));
+    // The embedding table itself (this rank's rows of it), not a copy.
+    w.lm_head = backend.linear_from_table(w.embed_tokens->view());
   } else {
     const backend::LinearSource lm_head[] = {slice_rows(linear_source(tensors.lm_head), vocab)};
     w.lm_head = backend.load_linear(lm_head);
@@ -243,7 +247,10 @@ backend::Tensor Model::issue_step(int64_t n, int64_t rows, backend::KvCache& cac
   const io::ModelConfig& c = config_;
   backend::Backend& b = backend_;
   arch::Activations act = step_->layers.rows(n);
-  b.embed(weights_.embed_tokens->view(), weights_.embed_scale, act.residual);
+  // Each rank looks up its own vocabulary rows (zeros for the others') and the sum makes the whole lookup.
+  const IndexRange vocab = tp_ ? tp_->shard.vocab : IndexRange{0, c.vocab_size};
+  b.embed(weights_.embed_tokens->view(), vocab.begin, c.vocab_size, weights_.embed_scale, act.residual);
+  if (tp_) tp_->comm->all_reduce_sum(act.residual);
   arch::LayerContext ctx{b, rank_config_, weights_, cache, act};
   ctx.comm = tp_ ? tp_->comm : nullptr;
   const arch::LayerFunction layer = arch::layer_function(c.arch);

@@ -34,7 +34,7 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  std::unique_ptr<backend::Buffer> embed_tokens;  // [vocab_size, hidden_size] in the checkpoint's dtype
+  std::unique_ptr<backend::Buffer> embed_tokens;  // [vocab_size (this rank's rows), hidden_size], checkpoint dtype
   float embed_scale = 1.0f;                        // gemma3: sqrt(hidden_size) rounded to that dtype
   std::vector<LayerWeights> layers;
   std::unique_ptr<backend::Buffer> norm;
@@ -77,7 +77,8 @@ class Model {
   // MLP rows (gate/up rows, down columns) and its vocabulary rows of lm_head; o_proj's and down_proj's
   // partial sums meet in an all-reduce and the logits in an all-gather, so every rank's forward returns
   // the whole model's logits. MoE layers split every expert's rows the same way (the router replicated).
-  // The embedding is kept whole on every rank. Step graphs are refused there.
+  // The embedding is split by vocabulary rows like lm_head (each rank looks up its rows, zeros for the
+  // others', and an all-reduce sums them). Step graphs are refused there.
   static std::unique_ptr<Model> load(const std::filesystem::path& dir, backend::Backend& backend,
                                      const TensorParallelRank* tp = nullptr);
 

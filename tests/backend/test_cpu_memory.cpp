@@ -70,22 +70,26 @@ TEST(CpuMemory, EmbedLooksUpAndScales) {
   b->set_batch(batch);
   auto out = b->alloc(4, 2, DType::F32);
   for (const Tensor& table_view : {t_bf16->view(), t_f32->view()}) {
-    b->embed(table_view, 0.5f, out->view());
+    b->embed(table_view, 0, 3, 0.5f, out->view());
     EXPECT_EQ(read(*b, out->view()), (std::vector<float>{2, -4, 0.5f, 1, 2, -4, -0.75f, 0.25f}));
+    // A tensor-parallel rank's vocabulary rows 1 and 2: id 0 is another rank's, so zeros.
+    b->embed(table_view.row_slice(1, 2), 1, 3, 0.5f, out->view());
+    EXPECT_EQ(read(*b, out->view()), (std::vector<float>{2, -4, 0, 0, 2, -4, -0.75f, 0.25f}));
   }
+  expect_error([&] { b->embed(t_bf16->view().row_slice(1, 2), 2, 3, 1.0f, out->view()); }, "table rows 2 .. 3 outside vocab_size 3");
   batch.token_ids = {1, 3, 0, 0};
-  expect_error([&] { b->embed(t_bf16->view(), 1.0f, out->view()); }, "id 3, outside vocab_size 3");
+  expect_error([&] { b->embed(t_bf16->view(), 0, 3, 1.0f, out->view()); }, "id 3, outside vocab_size 3");
   batch.token_ids = {-1, 0, 0, 0};
-  expect_error([&] { b->embed(t_bf16->view(), 1.0f, out->view()); }, "id -1");
+  expect_error([&] { b->embed(t_bf16->view(), 0, 3, 1.0f, out->view()); }, "id -1");
   auto small = b->alloc(3, 2, DType::F32);
-  expect_error([&] { b->embed(t_bf16->view(), 1.0f, small->view()); }, "F32 [3, 2]");
+  expect_error([&] { b->embed(t_bf16->view(), 0, 3, 1.0f, small->view()); }, "F32 [3, 2]");
 }
 
 TEST(CpuMemory, OpsWithoutBatchAreRefused) {
   auto b = cpu();
   auto table = b->alloc(3, 2, DType::F32);
   auto out = b->alloc(1, 2, DType::F32);
-  expect_error([&] { b->embed(table->view(), 1.0f, out->view()); }, "set_batch");
+  expect_error([&] { b->embed(table->view(), 0, 3, 1.0f, out->view()); }, "set_batch");
 }
 
 TEST(CpuMemory, GatherLogitRows) {

@@ -114,14 +114,16 @@ const ForwardBatch& CpuBackend::batch(const char* op) const {
   return *batch_;
 }
 
-void CpuBackend::embed(const Tensor& table, float scale, Tensor out) {
+void CpuBackend::embed(const Tensor& table, int64_t first_id, int64_t vocab_size, float scale, Tensor out) {
   const ForwardBatch& b = batch("embed");
-  check_embed(table, b, out);
+  check_embed(table, first_id, vocab_size, b, out);
   parallel_for(b.num_tokens(), row_chunk(table.cols), [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t id = b.token_ids[static_cast<size_t>(t)];
+      const int64_t id = b.token_ids[static_cast<size_t>(t)] - first_id;
       float* o = out.row<float>(t);
-      if (table.dtype == DType::F32) {
+      if (id < 0 || id >= table.rows) {  // another rank's row
+        std::fill(o, o + table.cols, 0.0f);
+      } else if (table.dtype == DType::F32) {
         const float* src = table.row<float>(id);
         for (int64_t c = 0; c < table.cols; ++c) o[c] = src[c] * scale;
       } else {

@@ -107,7 +107,7 @@ class CpuBackend final : public Backend {
   void to_host(const Tensor& src, std::span<float> dst) override;
 
   void set_batch(const ForwardBatch& batch) override { batch_ = &batch; }
-  void embed(const Tensor& table, float scale, Tensor out) override;
+  void embed(const Tensor& table, int64_t first_id, int64_t vocab_size, float scale, Tensor out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) override;
   void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
                     Tensor out) override;

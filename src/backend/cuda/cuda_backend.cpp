@@ -365,12 +365,12 @@ const ForwardBatch& CudaBackend::batch(const char* op) const {
   return *batch_;
 }
 
-void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
+void CudaBackend::embed(const Tensor& table, int64_t first_id, int64_t vocab_size, float scale, Tensor out) {
   const OpScope scope(*this, "embed");
   const ForwardBatch& b = batch("embed");
-  check_embed(table, b, out);
-  kernels::embed(table.data, table.dtype, table.stride, device_batch_.token_ids, b.num_tokens(), table.cols, scale,
-                 out.ptr<float>(), out.stride, stream_);
+  check_embed(table, first_id, vocab_size, b, out);
+  kernels::embed(table.data, table.dtype, table.stride, first_id, table.rows, device_batch_.token_ids, b.num_tokens(),
+                 table.cols, scale, out.ptr<float>(), out.stride, stream_);
 }
 
 namespace {

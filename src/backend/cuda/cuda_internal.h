@@ -165,7 +165,7 @@ class CudaBackend final : public Backend {
   void abort_graph() override;
   void replay_graph(const Graph& graph) override;
   int64_t memory_epoch() const override { return memory_epoch_; }
-  void embed(const Tensor& table, float scale, Tensor out) override;
+  void embed(const Tensor& table, int64_t first_id, int64_t vocab_size, float scale, Tensor out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, NormKind kind, Tensor out) override;
   void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, NormKind kind,
                     Tensor out) override;

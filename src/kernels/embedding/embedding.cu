@@ -14,11 +14,17 @@ namespace {
 constexpr int kThreads = 256;
 
 template <typename T>
-__global__ void embed_kernel(const T* __restrict__ table, int64_t table_stride, const int32_t* __restrict__ ids,
-                             int64_t cols, float scale, float* __restrict__ out, int64_t out_stride) {
+__global__ void embed_kernel(const T* __restrict__ table, int64_t table_stride, int64_t first_id, int64_t table_rows,
+                             const int32_t* __restrict__ ids, int64_t cols, float scale, float* __restrict__ out,
+                             int64_t out_stride) {
   const int64_t t = blockIdx.x;
-  const T* src = table + static_cast<int64_t>(ids[t]) * table_stride;
+  const int64_t row = static_cast<int64_t>(ids[t]) - first_id;
   float* dst = out + t * out_stride;
+  if (row < 0 || row >= table_rows) {  // another rank's vocabulary row
+    for (int64_t c = threadIdx.x; c < cols; c += kThreads) dst[c] = 0.0f;
+    return;
+  }
+  const T* src = table + row * table_stride;
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
     if constexpr (sizeof(T) == 2) {
       dst[c] = __bfloat162float(src[c]) * scale;
@@ -39,17 +45,18 @@ __global__ void gather_kernel(const T* __restrict__ src, int64_t src_stride, con
 
 }  // namespace
 
-void embed(const void* table, DType table_dtype, int64_t table_stride, const int32_t* token_ids, int64_t tokens,
-           int64_t cols, float scale, float* out, int64_t out_stride, cudaStream_t stream) {
+void embed(const void* table, DType table_dtype, int64_t table_stride, int64_t first_id, int64_t table_rows,
+           const int32_t* token_ids, int64_t tokens, int64_t cols, float scale, float* out, int64_t out_stride,
+           cudaStream_t stream) {
   if (table_dtype != DType::BF16 && table_dtype != DType::F32) throw Error("embed kernel: table must be BF16 or F32");
   if (tokens <= 0) return;
   const auto blocks = static_cast<unsigned>(tokens);
   if (table_dtype == DType::BF16) {
-    embed_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(table), table_stride, token_ids,
-                                                  cols, scale, out, out_stride);
+    embed_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(table), table_stride, first_id,
+                                                  table_rows, token_ids, cols, scale, out, out_stride);
   } else {
-    embed_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const float*>(table), table_stride, token_ids, cols,
-                                                  scale, out, out_stride);
+    embed_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const float*>(table), table_stride, first_id, table_rows,
+                                                  token_ids, cols, scale, out, out_stride);
   }
   ADALLM_CUDA_CHECK_LAUNCH("embed");
 }
