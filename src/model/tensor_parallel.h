@@ -4,7 +4,8 @@
 // it without a GPU; communicators and the per-rank forward pass are left to the backends and the model.
 //
 // Column parallel (each rank computes some output features, no communication): q/k/v, gate/up, lm_head
-// and the embedding (vocabulary rows). Row parallel (each rank holds some input features, the outputs are
+// (vocabulary rows; the logits meet in an all-gather). The embedding is split by vocabulary rows too: each
+// rank looks up its own rows (zeros for the others') and an all-reduce sums the lookups. Row parallel (each rank holds some input features, the outputs are
 // partial sums, all-reduced): o_proj over the rank's query heads, down_proj over its intermediate rows.
 // MoE layers split every expert the same way (its gate/up rows, its down columns: vLLM's default), so
 // that routing, replicated, needs no exchange. With fewer KV heads than ranks
