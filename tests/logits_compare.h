@@ -16,6 +16,16 @@ struct LogitsAgreement {
   double top1 = 0.0;  // fraction of rows whose argmax agree (lowest index on ties)
 };
 
+// Σ (got - want)² / Σ want² (over Σ 1 when want is all zeros).
+inline double nmse(const std::vector<float>& got, const std::vector<float>& want) {
+  double err = 0.0, ref = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    ref += double(want[i]) * want[i];
+  }
+  return err / (ref > 0.0 ? ref : 1.0);
+}
+
 inline LogitsAgreement compare_logits(const std::vector<float>& got, const std::vector<float>& want,
                                       int64_t vocab_size) {
   double err = 0.0, ref = 0.0;

@@ -14,4 +14,11 @@ bool programmatic_launch_supported() {
   return supported;
 }
 
+int multiprocessor_count() {
+  int device = 0, count = 0;
+  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
+  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
+
 }  // namespace adallm::kernels

@@ -23,6 +23,9 @@ __device__ __forceinline__ void pdl_begin() {
 // Whether the current device takes programmatic launches (compute capability 9.0 or newer).
 bool programmatic_launch_supported();
 
+// The current device's SM count (kernels size their grids by it).
+int multiprocessor_count();
+
 // Launches `kernel`, as a programmatic dependent of the previous kernel in the stream when `dependent`
 // (and the GPU takes it); a benchmark may turn it off to time kernels apart.
 template <typename... Params, typename... Args>

@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/float_codecs.h"
 #include "kernels/attention/paged_attention.h"
+#include "logits_compare.h"
 
 namespace adallm::backend {
 namespace {
@@ -91,14 +92,7 @@ Result run(Backend& b, const Shape& s, KvCacheDType kv, const std::vector<float>
   return r;
 }
 
-double nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double err = 0, ref = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    ref += double(want[i]) * want[i];
-  }
-  return err / ref;
-}
+using test::nmse;
 
 // warps: CudaOptions::decode_attention_warps (0: chosen per launch — 16 for these few-sequence steps where
 // they exist —, 4 or 16 forced); steps with decode tokens run all three, the others (prefill kernel only)

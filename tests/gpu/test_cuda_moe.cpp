@@ -21,6 +21,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "core/float_codecs.h"
 #include "quant/nvfp4.h"
+#include "logits_compare.h"
 
 namespace adallm::backend {
 namespace {
@@ -34,14 +35,7 @@ std::vector<float> random_bf16(size_t n, std::mt19937& rng, float lo, float hi) 
   return v;
 }
 
-double nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double err = 0.0, ref = 0.0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    ref += double(want[i]) * want[i];
-  }
-  return err / (ref > 0.0 ? ref : 1.0);
-}
+using test::nmse;
 
 // Every expert's weights, in both forms the loaders take.
 struct ExpertWeights {

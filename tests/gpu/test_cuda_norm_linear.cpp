@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/float_codecs.h"
 #include "quant/nvfp4.h"
+#include "logits_compare.h"
 
 namespace adallm::backend {
 namespace {
@@ -46,14 +47,7 @@ LinearSource source(const std::string& name, const quant::Nvfp4Tensor& w) {
   return s;
 }
 
-double nmse(const std::vector<float>& got, const std::vector<float>& want) {
-  double err = 0.0, ref = 0.0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    err += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    ref += double(want[i]) * want[i];
-  }
-  return err / (ref > 0.0 ? ref : 1.0);
-}
+using test::nmse;
 
 struct Case {
   int64_t tokens, hidden, k_o, qkv, inter;

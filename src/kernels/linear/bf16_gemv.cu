@@ -133,13 +133,6 @@ std::string refusal(const Bf16GemvParams& p) {
   return {};
 }
 
-int multiprocessors() {
-  int device = 0, count = 0;
-  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
-  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  return count;
-}
-
 }  // namespace
 
 bool bf16_gemv_supported(const Bf16GemvParams& params) { return refusal(params).empty(); }
@@ -149,7 +142,7 @@ void bf16_gemv(const Bf16GemvParams& p, cudaStream_t stream) {
   const int64_t tiles = (p.n + 15) / 16;
   const int groups = p.tokens > 16 ? 4 : (p.tokens > 8 ? 2 : 1);
   // Few row tiles (a router: 8) get 16 warps each so that more loads are in flight per block.
-  const bool wide = tiles <= multiprocessors();
+  const bool wide = tiles <= multiprocessor_count();
   void (*kernel)(Bf16GemvParams) = nullptr;
   if (groups == 1) {
     kernel = wide ? bf16_gemv_kernel<16, 1, 2> : bf16_gemv_kernel<8, 1, 2>;

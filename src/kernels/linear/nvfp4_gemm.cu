@@ -31,6 +31,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 #include "kernels/linear/async_copy.cuh"
 #include "kernels/linear/nvfp4_fragment.cuh"
 
@@ -403,13 +404,6 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw Error("nvfp4 GEMM: " + what);
 }
 
-int multiprocessors() {
-  int device = 0, count = 0;
-  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
-  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  return count;
-}
-
 // The driver's tensor-map encoder, found through the runtime (no link against libcuda).
 PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
@@ -497,7 +491,7 @@ void nvfp4_gemm(const Nvfp4LinearParams& params, void* workspace, cudaStream_t s
   // leaves SMs idle.
   require(p.variant >= 0 && p.variant <= 2, "variant must be 0, 1 (256 tokens per block) or 2 (128)");
   const int64_t row_blocks = (p.shape.row_tiles() + kRowTilesPerBlock - 1) / kRowTilesPerBlock;
-  const int64_t sms = multiprocessors();
+  const int64_t sms = multiprocessor_count();
   const auto waves = [&](int64_t tokens_per_block) {
     return ((p.tokens + tokens_per_block - 1) / tokens_per_block * row_blocks + sms - 1) / sms;
   };

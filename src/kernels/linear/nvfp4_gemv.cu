@@ -348,13 +348,6 @@ void require(bool ok, const std::string& what) {
 
 bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
-int multiprocessors() {
-  int device = 0, count = 0;
-  ADALLM_CUDA_CHECK(cudaGetDevice(&device));
-  ADALLM_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  return count;
-}
-
 }  // namespace
 
 void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
@@ -371,7 +364,7 @@ void nvfp4_gemv(const Nvfp4LinearParams& p, cudaStream_t stream) {
   }
   // Measured on the H100 (docs/performance.md): with few row tiles (up to two per SM) 16 warps per block,
   // each with 2 tiles in flight, keep the most loads going; with more, 8 warps per block and 4 blocks per SM.
-  const int sms = multiprocessors();
+  const int sms = multiprocessor_count();
   const bool wide = p.variant == 1 || (p.variant == 0 && p.shape.row_tiles() <= 2 * sms);
   // A pass of 9 to 32 tokens reads 64–256 KB of activations per block from L2 (K = 4096), several times
   // the 37 KB of a row tile's weights: two row tiles per block halve that. Where such blocks of 8 warps
