@@ -1,6 +1,6 @@
 // BF16 weights × BF16 activations for few tokens: the small BF16 linears of a decode step that cuBLAS
-// serves poorly (an MoE router, 2048 → 128: ~0.5 MB read in 15 µs through cublasGemmEx, against ~2 µs
-// here). BF16 tensor-core MMA, FP32 accumulation; each lane reads 16 contiguous columns of its rows and of
+// serves poorly (an MoE router, 2048 → 128, 0.5 MB: 9.0 µs through cublasGemmEx, 4.0 µs here on the
+// H100). BF16 tensor-core MMA, FP32 accumulation; each lane reads 16 contiguous columns of its rows and of
 // its token (the k order inside one MMA is free when weights and activations follow the same one), so all
 // loads are 16 bytes wide. Choosing it over cuBLAS is the caller's business.
 #pragma once

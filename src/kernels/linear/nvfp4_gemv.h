@@ -16,11 +16,12 @@ void nvfp4_gemv(const Nvfp4LinearParams& params, cudaStream_t stream);
 
 // MoE experts at decode sizes, with the step's (token, k) pairs sorted by expert on the device
 // (kernels::moe_sort_pairs): one launch runs every active expert's GEMV over all of its rows, so an expert
-// chosen by several tokens is read once. Block (row tile, y) takes expert active[y] (none when -1) and its
+// chosen by several tokens is read once. Block (row tiles, y) takes expert active[y] (none when -1) and its
 // sorted rows offsets[e] .. offsets[e + 1] - 1 in passes of up to 8: row r reads x row x_rows[r] (row r itself
 // when x_rows is null) and writes out row r. The routing is read on the device after the previous kernel
 // completes, so it never comes back to the host. params gives the shape, x, out and the activation, and one
-// expert's tiles and row_scale for the checks (the kernel takes each expert's from the tables).
+// expert's tiles and row_scale for the checks (the kernel takes each expert's from the tables);
+// params.variant 1-7 forces a block shape (listed in nvfp4_gemv.cu; 0 chooses by K).
 struct Nvfp4ExpertGemv {
   const int32_t* active = nullptr;           // [slots] expert per slot, -1 for none, device
   const int32_t* offsets = nullptr;          // [num_experts + 1] each expert's first sorted row, device

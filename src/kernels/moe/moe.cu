@@ -167,6 +167,10 @@ void moe_sort_pairs(const int32_t* topk_ids, int64_t pairs, int top_k, int num_e
                 std::to_string(kMoeMaxExperts) + "), top_k " + std::to_string(top_k));
   }
   if (pairs < 0 || pairs > (int64_t{1} << 30)) throw Error("moe_sort_pairs kernel: " + std::to_string(pairs) + " pairs");
+  if (topk_ids == nullptr || out.offsets == nullptr || out.active == nullptr || out.row_token == nullptr ||
+      out.pair_row == nullptr) {
+    throw Error("moe_sort_pairs kernel: a null routing or output array");
+  }
   if (out.slots < 0 || out.slots > num_experts) {
     throw Error("moe_sort_pairs kernel: " + std::to_string(out.slots) + " active slots for " + std::to_string(num_experts) + " experts");
   }
