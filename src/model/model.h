@@ -87,6 +87,9 @@ class Model {
   const std::filesystem::path& dir() const { return dir_; }
   std::string describe() const;
   bool has_kv_scales() const { return weights_.has_kv_scales; }  // "qwen3, 2 layers, NVFP4 (modelopt) weights"
+  // Rows of the embedding table this model holds: vocab_size, or this rank's vocabulary rows under tensor
+  // parallelism.
+  int64_t embedding_rows() const { return weights_.embed_tokens->view().rows; }
 
   // A cache shaped for this model (per-layer FP8 scales from the checkpoint, 1.0 where it has none).
   backend::KvCacheSpec kv_cache_spec(int64_t num_pages, int64_t page_size, backend::KvCacheDType dtype) const;

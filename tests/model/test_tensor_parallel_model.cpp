@@ -62,7 +62,7 @@ std::vector<std::vector<float>> run(const std::filesystem::path& dir, int size, 
   // Made here, before the rank threads: making a CPU backend sets the shared thread pool's size.
   std::vector<std::unique_ptr<backend::Backend>> backends;
   for (int r = 0; r < size; ++r) backends.push_back(backend::make_cpu_backend(1));
-  std::vector<int64_t> kv_heads(static_cast<size_t>(size));
+  std::vector<int64_t> kv_heads(static_cast<size_t>(size)), embedding_rows(static_cast<size_t>(size));
   const auto rank_main = [&](int rank) {
     try {
       backend::Backend& b = *backends[static_cast<size_t>(rank)];
@@ -70,6 +70,7 @@ std::vector<std::vector<float>> run(const std::filesystem::path& dir, int size, 
       auto model = Model::load(dir, b, size > 1 ? &tp : nullptr);
       const backend::KvCacheSpec spec = model->kv_cache_spec(8, kPageSize, backend::KvCacheDType::bf16);
       kv_heads[static_cast<size_t>(rank)] = spec.num_key_value_heads;
+      embedding_rows[static_cast<size_t>(rank)] = model->embedding_rows();
       auto cache = b.alloc_kv_cache(spec);
       for (const backend::ForwardBatch& batch : batches) {
         logits[static_cast<size_t>(rank)].emplace_back();
@@ -83,10 +84,16 @@ std::vector<std::vector<float>> run(const std::filesystem::path& dir, int size, 
   for (int r = 0; r < size; ++r) threads.emplace_back(rank_main, r);
   for (std::thread& t : threads) t.join();
   for (const std::string& e : errors) EXPECT_EQ(e, "");
-  // The ranks hold their own KV heads only (a model that ignored its shard would match the whole one too).
+  // The ranks hold their own KV heads and vocabulary rows only (a model that ignored its shard would match
+  // the whole one too).
   for (int r = 0; r < size; ++r) {
-    EXPECT_EQ(kv_heads[static_cast<size_t>(r)], shard_model(config, size, r).kv_heads.size()) << "rank " << r;
-    if (size > 1) EXPECT_LT(kv_heads[static_cast<size_t>(r)], config.num_key_value_heads) << "rank " << r;
+    const TensorParallelShard shard = shard_model(config, size, r);
+    EXPECT_EQ(kv_heads[static_cast<size_t>(r)], shard.kv_heads.size()) << "rank " << r;
+    EXPECT_EQ(embedding_rows[static_cast<size_t>(r)], shard.vocab.size()) << "rank " << r;
+    if (size > 1) {
+      EXPECT_LT(kv_heads[static_cast<size_t>(r)], config.num_key_value_heads) << "rank " << r;
+      EXPECT_LT(embedding_rows[static_cast<size_t>(r)], config.vocab_size) << "rank " << r;
+    }
   }
   if (ranks_agree) {
     *ranks_agree = true;
